@@ -1,0 +1,174 @@
+"""Benchmark: import a 1,000,000 × 8 CSV into the workspace, against two baselines.
+
+Measured in one run, on the same generated file (ints, floats, short strings, ISO dates):
+
+  (a) ``engine.io.readers.import_file`` into a fresh WAL workspace opened with
+      ``engine.workspace.connect`` — the Data Source node's real path — in a fresh
+      ``python`` subprocess, whose peak RSS is the memory figure;
+  (b) the sqlite3 command-line shell: ``sqlite3 db ".mode csv" ".import file t"``;
+  (c) stdlib ``csv.reader`` + one ``executemany`` transaction.
+
+Each is run ``--repeat`` times, interleaved, and the best time counts (this machine class
+is noisy; the best run is the least disturbed one). The last line is machine-readable::
+
+    rows_per_s=… ratio_vs_sqlite3_cli=… ratio_vs_stdlib=… peak_rss_mib=…
+
+A ratio is the other method's time divided by ours: above 1 means we are faster.
+DAGFLUX_HOME points at a temporary folder that is removed at the end.
+
+    .venv/bin/python bench/import_csv.py [--rows N] [--repeat K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HEADER = "id,customer_id,amount,ratio,name,category,order_date,shipped_at\n"
+
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
+_CATS = ("A1", "B2", "C3", "D4", "E5")
+_DATES = [f"2024-{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 29)]
+_NAMES = [f"{_WORDS[k % 10]}_{k % 997}" for k in range(9970)]
+_TIMES = [f"T{k % 24:02d}:{k % 60:02d}:00" for k in range(120)]
+_CENTS = [f".{c:02d}" for c in range(100)]
+_FRACTIONS = [f"{k / 10000:.4f}" for k in range(10000)]
+
+# Runs in a fresh interpreter so that its peak RSS is the import's alone.
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from engine import paths, workspace
+from engine.io.readers import import_file
+
+data = paths.ensure_data_dir(paths.default_paths())
+conn = workspace.connect(data.workspace)
+lease = workspace.WriteLease(data.workspace)
+start = time.perf_counter()
+result = import_file(conn, lease, Path(sys.argv[1]), "_dfstage_bench")
+seconds = time.perf_counter() - start
+types = dict(result.columns)
+conn.close()
+lease.close()
+print(json.dumps({"seconds": seconds, "records": result.records, "types": types,
+                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "pyarrow_loaded": "pyarrow" in sys.modules}))
+"""
+
+
+def _line(i: int) -> str:
+    cents = i * 2654435761 % 1000003
+    day = _DATES[i % 336]
+    return (f"{i},{i * 7919 % 100003},{cents // 100}{_CENTS[cents % 100]},"
+            f"{_FRACTIONS[i * 40503 % 9973]},{_NAMES[i % 9970]},{_CATS[i % 5]},"
+            f"{day},{day}{_TIMES[i % 120]}\n")
+
+
+def write_csv(path: Path, rows: int) -> None:
+    """The deterministic benchmark file: the same bytes on every run."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(HEADER)
+        for start in range(1, rows + 1, 50_000):
+            fh.write("".join(map(_line, range(start, min(start + 50_000, rows + 1)))))
+
+
+def run_ours(csv_path: Path, home: Path) -> dict:
+    """(a) in a fresh subprocess with its own DAGFLUX_HOME (so a fresh workspace)."""
+    if home.exists():
+        shutil.rmtree(home)
+    env = dict(os.environ, DAGFLUX_HOME=str(home), PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(csv_path)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode:
+        raise SystemExit(f"import_file run failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_cli(csv_path: Path, db: Path) -> float | None:
+    """(b) the sqlite3 shell; None when it is not installed."""
+    exe = shutil.which("sqlite3")
+    if exe is None:
+        return None
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run([exe, str(db), ".mode csv", f".import {csv_path} t"], check=True, timeout=600)
+    return time.perf_counter() - start
+
+
+def run_stdlib(csv_path: Path, db: Path) -> float:
+    """(c) csv.reader streaming into one executemany transaction."""
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        with open(csv_path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            cols = ", ".join(f'"c{i}"' for i in range(len(header)))
+            conn.execute(f"CREATE TABLE t ({cols})")
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(header))})", reader)
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dagflux-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["DAGFLUX_HOME"] = str(tmp / "home")
+        csv_path = tmp / "orders.csv"
+        start = time.perf_counter()
+        write_csv(csv_path, args.rows)
+        print(f"generated {args.rows:,} rows × 8 columns "
+              f"({csv_path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s")
+        ours, cli, stdlib = [], [], []
+        for n in range(args.repeat):
+            ours.append(run_ours(csv_path, tmp / f"home{n}"))
+            cli.append(run_cli(csv_path, tmp / "cli.sqlite"))
+            stdlib.append(run_stdlib(csv_path, tmp / "stdlib.sqlite"))
+        report(args.rows, ours, cli, stdlib)
+
+
+def report(rows: int, ours: list[dict], cli: list[float | None], stdlib: list[float]) -> None:
+    for run in ours:
+        if run["records"] != rows or run["pyarrow_loaded"]:
+            raise SystemExit(f"bad import_file run: {run}")
+    ours_s = [r["seconds"] for r in ours]
+    best = min(ours_s)
+    cli_best = min(cli) if None not in cli else float("nan")
+    rows_out = [("import_file (WAL workspace)", ours_s),
+                ("sqlite3 CLI .import", cli if None not in cli else []),
+                ("csv + executemany", stdlib)]
+    print(f"\n{'method':<30}{'best s':>9}{'median s':>10}{'M rows/s':>10}")
+    for name, times in rows_out:
+        if not times:
+            print(f"{name:<30}{'n/a (sqlite3 CLI not installed)':>29}")
+            continue
+        print(f"{name:<30}{min(times):>9.3f}{statistics.median(times):>10.3f}"
+              f"{rows / min(times) / 1e6:>10.3f}")
+    peak = max(r["peak_rss_kib"] for r in ours) / 1024
+    print(f"\ncolumn types: {ours[0]['types']}")
+    print(f"peak RSS of the importing process: {peak:.1f} MiB; runs: {len(ours)}")
+    print(f"rows_per_s={rows / best:.0f} ratio_vs_sqlite3_cli={cli_best / best:.3f} "
+          f"ratio_vs_stdlib={min(stdlib) / best:.3f} peak_rss_mib={peak:.1f}")
+
+
+if __name__ == "__main__":
+    main()

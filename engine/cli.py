@@ -1,0 +1,331 @@
+"""``dagflux`` — the engine-side command line. Never imports Kivy.
+
+Contract (other tools rely on these names and exit codes):
+
+* ``dagflux validate FILE`` — 0 valid; 2 invalid (every problem listed).
+* ``dagflux run FILE [--json]`` — progress on stderr; 0 succeeded, 1 failed or
+  cancelled, 2 invalid. ``--json`` prints one object on stdout.
+* ``dagflux history [--json] [--limit N]``, ``dagflux history RUN_ID [--json]``.
+* ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
+* ``dagflux plugins`` — loaded plugins and the errors of those that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import DagfluxError, WorkflowFileError, WorkflowValidationError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+SYMBOL = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■", "not_run": "·",
+          "running": "…", "queued": " "}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return int(args.func(args))
+    except WorkflowFileError as exc:
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    except WorkflowValidationError as exc:
+        _err(f"{getattr(args, 'file', 'workflow')}: {exc}")
+        return EXIT_INVALID
+    except DagfluxError as exc:
+        _err(f"error: {exc}")
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _err("cancelled")
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dagflux", description="DagFlux engine command line")
+    p.add_argument("--version", action="version", version=f"dagflux {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a workflow file and list every problem")
+    v.add_argument("file", type=Path)
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="run a workflow file")
+    r.add_argument("file", type=Path)
+    r.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    r.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, min 2)")
+    r.set_defaults(func=cmd_run)
+
+    h = sub.add_parser("history", help="browse the execution log")
+    h.add_argument("run_id", nargs="?")
+    h.add_argument("--json", action="store_true")
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--workflow")
+    h.add_argument("--status")
+    h.add_argument("--trigger")
+    h.set_defaults(func=cmd_history)
+
+    w = sub.add_parser("workspace", help="see and clean up workspace tables")
+    wsub = w.add_subparsers(metavar="ACTION", required=True)
+    wl = wsub.add_parser("list", help="list tables with row and column counts")
+    wl.add_argument("--json", action="store_true")
+    wl.set_defaults(func=cmd_ws_list)
+    ws = wsub.add_parser("show", help="show a table's columns and first rows")
+    ws.add_argument("table")
+    ws.add_argument("--limit", type=int, default=20)
+    ws.add_argument("--json", action="store_true")
+    ws.set_defaults(func=cmd_ws_show)
+    wd = wsub.add_parser("drop", help="drop a table")
+    wd.add_argument("table")
+    wd.set_defaults(func=cmd_ws_drop)
+
+    pl = sub.add_parser("plugins", help="list plugins and their load errors")
+    pl.set_defaults(func=cmd_plugins)
+    return p
+
+
+# --- validate / run ----------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine.model import fileformat, triggers, validation
+    from engine.paths import default_paths
+    from engine.plugins import load_registry
+
+    registry = load_registry([default_paths().plugins])
+    wf = fileformat.load(args.file)
+    problems = validation.validate(wf, registry.node_types)
+    if problems:
+        _err(f"{args.file}: {len(problems)} problem(s):")
+        for problem in problems:
+            _err(f"  - {problem}")
+        return EXIT_INVALID
+    start = next(n for n in wf if n.type == validation.START)
+    when = triggers.describe(triggers.parse_trigger(start.config))
+    print(f"{args.file}: valid — {len(wf)} nodes, {len(wf.edges)} edges; Start: {when}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.local_run import run_file
+    from engine.messages import NodeFinished, NodeStarted, RunStarted
+
+    def on_event(msg: Any) -> None:
+        if isinstance(msg, RunStarted):
+            _err(f"run {msg.run_id} of '{msg.workflow_name}' ({len(msg.node_ids)} nodes)")
+        elif isinstance(msg, NodeStarted):
+            pass
+        elif isinstance(msg, NodeFinished):
+            records = "" if msg.records is None else f"{msg.records:>10,} records"
+            took = "" if msg.duration_ms is None else f"{msg.duration_ms:>9.1f} ms"
+            _err(f"  {SYMBOL.get(msg.status, '?')} {msg.node_id:<24} {msg.node_type:<12} "
+                 f"{msg.status:<10}{records:>18}{took}")
+            if msg.error and msg.status == "failed":
+                for line in msg.error.splitlines():
+                    _err(f"      {line}")
+
+    def on_wait(holder: dict) -> None:
+        _err(f"waiting: process {holder.get('pid', '?')} holds the data-dir lock …")
+
+    result = run_file(args.file, pool_size=args.workers, on_event=on_event, on_wait=on_wait)
+    took = (result.ended_at - result.started_at) * 1000
+    _err(f"run {result.run_id} {result.status} in {took:.0f} ms"
+         + (f": {result.error}" if result.error and result.status != "failed" else ""))
+    if args.json:
+        print(json.dumps(result.summary()))
+    return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
+
+
+# --- history ---------------------------------------------------------------------------
+
+def _history():
+    from engine.history import History
+    from engine.paths import default_paths
+
+    path = default_paths().history
+    if not path.exists():
+        return None
+    return History(path)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    history = _history()
+    if history is None:
+        if args.run_id:
+            raise DagfluxError(f"no run '{args.run_id}': the execution log is empty")
+        print("[]" if args.json else "no runs yet")
+        return EXIT_OK
+    with history:
+        if args.run_id:
+            run = history.get_run(args.run_id)
+            if args.json:
+                print(json.dumps(run))
+            else:
+                _print_run(run)
+            return EXIT_OK
+        runs = history.list_runs(limit=args.limit, workflow_id=args.workflow, status=args.status,
+                                 trigger=args.trigger)
+    if args.json:
+        print(json.dumps(runs))
+        return EXIT_OK
+    if not runs:
+        print("no runs match")
+        return EXIT_OK
+    print(f"{'RUN':<23} {'WORKFLOW':<20} {'TRIGGER':<10} {'STATUS':<11} {'STARTED':<19} "
+          f"{'DURATION':>10} {'RECORDS':>10}")
+    for run in runs:
+        print(f"{run['run_id']:<23} {run['workflow_id'][:20]:<20} {run['trigger']:<10} {run['status']:<11} "
+              f"{_time(run['started_at']):<19} {_duration(run['duration_ms']):>10} "
+              f"{_count(run['records']):>10}")
+    return EXIT_OK
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    print(f"run {run['run_id']}  workflow {run['workflow_id']} ({run['workflow_name']})")
+    print(f"  trigger {run['trigger']}  status {run['status']}  started {_time(run['started_at'])}  "
+          f"duration {_duration(run['duration_ms'])}")
+    if run["error"]:
+        print(f"  error: {run['error']}")
+    print(f"  {'NODE':<24} {'TYPE':<12} {'STATUS':<10} {'IN':>10} {'OUT':>10} {'DURATION':>10}")
+    for node in run["nodes"]:
+        print(f"  {node['node_id']:<24} {node['node_type']:<12} {node['status']:<10} "
+              f"{_count(node['records_in']):>10} {_count(node['records_out']):>10} "
+              f"{_duration(node['duration_ms']):>10}")
+        if node["error"]:
+            for line in node["error"].splitlines():
+                print(f"      {line}")
+
+
+def _time(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+# --- workspace -------------------------------------------------------------------------
+
+def _workspace():
+    from engine import workspace
+    from engine.paths import default_paths
+
+    path = default_paths().workspace
+    if not path.exists():
+        raise DagfluxError(f"there is no workspace yet ({path}); run a workflow first")
+    return workspace.connect(path)
+
+
+def cmd_ws_list(args: argparse.Namespace) -> int:
+    from engine import workspace
+
+    conn = _workspace()
+    try:
+        tables = workspace.list_tables(conn)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps(tables))
+        return EXIT_OK
+    if not tables:
+        print("the workspace has no tables")
+    for t in tables:
+        print(f"{t['name']:<48} {t['rows']:>12,} rows {t['columns']:>4} columns")
+    return EXIT_OK
+
+
+def cmd_ws_show(args: argparse.Namespace) -> int:
+    from engine import workspace
+
+    conn = _workspace()
+    try:
+        cols = workspace.columns(conn, args.table)
+        rows = conn.execute(f"SELECT * FROM {workspace.quote_ident(args.table)} LIMIT ?",
+                            (max(0, args.limit),)).fetchall()
+        total = workspace.count_rows(conn, args.table)
+    finally:
+        conn.close()
+    if args.json:
+        print(json.dumps({"table": args.table, "rows": total,
+                          "columns": [{"name": c, "type": t} for c, t in cols],
+                          "sample": [list(_plain(v) for v in r) for r in rows]}))
+        return EXIT_OK
+    print(f"{args.table}: {total:,} rows")
+    print("columns: " + ", ".join(f"{c} {t}".strip() for c, t in cols))
+    _print_grid([c for c, _ in cols], rows)
+    return EXIT_OK
+
+
+def _plain(v: Any) -> Any:
+    return v.hex() if isinstance(v, bytes) else v
+
+
+def _print_grid(header: list[str], rows: list[tuple]) -> None:
+    cells = [[("NULL" if v is None else str(_plain(v)))[:40] for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def cmd_ws_drop(args: argparse.Namespace) -> int:
+    from engine import workspace
+
+    conn = _workspace()
+    lease = workspace.WriteLease(workspace_path := _ws_path())
+    try:
+        if not workspace.table_exists(conn, args.table):
+            raise DagfluxError(f"the workspace has no table '{args.table}'")
+        with workspace.write_transaction(conn, lease):
+            conn.execute(f"DROP TABLE {workspace.quote_ident(args.table)}")
+    finally:
+        conn.close()
+        lease.close()
+    print(f"dropped {args.table} from {workspace_path}")
+    return EXIT_OK
+
+
+def _ws_path() -> Path:
+    from engine.paths import default_paths
+
+    return default_paths().workspace
+
+
+# --- plugins ---------------------------------------------------------------------------
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from engine.paths import default_paths
+    from engine.plugins import load_registry
+
+    registry = load_registry([default_paths().plugins])
+    for p in registry.plugins:
+        kind = "built-in" if p.builtin else "installed"
+        if p.error:
+            print(f"✗ {p.name} ({kind}, {p.path}): {p.error}")
+        else:
+            provided = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.provides.items() if v)
+            print(f"✓ {p.name} {p.version} ({kind}) — {provided}")
+    return EXIT_FAILED if registry.errors else EXIT_OK
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The execution log, ``history.sqlite``: one row per run and one per node run.
+
+Separate from the workspace and written only by the data-dir lock holder. A run
+row is written when the run starts and completed when it ends; a node row is
+written as each node ends. Rows are never rewritten except to finish a run or to
+mark a run left *running* by a crash as *interrupted*. A file that is not a
+SQLite database is reported by name and left untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import HistoryError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    workflow_name TEXT NOT NULL DEFAULT '',
+    trigger TEXT NOT NULL DEFAULT 'manual',
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    error TEXT,
+    node_count INTEGER NOT NULL DEFAULT 0,
+    records INTEGER,
+    seen INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
+CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow_id, started_at DESC);
+CREATE TABLE IF NOT EXISTS node_runs (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    node_id TEXT NOT NULL,
+    node_type TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    started_at REAL,
+    duration_ms REAL,
+    records_in INTEGER,
+    records_out INTEGER,
+    error TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, node_id)
+);
+"""
+
+RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
+              "error", "node_count", "records", "seen")
+NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duration_ms", "records_in",
+               "records_out", "error")
+
+
+@dataclass
+class NodeRow:
+    node_id: str
+    node_type: str
+    title: str
+    status: str
+    started_at: float | None
+    duration_ms: float | None
+    records_in: int | None
+    records_out: int | None
+    error: str | None
+
+
+class History:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryError(f"{self.path} was written by a newer DagFlux (schema {version}); "
+                                   "it was left untouched")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise HistoryError(f"{self.path} is not a usable execution log ({exc}); it was left "
+                               f"untouched — move it aside to start a new history") from None
+        except HistoryError:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ---------------------------------------------------------------
+    def start_run(self, run_id: str, workflow_id: str, workflow_name: str, trigger: str,
+                  started_at: float, node_count: int, status: str = "running") -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO runs (run_id, workflow_id, workflow_name, trigger, status, started_at, "
+                "node_count, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, workflow_id, workflow_name, trigger, status, started_at, node_count,
+                 int(trigger == "manual")))
+
+    def record_node(self, run_id: str, row: NodeRow, seq: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
+                "duration_ms, records_in, records_out, error, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
+                 row.duration_ms, row.records_in, row.records_out, row.error, seq))
+
+    def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
+                   records: int | None = None) -> None:
+        """Complete a run; ``records`` is what its final (sink) nodes produced."""
+        with self._lock:
+            self._conn.execute("UPDATE runs SET status = ?, ended_at = ?, error = ?, records = ? "
+                               "WHERE run_id = ?", (status, ended_at, error, records, run_id))
+
+    def mark_interrupted(self, ended_at: float) -> int:
+        """Runs left *running* by a process that died become *interrupted*."""
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE runs SET status = 'interrupted', ended_at = coalesce(ended_at, ?), "
+                "error = coalesce(error, 'the process running it stopped before it finished') "
+                "WHERE status = 'running'", (ended_at,))
+            self._conn.execute("UPDATE node_runs SET status = 'cancelled' WHERE status = 'running' "
+                               "AND run_id IN (SELECT run_id FROM runs WHERE status = 'interrupted')")
+            return cur.rowcount
+
+    # --- reading ---------------------------------------------------------------
+    def list_runs(self, limit: int = 20, offset: int = 0, workflow_id: str | None = None,
+                  status: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+        where, args = [], []
+        for column, value in (("workflow_id", workflow_id), ("status", status), ("trigger", trigger)):
+            if value:
+                where.append(f"r.{column} = ?")
+                args.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._conn.execute(
+            f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset)).fetchall()
+        return [self._run_dict(r) for r in rows]
+
+    def count_runs(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A run with its node rows; ``run_id`` may be a unique prefix."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+            f"ORDER BY run_id = ? DESC LIMIT 2", (run_id, _like_prefix(run_id), run_id)).fetchall()
+        if not rows:
+            raise HistoryError(f"no run '{run_id}' in the execution log")
+        if len(rows) > 1 and rows[0][0] != run_id:
+            raise HistoryError(f"'{run_id}' matches more than one run; give more characters")
+        run = self._run_dict(rows[0])
+        nodes = self._conn.execute(
+            f"SELECT {', '.join(NODE_FIELDS)} FROM node_runs WHERE run_id = ? ORDER BY seq",
+            (run["run_id"],)).fetchall()
+        run["nodes"] = [dict(zip(NODE_FIELDS, n)) for n in nodes]
+        return run
+
+    @staticmethod
+    def _run_dict(row: tuple) -> dict[str, Any]:
+        out = dict(zip(RUN_FIELDS, row))
+        out["seen"] = bool(out["seen"])
+        started, ended = out["started_at"], out["ended_at"]
+        out["duration_ms"] = round((ended - started) * 1000, 1) if ended else None
+        return out
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

@@ -1,0 +1,1 @@
+"""Workspace import/export: file readers and writers that stream in batches."""

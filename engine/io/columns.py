@@ -1,0 +1,133 @@
+"""Column names and column types for tables imported into the workspace.
+
+**Names** (:class:`ColumnNamer`, :func:`sanitize_names`) — deterministic, so a re-import of
+the same file always yields the same columns:
+
+1. The source name is trimmed; every run of whitespace or of characters other than
+   letters, digits and ``_`` (Unicode letters and digits count) becomes one ``_``;
+   leading and trailing ``_`` are dropped. Case is **kept** (``OrderDate`` stays
+   ``OrderDate``): users recognise their own headers, and SQLite compares identifiers
+   case-insensitively anyway.
+2. A name that ends up empty becomes ``col_N``, N being its 1-based position.
+3. Duplicates are compared as SQLite compares identifiers (ASCII case-insensitive). The
+   first occurrence keeps its name; every later one gets the smallest free suffix
+   ``_2``, ``_3``, …. Names that are unique in the source are reserved first, so an
+   explicit ``a_2`` in the header keeps its name even when it comes after two ``a``.
+
+Keywords (``select``) need no special treatment: every identifier is quoted with
+:func:`engine.workspace.quote_ident` wherever SQL is built.
+
+**Types** — the declared type of each column, from a sample (the first batch):
+
+* text values (CSV): ``INTEGER`` when every non-null value is an integer literal without
+  a leading ``+``, leading zeros (``007`` stays ``TEXT``: zip codes, ids) or surrounding
+  spaces, and fits in 64 bits; ``REAL`` when every one is a decimal or exponent literal
+  (again without leading zeros); otherwise ``TEXT``. ISO dates stay ``TEXT``.
+* Python values (JSON, Excel): ``INTEGER`` when all are ints/bools, ``REAL`` when all
+  are numbers, otherwise ``TEXT``.
+
+Values are inserted as they are and SQLite's column affinity converts them, so a later
+value that does not fit the inferred type is stored unchanged (as text), never lost.
+An all-null sample gives ``TEXT``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Sequence
+
+INTEGER = "INTEGER"
+REAL = "REAL"
+TEXT = "TEXT"
+BLOB = "BLOB"
+
+_ODD_RUN = re.compile(r"[\W_]+")
+# At most 18 digits, so every match fits in a signed 64-bit integer.
+_INT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+_REAL_LITERAL = re.compile(
+    r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _key(name: str) -> str:
+    """How SQLite compares identifiers: ASCII letters case-insensitively, nothing else."""
+    return name.translate(_ASCII_FOLD)
+
+
+def clean_name(raw: object, position: int) -> str:
+    """Rules 1–2 of the module doc for one name; ``position`` is 1-based."""
+    text = "" if raw is None else str(raw)
+    name = _ODD_RUN.sub("_", text.strip()).strip("_")
+    return name or f"col_{position}"
+
+
+class ColumnNamer:
+    """Hands out sanitised, unique column names; later calls extend the same table."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+        self.names: list[str] = []
+
+    def add(self, raw_names: Sequence[object]) -> list[str]:
+        """Sanitise and de-duplicate ``raw_names`` (appended after the existing ones)."""
+        offset = len(self.names)
+        cleaned = [clean_name(raw, offset + i + 1) for i, raw in enumerate(raw_names)]
+        # Reserve every first occurrence up front, so an explicit "a_2" wins over a
+        # generated one.
+        first: dict[str, int] = {}
+        for i, name in enumerate(cleaned):
+            if _key(name) not in self._taken:
+                first.setdefault(_key(name), i)
+        self._taken.update(first)
+        out = []
+        for i, name in enumerate(cleaned):
+            if first.get(_key(name)) != i:
+                name = self._free_variant(name)
+                self._taken.add(_key(name))
+            out.append(name)
+        self.names.extend(out)
+        return out
+
+    def _free_variant(self, name: str) -> str:
+        n = 2
+        while _key(f"{name}_{n}") in self._taken:
+            n += 1
+        return f"{name}_{n}"
+
+
+def sanitize_names(raw_names: Sequence[object]) -> list[str]:
+    """Sanitised, de-duplicated names for one header (see the module doc)."""
+    return ColumnNamer().add(raw_names)
+
+
+def infer_text_type(values: Iterable[str], null_values: Iterable[str] = ("",)) -> str:
+    """Declared type for a column of text values (CSV); null markers are ignored."""
+    nulls = set(null_values)
+    present = [v for v in values if v not in nulls]
+    if not present:
+        return TEXT
+    # map() keeps the loop in C: this runs on thousands of values per column.
+    if all(map(_INT_LITERAL.fullmatch, present)):
+        return INTEGER
+    if all(map(_REAL_LITERAL.fullmatch, present)):
+        return REAL
+    return TEXT
+
+
+def infer_value_type(values: Iterable[object]) -> str:
+    """Declared type for a column of Python values (JSON, Excel); ``None`` is ignored."""
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return TEXT
+    if kinds <= {int, bool}:
+        return INTEGER
+    if kinds <= {int, bool, float}:
+        return REAL
+    return TEXT
+
+
+def column_slices(flat: Sequence[object], ncols: int, nrows: int) -> list[Sequence[object]]:
+    """The values of each column of a row-major flat list holding ``nrows`` rows."""
+    used = flat[: ncols * nrows]
+    return [used[i::ncols] for i in range(ncols)]

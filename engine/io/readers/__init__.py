@@ -1,0 +1,114 @@
+"""Import a local file into a new workspace table (the Data Source node's file reader).
+
+:func:`import_file` creates ``table`` (a staging name that must not exist yet) and fills
+it in batches. Each batch is written in its own short ``BEGIN IMMEDIATE`` transaction
+under the workspace :class:`~engine.workspace.WriteLease`, so parallel nodes interleave
+with a long import instead of waiting for it; a reader thread parses the next batch
+while SQLite writes the current one.
+
+Guarantees:
+
+* memory is bounded by the batch size, not by the file size (a single record larger
+  than a limit is an error, not a MemoryError);
+* column names are sanitised and de-duplicated (:mod:`engine.io.columns`), and every
+  identifier in generated SQL is quoted;
+* every failure is a :class:`~engine.errors.NodeError` naming the file and, where it
+  applies, the line (CSV, JSON, JSON Lines), the sheet (Excel) or the table (SQLite).
+  On failure the table may exist half-filled: the caller drops its staging table.
+
+Formats (:data:`FORMATS`) and their options are described in the reader modules:
+:mod:`.csv_reader`, :mod:`.json_reader`, :mod:`.excel_reader`, :mod:`.parquet_reader`
+and :mod:`.sqlite_reader`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from engine.errors import NodeError
+from engine.io.readers._pipeline import Prefetcher
+from engine.io.readers._sink import Batch, ImportResult, TableSink
+from engine.workspace import WriteLease, write_transaction
+
+__all__ = ["FORMATS", "ImportResult", "detect_format", "import_file"]
+
+FORMATS = ("csv", "json", "jsonl", "excel", "parquet", "sqlite")
+
+_EXTENSIONS = {
+    ".csv": "csv", ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".xlsx": "excel", ".xlsm": "excel",
+    ".parquet": "parquet",
+    ".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite",
+}
+
+BATCHES_PER_TRANSACTION = 4
+"""Upper bound of batches written in one transaction (about 32k rows of 8 columns)."""
+
+
+def detect_format(path: Path) -> str:
+    """The format of ``path`` by its extension (``.tsv`` is CSV with a tab delimiter)."""
+    fmt = _EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_EXTENSIONS))
+        raise NodeError(f"{Path(path).name}: cannot tell the format from the extension "
+                        f"(known: {known}); choose the format explicitly")
+    return fmt
+
+
+def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
+                fmt: str | None = None, options: Mapping | None = None) -> ImportResult:
+    """Create ``table`` from the file at ``path`` and return what was imported."""
+    path = Path(path)
+    options = dict(options or {})
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise NodeError(f"{path.name}: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    if not path.is_file():
+        raise NodeError(f"{path.name}: no such file ({path})")
+    if fmt == "sqlite":
+        from engine.io.readers.sqlite_reader import import_sqlite
+
+        return import_sqlite(conn, lease, path, table, options)
+    reader, null_values = _reader(fmt, path, options)
+    sink = TableSink(conn, table, path.name, null_values)
+    _write_all(conn, lease, sink, reader)
+    return ImportResult(sink.records, sink.columns, list(sink.source_columns))
+
+
+def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[str]]:
+    """The batch iterator for ``fmt`` and the null markers its values use."""
+    if fmt == "csv":
+        from engine.io.readers.csv_reader import CsvOptions, read_csv
+
+        return read_csv(path, options), CsvOptions(path, options).null_values
+    loaders: dict[str, Callable[[Path, dict], Iterator[Batch]]]
+    if fmt in ("json", "jsonl"):
+        from engine.io.readers.json_reader import read_json, read_jsonl
+
+        loaders = {"json": read_json, "jsonl": read_jsonl}
+    elif fmt == "excel":
+        from engine.io.readers.excel_reader import read_excel
+
+        loaders = {"excel": read_excel}
+    else:
+        from engine.io.readers.parquet_reader import read_parquet
+
+        loaders = {"parquet": read_parquet}
+    return loaders[fmt](path, options), []
+
+
+def _write_all(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
+               reader: Iterator[Batch]) -> None:
+    with Prefetcher(reader) as batches:
+        while group := batches.ready(BATCHES_PER_TRANSACTION):
+            try:
+                with write_transaction(conn, lease):
+                    for batch in group:
+                        sink.write(batch)
+            except sqlite3.Error as exc:
+                raise NodeError(f"{sink.label}: writing table '{sink.table}' to the "
+                                f"workspace failed: {exc}") from exc

@@ -1,0 +1,62 @@
+"""Run a workflow file in this process as the data-dir lock holder (``dagflux run``).
+
+Order matters: the worker pool (and its forkserver launcher) starts before any
+thread exists; the lock is held for the whole run so there is one writer of the
+history; runs a crashed holder left *running* are marked *interrupted* first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine import workspace
+from engine.history import History
+from engine.lock import DataDirLock
+from engine.messages import Message
+from engine.model import fileformat, validation
+from engine.paths import DataPaths, default_paths, ensure_data_dir
+from engine.plugins import PluginRegistry, load_registry
+from engine.runner import Run, RunResult
+
+
+def load_checked(path: Path, registry: PluginRegistry):
+    wf = fileformat.load(path)
+    validation.ensure_valid(wf, registry.node_types)
+    return wf
+
+
+def check_workspace(paths: DataPaths) -> None:
+    """Fail before starting anything when workspace.sqlite is not a database."""
+    conn = workspace.connect(paths.workspace)
+    conn.close()
+
+
+def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | None = None,
+             on_event: Callable[[Message], None] | None = None, trigger: str = "manual",
+             on_wait: Callable[[dict], None] | None = None,
+             on_run: Callable[[Run], None] | None = None) -> RunResult:
+    from engine.workers.pool import WorkerPool
+
+    path = Path(path).resolve()
+    paths = ensure_data_dir(paths or default_paths())
+    registry = load_registry([paths.plugins])
+    wf = load_checked(path, registry)
+    lock = DataDirLock(paths.lock, role="run")
+    lock.acquire(wait=True, on_wait=on_wait)
+    try:
+        check_workspace(paths)
+        with History(paths.history) as history:
+            import time
+
+            history.mark_interrupted(time.time())
+            pool = WorkerPool(paths.workspace, size=pool_size, plugin_roots=[paths.plugins])
+            try:
+                run = Run(wf, path.parent, registry, pool, history, trigger, on_event)
+                if on_run is not None:
+                    on_run(run)
+                return run.execute()
+            finally:
+                pool.close()
+    finally:
+        lock.release()

@@ -1,0 +1,212 @@
+"""The message catalog: every message that crosses a process boundary.
+
+Wire format: one msgpack map per frame, ``{"v": PROTOCOL_VERSION, "type": <name>,
+"id": <int>, <field>: <value>, …}``. Requests and their replies carry the same
+``id``; events carry the id of the subscription or 0. Only plain data crosses —
+str, int, float, bool, None, bytes, lists and string-keyed maps — never pickles,
+closures or live objects.
+
+Names: requests are imperative (``RunNode``), replies and events are past facts
+(``NodeFinished``). :func:`decode` refuses an unknown version, an unknown type or a
+frame that lacks a required field, with a :class:`ProtocolError` that says which.
+Unknown extra fields are ignored so that a newer peer can add optional fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import msgpack
+
+from engine.errors import ProtocolError
+
+PROTOCOL_VERSION = 1
+RESERVED = ("v", "type", "id")
+
+_CATALOG: dict[str, type[Message]] = {}
+M = TypeVar("M", bound="Message")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """Base of every message; ``id`` correlates a request with its reply."""
+
+    TYPE: ClassVar[str] = ""
+    id: int = 0
+
+
+def message(cls: type[M]) -> type[M]:
+    """Register a message class in the catalog under its class name."""
+    name = cls.__name__
+    if name in _CATALOG:
+        raise ProtocolError(f"message type {name} registered twice")
+    for f in dataclasses.fields(cls):
+        if f.name in ("v", "type"):
+            raise ProtocolError(f"{name}.{f.name} uses a reserved key")
+    cls.TYPE = name
+    _CATALOG[name] = cls
+    return cls
+
+
+def catalog() -> dict[str, type[Message]]:
+    return dict(_CATALOG)
+
+
+def encode(msg: Message) -> bytes:
+    payload: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": msg.TYPE}
+    for f in dataclasses.fields(msg):
+        value = getattr(msg, f.name)
+        if isinstance(value, (dict, list)):
+            _check_keys(value, f"{msg.TYPE}.{f.name}")
+        payload[f.name] = value
+    try:
+        return msgpack.packb(payload, use_bin_type=True)
+    except (TypeError, OverflowError, ValueError) as exc:
+        raise ProtocolError(f"{msg.TYPE} carries a value that is not plain data: {exc}") from None
+
+
+def _check_keys(value: Any, where: str) -> None:
+    """Maps must have string keys: the receiving side refuses any other."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ProtocolError(f"{where.split('.')[0]} carries a value that is not plain data: "
+                                    f"{where} has a non-string map key {key!r}")
+            if isinstance(item, (dict, list)):
+                _check_keys(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)):
+                _check_keys(item, where)
+
+
+def decode(frame: bytes) -> Message:
+    try:
+        payload = msgpack.unpackb(frame, raw=False, strict_map_key=True)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as exc:
+        raise ProtocolError(f"frame is not a msgpack message: {exc or type(exc).__name__}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError("frame is not a msgpack map")
+    version = payload.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r} is not supported "
+                            f"(this side speaks version {PROTOCOL_VERSION})")
+    name = payload.get("type")
+    cls = _CATALOG.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {name!r}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in payload:
+            kwargs[f.name] = payload[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ProtocolError(f"{name} lacks required field '{f.name}'")
+    return cls(**kwargs)
+
+
+# --- coordinator ⇄ worker --------------------------------------------------------
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class WorkerReady(Message):
+    """A worker has started, loaded its plugins and opened the workspace."""
+
+    pid: int
+    plugin_errors: list = field(default_factory=list)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class RunNode(Message):
+    """Run one node: its inputs are workspace tables ``[{node_id, table, records}]``."""
+
+    run_id: str
+    workflow_id: str
+    node_id: str
+    node_type: str
+    title: str = ""
+    config: dict = field(default_factory=dict)
+    base_dir: str = "."
+    inputs: list = field(default_factory=list)
+    output_table: str = ""
+    timeout_s: float | None = None
+    isolated: bool = False
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class NodeResult(Message):
+    """A worker's reply to :class:`RunNode`; ``error`` is already scrubbed."""
+
+    node_id: str
+    status: str                       # succeeded | failed | cancelled
+    table: str | None = None
+    records: int | None = None
+    branch: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    peak_rss_kib: int | None = None
+    info: dict = field(default_factory=dict)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Shutdown(Message):
+    """Ask a worker (or later the engine) to exit cleanly."""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Ping(Message):
+    pass
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Pong(Message):
+    pid: int = 0
+
+
+# --- run events (coordinator → subscribers) ------------------------------------
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Message):
+    run_id: str
+    workflow_id: str
+    workflow_name: str = ""
+    trigger: str = "manual"
+    node_ids: list = field(default_factory=list)
+    started_at: float = 0.0
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class NodeStarted(Message):
+    run_id: str
+    node_id: str
+    started_at: float = 0.0
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class NodeFinished(Message):
+    run_id: str
+    node_id: str
+    node_type: str = ""
+    status: str = ""
+    records: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Message):
+    run_id: str
+    workflow_id: str
+    status: str
+    error: str | None = None
+    duration_ms: float = 0.0

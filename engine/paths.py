@@ -1,0 +1,69 @@
+"""Where DagFlux keeps its data.
+
+The user data directory comes from ``platformdirs``; the environment variable
+``DAGFLUX_HOME`` overrides it (tests and benchmarks always set it to a temp dir).
+Nothing here creates a folder until :func:`ensure_data_dir` is called.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VAR = "DAGFLUX_HOME"
+
+
+def data_dir() -> Path:
+    override = os.environ.get(ENV_VAR)
+    if override:
+        return Path(override).expanduser().resolve()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("dagflux", appauthor=False))
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every file location inside one data directory."""
+
+    root: Path
+
+    @property
+    def workflows(self) -> Path:
+        return self.root / "workflows"
+
+    @property
+    def connections(self) -> Path:
+        return self.root / "connections.json"
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace.sqlite"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.sqlite"
+
+    @property
+    def chats(self) -> Path:
+        return self.root / "chats"
+
+    @property
+    def plugins(self) -> Path:
+        return self.root / "plugins"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "engine.lock"
+
+
+def default_paths() -> DataPaths:
+    return DataPaths(data_dir())
+
+
+def ensure_data_dir(paths: DataPaths) -> DataPaths:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    for folder in (paths.workflows, paths.chats, paths.plugins):
+        folder.mkdir(exist_ok=True)
+    return paths

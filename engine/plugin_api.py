@@ -1,0 +1,149 @@
+"""What a plugin implements, and what a node handler gets to work with.
+
+A **node type** is a :class:`NodeType` subclass declared in a plugin manifest. The
+engine uses its class attributes (ports, arity) and :meth:`NodeType.validate_config`
+to validate workflows without running anything; a worker process calls
+:meth:`NodeType.execute` with a :class:`NodeContext`.
+
+Data moves as tables: a handler reads its inputs' workspace tables and leaves its
+result in a table it names in :class:`NodeOutput` (usually ``ctx.output_table``,
+or an input table unchanged for Branch and in-place transforms). Rows never leave
+the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from engine import templates, workspace
+from engine.errors import NodeError
+
+__all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a node's configuration; ``field`` is the config key."""
+
+    field: str
+    message: str
+
+
+def require(config: Mapping[str, Any], *names: str) -> list[ConfigProblem]:
+    """Problems for every required field that is missing or empty."""
+    return [ConfigProblem(n, f"'{n}' is required") for n in names
+            if config.get(n) in (None, "", [], {})]
+
+
+@dataclass(frozen=True)
+class InputTable:
+    node_id: str
+    table: str
+    records: int | None = None
+
+
+@dataclass
+class NodeOutput:
+    table: str | None = None          # workspace table holding the result
+    records: int | None = None        # rows in that table
+    branch: str | None = None         # the output port taken (Branch only)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class NodeType:
+    """Base class of every node type; subclasses set the class attributes."""
+
+    type_name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    output_ports: ClassVar[tuple[str, ...]] = ("out",)
+    reads_input_table: ClassVar[bool] = True
+    """False for nodes whose input only orders execution (Data Source after Start)."""
+
+    def validate_config(self, config: Mapping[str, Any], input_ids: list[str]) -> list[ConfigProblem]:
+        return []
+
+    def modifies_input(self, config: Mapping[str, Any]) -> bool:
+        """True when the node changes its input table in place."""
+        return False
+
+    def runs_isolated(self, config: Mapping[str, Any]) -> bool:
+        """True when the node runs user code and needs a fresh, restricted worker."""
+        return False
+
+    def execute(self, ctx: NodeContext) -> NodeOutput:
+        raise NotImplementedError
+
+
+class NodeContext:
+    """Everything a handler needs, built by the worker for one task."""
+
+    def __init__(self, *, workflow_id: str, run_id: str, node_id: str, node_type: str,
+                 title: str, config: Mapping[str, Any], base_dir: Path,
+                 inputs: list[InputTable], output_table: str,
+                 conn: sqlite3.Connection, lease: workspace.WriteLease,
+                 workspace_path: Path, isolated: bool = False) -> None:
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.node_id = node_id
+        self.node_type = node_type
+        self.title = title
+        self.config = config
+        self.base_dir = base_dir
+        self.inputs = inputs
+        self.output_table = output_table
+        self.conn = conn
+        self.lease = lease
+        self.workspace_path = workspace_path
+        self.isolated = isolated
+        """True in a fresh one-task worker, where a handler may apply the code sandbox."""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.node_id
+
+    def input(self) -> InputTable:
+        if len(self.inputs) != 1:
+            raise NodeError(f"node '{self.label}' needs exactly one input table, has {len(self.inputs)}")
+        return self.inputs[0]
+
+    def render(self, text: str) -> str:
+        """Resolve template references to quoted workspace table names."""
+        resolver = templates.table_resolver([(i.node_id, i.table) for i in self.inputs],
+                                            self.output_table, workspace.quote_ident)
+        return templates.render(text, resolver)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the config, relative to the workflow file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One short write transaction under the workspace write lease."""
+        return workspace.write_transaction(self.conn, self.lease)
+
+    def staging_table(self) -> str:
+        return workspace.staging_name(self.output_table)
+
+    def publish(self, staging: str) -> int:
+        """Swap ``staging`` in as this node's output table; returns its row count."""
+        workspace.publish_table(self.conn, self.lease, staging, self.output_table)
+        return workspace.count_rows(self.conn, self.output_table)
+
+    @contextlib.contextmanager
+    def building_table(self) -> Iterator[str]:
+        """Yield a staging table name; drop it if building fails."""
+        staging = self.staging_table()
+        try:
+            yield staging
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                with self.write():
+                    self.conn.execute(f"DROP TABLE IF EXISTS {workspace.quote_ident(staging)}")
+            raise

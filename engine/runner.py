@@ -1,0 +1,278 @@
+"""The run coordinator: one scheduling loop for every executor.
+
+A run validates the workflow, writes its history row, then repeats: submit every
+ready node (all inputs finished) to the executor, wait for the first to finish,
+record it. Independent branches therefore run in parallel up to the executor's
+capacity. Rows never pass through here — only table names and counts.
+
+Semantics (ARCHITECTURE §4):
+
+* Start runs in the coordinator and does no data work.
+* Branch reports the port it took; an edge is *active* when its source succeeded
+  and (for a Branch) leaves through the taken port. A node whose input edges are
+  all inactive is *skipped*; so is a Join missing one of its inputs that way.
+* Fail-fast: the first failure cancels running siblings (*cancelled*) and leaves
+  every node not started *not_run*. Ctrl+C / :meth:`Run.cancel` does the same with
+  run status *cancelled*.
+* History: the run row at start, a node row as each node ends (nodes never
+  reached get their row at the end), the run row completed last.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import workspace
+from engine.executor import Executor
+from engine.history import History, NodeRow
+from engine.messages import (Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode,
+                             RunStarted)
+from engine.model import validation
+from engine.model.workflow import Edge, Workflow
+from engine.plugins import PluginRegistry
+
+NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run")
+RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "skipped")
+_task_ids = itertools.count(1)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class NodeRun:
+    id: str
+    type: str
+    title: str
+    status: str = "queued"
+    records: int | None = None
+    records_in: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    started_at: float | None = None
+    table: str | None = None
+    branch: str | None = None
+    peak_rss_kib: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "status": self.status, "records": self.records,
+                "duration_ms": self.duration_ms, "error": self.error}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    workflow_id: str
+    status: str
+    nodes: list[NodeRun]
+    started_at: float
+    ended_at: float
+    error: str | None = None
+    records: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "workflow_id": self.workflow_id, "status": self.status,
+                "nodes": [n.summary() for n in self.nodes]}
+
+    def node(self, node_id: str) -> NodeRun:
+        return next(n for n in self.nodes if n.id == node_id)
+
+
+class Run:
+    """One execution of a workflow; :meth:`execute` blocks until it ends."""
+
+    def __init__(self, wf: Workflow, base_dir: Path, registry: PluginRegistry, executor: Executor,
+                 history: History | None = None, trigger: str = "manual",
+                 on_event: Callable[[Message], None] | None = None, run_id: str | None = None) -> None:
+        self.wf = wf
+        self.base_dir = Path(base_dir).resolve()
+        self.registry = registry
+        self.executor = executor
+        self.history = history
+        self.trigger = trigger
+        self.on_event = on_event or (lambda msg: None)
+        self.run_id = run_id or new_run_id()
+        self._cancel = threading.Event()
+        self.nodes = {n.id: NodeRun(n.id, n.type, n.title) for n in wf}
+        self._running: dict[Future[NodeResult], str] = {}
+        self._inputs: dict[str, list[Edge]] = {n.id: [] for n in wf}
+        self._successors: dict[str, list[str]] = {n.id: [] for n in wf}
+        for edge in wf.edges:
+            self._inputs[edge.target].append(edge)
+            if edge.target not in self._successors[edge.source]:
+                self._successors[edge.source].append(edge.target)
+        self._backlog: list[tuple[NodeRow | None, int, Message]] = []
+        self._to_check: set[str] = set()
+        self._order = {n.id: i for i, n in enumerate(wf)}
+        self._seq = 0
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    # --- the loop ----------------------------------------------------------------
+    def execute(self) -> RunResult:
+        validation.ensure_valid(self.wf, self.registry.node_types)
+        started = time.time()
+        if self.history is not None:
+            self.history.start_run(self.run_id, self.wf.id, self.wf.name, self.trigger, started,
+                                   len(self.wf))
+        self.on_event(RunStarted(run_id=self.run_id, workflow_id=self.wf.id, workflow_name=self.wf.name,
+                                 trigger=self.trigger, node_ids=[n.id for n in self.wf],
+                                 started_at=started))
+        status, error = "succeeded", None
+        try:
+            status, error = self._loop()
+        except KeyboardInterrupt:
+            status, error = "cancelled", "cancelled by the user"
+            self._stop_all("cancelled by the user")
+        return self._finish(started, status, error)
+
+    def _loop(self) -> tuple[str, str | None]:
+        running = self._running
+        ready = [n.id for n in self.wf if not self._inputs[n.id]]
+        failure: str | None = None
+        while ready or running:
+            for node_id in ready:
+                self._start(node_id, running)
+            ready = []
+            self._flush()  # log what finished while the next nodes already run
+            done = self._wait(running)
+            if self._cancel.is_set():
+                self._stop_all("cancelled")
+                return "cancelled", "the run was cancelled"
+            for future in done:
+                node_id = running.pop(future)
+                self._record(node_id, future.result())
+                if self.nodes[node_id].status == "failed":
+                    failure = failure or f"node '{self.nodes[node_id].title or node_id}' failed: " \
+                                         f"{self.nodes[node_id].error}"
+            if failure:
+                self._stop_all("cancelled because another node failed")
+                return "failed", failure
+            ready = self._newly_ready()
+        return "succeeded", None
+
+    def _wait(self, running: dict[Future[NodeResult], str]) -> set[Future[NodeResult]]:
+        while running:
+            done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+            if done or self._cancel.is_set():
+                return done
+        return set()
+
+    def _newly_ready(self) -> list[str]:
+        """Queued successors of nodes that settled since the last call whose inputs all ended."""
+        ready = []
+        while self._to_check:
+            candidates = sorted(self._to_check, key=self._order.__getitem__)
+            self._to_check.clear()
+            for node_id in candidates:
+                if self.nodes[node_id].status == "queued" and all(
+                        self.nodes[e.source].status in ("succeeded", "skipped")
+                        for e in self._inputs[node_id]):
+                    ready.append(node_id)
+        return ready
+
+    # --- one node ----------------------------------------------------------------
+    def _start(self, node_id: str, running: dict[Future[NodeResult], str]) -> None:
+        node, state = self.wf.node(node_id), self.nodes[node_id]
+        inputs = self._inputs[node_id]
+        inactive = [e for e in inputs if not self._edge_active(e)]
+        if inputs and inactive and (len(inactive) == len(inputs) or len(inputs) > 1):
+            self._settle(state, "skipped", error=None)
+            return
+        state.status, state.started_at = "running", time.time()
+        state.records_in = self._records_in(node_id)
+        self._backlog.append((None, 0, NodeStarted(run_id=self.run_id, node_id=node_id,
+                                                   started_at=state.started_at)))
+        if node.type == validation.START:
+            self._settle(state, "succeeded", duration_ms=0.0)
+            return
+        task = RunNode(id=next(_task_ids), run_id=self.run_id, workflow_id=self.wf.id, node_id=node_id,
+                       node_type=node.type, title=node.title, config=node.config,
+                       base_dir=str(self.base_dir), inputs=self._input_tables(node_id),
+                       output_table=workspace.table_name(self.wf.id, node_id),
+                       timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
+                       isolated=self.registry.node_type(node.type).runs_isolated(node.config))
+        running[self.executor.submit(task)] = node_id
+
+    def _edge_active(self, edge) -> bool:
+        source = self.nodes[edge.source]
+        return source.status == "succeeded" and (source.branch is None or source.branch == edge.source_port)
+
+    def _input_tables(self, node_id: str) -> list[dict[str, Any]]:
+        tables = []
+        for edge in self._inputs[node_id]:
+            source = self.nodes[edge.source]
+            if source.table is not None:
+                tables.append({"node_id": edge.source, "table": source.table, "records": source.records})
+        return tables
+
+    def _records_in(self, node_id: str) -> int | None:
+        counts = [self.nodes[e.source].records for e in self._inputs[node_id]]
+        counts = [c for c in counts if c is not None]
+        return sum(counts) if counts else None
+
+    def _record(self, node_id: str, result: NodeResult) -> None:
+        state = self.nodes[node_id]
+        state.table, state.branch, state.peak_rss_kib = result.table, result.branch, result.peak_rss_kib
+        self._settle(state, result.status, records=result.records, duration_ms=result.duration_ms,
+                     error=result.error)
+
+    def _settle(self, state: NodeRun, status: str, records: int | None = None,
+                duration_ms: float | None = None, error: str | None = None) -> None:
+        state.status, state.records, state.duration_ms, state.error = status, records, duration_ms, error
+        self._to_check.update(self._successors[state.id])
+        self._seq += 1
+        row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
+                      state.records_in, records, error)
+        self._backlog.append((row, self._seq, NodeFinished(
+            run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
+            records=records, duration_ms=duration_ms, error=error)))
+
+    def _flush(self) -> None:
+        """Write the node rows and events of nodes that ended since the last flush."""
+        backlog, self._backlog = self._backlog, []
+        for row, seq, event in backlog:
+            if self.history is not None and row is not None:
+                self.history.record_node(self.run_id, row, seq)
+            self.on_event(event)
+
+    def _stop_all(self, reason: str) -> None:
+        futures = dict(self._running)
+        self._running.clear()
+        for future in futures:
+            self.executor.cancel(future)
+        for future, node_id in futures.items():
+            result = future.result()
+            status = "succeeded" if result.status == "succeeded" else "cancelled"
+            self._record(node_id, result if status == "succeeded" else
+                         NodeResult(node_id=node_id, status="cancelled", error=reason,
+                                    duration_ms=result.duration_ms))
+        for state in self.nodes.values():
+            if state.status == "running":
+                self._settle(state, "cancelled", error=reason)
+
+    def _finish(self, started: float, status: str, error: str | None) -> RunResult:
+        for state in self.nodes.values():
+            if state.status == "queued":
+                self._settle(state, "not_run")
+        self._flush()
+        ended = time.time()
+        sinks = [s for s in self.nodes.values() if not self._successors[s.id] and s.records is not None]
+        records = sum(s.records or 0 for s in sinks) if sinks else None
+        if self.history is not None:
+            self.history.finish_run(self.run_id, status, ended, error, records)
+        self.on_event(RunFinished(run_id=self.run_id, workflow_id=self.wf.id, status=status, error=error,
+                                  duration_ms=round((ended - started) * 1000, 1)))
+        return RunResult(self.run_id, self.wf.id, status, list(self.nodes.values()), started, ended,
+                         error, records)

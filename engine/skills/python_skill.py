@@ -1,0 +1,425 @@
+"""The Python code skill: run a user's ``transform(rows)`` over one workspace table.
+
+A Transformer configured ``{"language": "python", "code": "…", "limits":
+{"cpu_seconds": 60, "memory_mb": 1024}}`` runs its code through this module, in a
+fresh worker process that is discarded afterwards. The worker calls, in order:
+:func:`apply_sandbox` → :func:`compile_skill` → :func:`run_transform`.
+
+User code
+    defines ``def transform(rows):``. ``rows`` is an iterator of dicts (column →
+    value), one per input row, read lazily; the function returns an iterable of
+    dicts (a list, any iterable) or is a generator that yields them.
+
+Output table (:func:`run_transform`)
+    * Columns are the first row's keys, then every new key in the order it first
+      appears (``ALTER TABLE … ADD COLUMN``); keys match columns ignoring ASCII
+      case, as SQLite does; a key a row lacks is NULL.
+    * A column's declared type comes from its first non-null value in the batch
+      that introduced it: INTEGER (int, bool), REAL (float), TEXT (str, dict/list/
+      tuple as JSON, date/time as ISO 8601), BLOB (bytes); a column that is all
+      NULL in that batch gets no declared type and stores later values as given.
+      bool is stored as 0/1. Any other value type is an error naming its row and
+      column — never a silent ``str()``.
+    * Zero output rows: SQLite has no table without columns, so the table gets the
+      input table's columns and declared types, and no rows.
+    * Rows are written in batches, each in its own short
+      :func:`engine.workspace.write_transaction`. The input is read through a
+      separate read-only connection (one consistent WAL snapshot), so no write
+      transaction is started inside an open read statement, and the write lease is
+      never held while user code runs. On failure the partly written staging table
+      is left to the caller (``NodeContext.building_table`` drops it).
+
+Errors (all :class:`engine.errors.NodeError`, naming the node label)
+    a syntax error (line number and the offending line), code without a
+    ``transform`` function, an exception in user code (its type, message and the
+    innermost user-code line — never the engine's traceback), a result that is not
+    an iterable of dicts (the output row, counting from 1), a value that cannot be
+    stored.
+
+Trust model (ARCHITECTURE §5): a trust boundary for *secrets*, not a sandbox
+    Running a workflow's code is like running a script the user was given: the code
+    can read and write the user's files and open network connections. What
+    :func:`apply_sandbox` guarantees is narrower: (1) CPU time and address space
+    are capped (POSIX ``setrlimit``; not applied on Windows, and macOS does not
+    enforce ``RLIMIT_AS``), and (2) the process forgets every environment variable
+    that leads to the user's keychain or login session (:data:`SESSION_ENV_VARS`,
+    :data:`SESSION_ENV_PREFIXES`, and every ``DAGFLUX_*`` variable except
+    :data:`KEPT_DAGFLUX_VARS`), also for processes the code starts. Keyring
+    libraries then find no Secret Service, and only the secrets of the connections
+    the node declares (substituted by the worker) reach the code. Code written to
+    find the session bus socket on purpose (``/run/user/<uid>/bus``) can still do
+    so, and on macOS and Windows the keychain is tied to the login session rather
+    than to an environment variable.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import itertools
+import json
+import linecache
+import math
+import os
+import sqlite3
+import sys
+import traceback
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from typing import Any, cast
+
+from engine import workspace
+from engine.errors import NodeError
+from engine.sql import fold_ident
+from engine.workspace import quote_ident
+
+__all__ = ["DEFAULT_LIMITS", "KEPT_DAGFLUX_VARS", "SESSION_ENV_PREFIXES", "SESSION_ENV_VARS",
+           "apply_sandbox", "compile_skill", "run_transform", "scrub_environment"]
+
+DEFAULT_LIMITS: Mapping[str, int] = {"cpu_seconds": 60, "memory_mb": 1024}
+CPU_GRACE_SECONDS = 1
+"""After the soft CPU limit (SIGXCPU) the hard limit (SIGKILL) follows this much later."""
+
+SESSION_ENV_VARS = (
+    # D-Bus: the Secret Service (GNOME Keyring, KWallet, KeePassXC) is on the session bus.
+    "DBUS_SESSION_BUS_ADDRESS", "DBUS_SYSTEM_BUS_ADDRESS", "DBUS_STARTER_ADDRESS",
+    "DBUS_STARTER_BUS_TYPE", "DBUS_SESSION_BUS_PID", "DBUS_SESSION_BUS_WINDOWID",
+    # The runtime dir holds the default bus socket ($XDG_RUNTIME_DIR/bus) and agent sockets.
+    "XDG_RUNTIME_DIR",
+    # D-Bus autolaunch finds the session bus through the X display.
+    "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
+    # GNOME Keyring's own control socket.
+    "GNOME_KEYRING_CONTROL", "GNOME_KEYRING_PID",
+    # Agents that sign or decrypt on the user's behalf.
+    "SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO",
+    # Kerberos credential caches and keytabs.
+    "KRB5CCNAME", "KRB5_KTNAME", "KRB5_CLIENT_KTNAME",
+    # keyring's backend choice, which could name a store that needs no session.
+    "PYTHON_KEYRING_BACKEND",
+)
+SESSION_ENV_PREFIXES = ("KEYRING_PROPERTY_",)
+KEPT_DAGFLUX_VARS = frozenset({"DAGFLUX_HOME"})
+"""``DAGFLUX_*`` variables that hold no secret; every other one is removed."""
+
+_MAX_INT = 2**63 - 1
+
+
+# --- sandbox -----------------------------------------------------------------------------
+
+def apply_sandbox(limits: Mapping[str, Any] | None) -> None:
+    """Cap CPU time and memory and scrub session variables, for good (see module doc).
+
+    ``cpu_seconds`` counts from this call (CPU already used is added); ``memory_mb``
+    caps the whole address space. Both are clamped to the current hard limits.
+    Call it once in a fresh worker before user code runs; the process must not run
+    another task afterwards.
+    """
+    cpu_seconds = _limit_value(limits, "cpu_seconds")
+    memory_mb = _limit_value(limits, "memory_mb")
+    if sys.platform != "win32":
+        _set_limits(cpu_seconds, memory_mb)
+    scrub_environment()
+
+
+def scrub_environment() -> list[str]:
+    """Remove the keychain/session variables from ``os.environ``; returns their names."""
+    doomed = [name for name in os.environ if _is_session_var(name)]
+    for name in doomed:
+        del os.environ[name]        # os.environ also unsets it for child processes
+    return sorted(doomed)
+
+
+def _is_session_var(name: str) -> bool:
+    if name in SESSION_ENV_VARS or name.startswith(SESSION_ENV_PREFIXES):
+        return True
+    return name.startswith("DAGFLUX_") and name not in KEPT_DAGFLUX_VARS
+
+
+def _limit_value(limits: Mapping[str, Any] | None, key: str) -> int:
+    value = (limits or {}).get(key)
+    if value is None:
+        return DEFAULT_LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise NodeError(f"limits.{key} must be a positive number, got {value!r}")
+    return math.ceil(value)
+
+
+def _set_limits(cpu_seconds: int, memory_mb: int) -> None:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
+    _set_limit(resource.RLIMIT_CPU, cpu, cpu + CPU_GRACE_SECONDS)
+    memory = memory_mb * 1024 * 1024
+    _set_limit(resource.RLIMIT_AS, memory, memory)
+
+
+def _set_limit(kind: int, soft: int, hard: int) -> None:
+    """Lower both limits (clamped to the current hard one) so user code cannot raise them."""
+    import resource
+
+    _, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    resource.setrlimit(kind, (soft, hard))
+
+
+# --- compiling -----------------------------------------------------------------------------
+
+def compile_skill(code: str, label: str) -> Callable[[Iterator[dict[str, Any]]], Any]:
+    """Run ``code`` in a fresh namespace and return its ``transform`` function."""
+    if "\x00" in code:
+        raise NodeError(f"node '{label}': the code contains a NUL character")
+    filename = _skill_filename(label)
+    try:
+        compiled = compile(code, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise NodeError(_syntax_message(exc, label)) from None
+    # Registered so that tracebacks and our error messages can quote the user's line.
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"__name__": "dagflux_skill"}
+    try:
+        exec(compiled, namespace)
+    except Exception as exc:  # top-level user code can raise anything; report it, not us
+        raise _user_code_error(exc, label, "while loading the code") from None
+    return _transform_function(namespace, label)
+
+
+def _skill_filename(label: str) -> str:
+    return f"<dagflux skill {label}>"
+
+
+def _syntax_message(exc: SyntaxError, label: str) -> str:
+    kind = type(exc).__name__.replace("Error", " error").lower()
+    message = f"node '{label}': {kind} on line {exc.lineno}: {exc.msg}"
+    text = (exc.text or "").strip()
+    return f"{message}\n    {text}" if text else message
+
+
+def _transform_function(namespace: Mapping[str, Any], label: str) -> Callable[..., Any]:
+    fn = namespace.get("transform")
+    if not callable(fn):
+        raise NodeError(f"node '{label}': the code must define a function "
+                        f"'def transform(rows):' that returns or yields dicts")
+    try:
+        inspect.signature(fn).bind(None)
+    except TypeError:
+        raise NodeError(f"node '{label}': transform must take exactly one argument, "
+                        f"rows (it is defined as transform{inspect.signature(fn)})") from None
+    except ValueError:
+        pass  # no signature to check (a builtin); calling it will tell
+    return cast(Callable[..., Any], fn)
+
+
+def _user_code_error(exc: BaseException, label: str, when: str = "") -> NodeError:
+    """The user's exception as a NodeError: type, message and innermost user line."""
+    filename = _skill_filename(label)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = f" {when}" if when else ""
+    if frames:
+        frame = frames[-1]
+        where += f" at line {frame.lineno}"
+        where += f" in {frame.name}" if frame.name != "<module>" else ""
+        where += f": {frame.line}" if frame.line else ""
+    return NodeError(f"node '{label}': {text}{where}")
+
+
+# --- running -------------------------------------------------------------------------------
+
+def run_transform(fn: Callable[..., Any], conn: sqlite3.Connection, lease: workspace.WriteLease,
+                  input_table: str, staging_table: str, label: str,
+                  batch_size: int = 5000) -> int:
+    """Stream ``input_table`` through ``fn`` into ``staging_table``; returns the row count.
+
+    ``fn`` comes from :func:`compile_skill` with the same ``label`` (which locates the
+    user's lines in error messages). See the module doc for the table it builds.
+    """
+    if staging_table == input_table:
+        raise NodeError(f"node '{label}': the output table must differ from the input table")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    writer = _StagingWriter(conn, lease, staging_table, label)
+    reader = _open_reader(conn, label)
+    try:
+        cursor = _select_all(reader, input_table, label)
+        try:
+            _write_all(fn, cursor, writer, batch_size, label)
+        finally:
+            cursor.close()
+        if writer.count == 0:
+            writer.create_like(workspace.columns(reader, input_table))
+    finally:
+        reader.close()
+    return writer.count
+
+
+def _write_all(fn: Callable[..., Any], cursor: sqlite3.Cursor, writer: _StagingWriter,
+               batch_size: int, label: str) -> None:
+    output = _output_rows(fn, _input_rows(cursor, batch_size, label), label)
+    try:
+        while batch := list(itertools.islice(output, batch_size)):
+            writer.write(batch)
+    finally:
+        output.close()
+
+
+def _open_reader(conn: sqlite3.Connection, label: str) -> sqlite3.Connection:
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        raise NodeError(f"node '{label}': the workspace connection has no database file; "
+                        f"the Python skill reads its input through a second connection")
+    return workspace.connect(path, readonly=True)
+
+
+def _select_all(reader: sqlite3.Connection, table: str, label: str) -> sqlite3.Cursor:
+    if not workspace.table_exists(reader, table):
+        raise NodeError(f"node '{label}': input table '{table}' does not exist in the workspace")
+    return reader.execute(f"SELECT * FROM {quote_ident(table)}")
+
+
+def _input_rows(cursor: sqlite3.Cursor, batch_size: int, label: str) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    while True:
+        try:
+            chunk = cursor.fetchmany(batch_size)
+        except sqlite3.Error as exc:
+            raise NodeError(f"node '{label}': reading the input table failed: {exc}") from None
+        if not chunk:
+            return
+        for values in chunk:
+            yield dict(zip(names, values, strict=True))
+
+
+def _output_rows(fn: Callable[..., Any], rows: Iterator[dict[str, Any]],
+                 label: str) -> Generator[Any, None, None]:
+    """The rows ``fn`` produces; an exception from user code becomes a NodeError."""
+    try:
+        yield from _as_iterator(fn(rows), label)
+    except NodeError:
+        raise                       # ours (reading the input, a bad result), already worded
+    except Exception as exc:  # user code can raise anything; report it, not us
+        raise _user_code_error(exc, label) from None
+
+
+def _as_iterator(result: Any, label: str) -> Iterator[Any]:
+    hint = "return a list of dicts or yield them"
+    if result is None or isinstance(result, (Mapping, str, bytes)):
+        name = "None" if result is None else f"a {type(result).__name__}"
+        raise NodeError(f"node '{label}': transform returned {name}; {hint}")
+    if not isinstance(result, Iterable):
+        raise NodeError(f"node '{label}': transform returned a {type(result).__name__}, "
+                        f"which is not iterable; {hint}")
+    return iter(result)
+
+
+class _StagingWriter:
+    """Creates the staging table from the first batch and adds columns as keys appear."""
+
+    def __init__(self, conn: sqlite3.Connection, lease: workspace.WriteLease,
+                 table: str, label: str) -> None:
+        self.conn, self.lease, self.table, self.label = conn, lease, table, label
+        self.columns: dict[str, str] = {}       # folded name → column name, in table order
+        self.created = False
+        self.count = 0
+
+    def write(self, rows: list[Any]) -> None:
+        cells = [self._cells(row, self.count + n) for n, row in enumerate(rows, 1)]
+        new = _new_columns(cells, self.columns)
+        order = [*self.columns, *new]
+        values = [tuple(row[f][1] if f in row else None for f in order) for row in cells]
+        names = ", ".join(quote_ident(self.columns.get(f) or new[f][0]) for f in order)
+        marks = ", ".join("?" * len(order))
+        with workspace.write_transaction(self.conn, self.lease):
+            self._add_columns(list(new.values()))
+            self.conn.executemany(f"INSERT INTO {quote_ident(self.table)} ({names}) "
+                                  f"VALUES ({marks})", values)
+        self.columns.update((f, name) for f, (name, _) in new.items())
+        self.count += len(rows)
+
+    def create_like(self, columns: list[tuple[str, str]]) -> None:
+        """The zero-row case: a table with ``columns`` (name, declared type) and no rows."""
+        with workspace.write_transaction(self.conn, self.lease):
+            self._add_columns(columns)
+
+    def _add_columns(self, columns: list[tuple[str, str]]) -> None:
+        specs = [f"{quote_ident(name)} {kind}".rstrip() for name, kind in columns]
+        if not self.created:
+            self.conn.execute(f"CREATE TABLE {quote_ident(self.table)} ({', '.join(specs)})")
+            self.created = True
+            return
+        for spec in specs:
+            self.conn.execute(f"ALTER TABLE {quote_ident(self.table)} ADD COLUMN {spec}")
+
+    def _cells(self, row: Any, number: int) -> dict[str, tuple[str, Any]]:
+        """``{folded key: (key, storable value)}`` of one output row."""
+        where = f"node '{self.label}': output row {number}"
+        if not isinstance(row, Mapping):
+            raise NodeError(f"{where} is a {type(row).__name__}, not a dict; "
+                            f"transform must return or yield dicts")
+        cells: dict[str, tuple[str, Any]] = {}
+        for key, value in row.items():
+            if not isinstance(key, str) or "\x00" in key:
+                raise NodeError(f"{where}: key {key!r} cannot be a column name (use text)")
+            folded = fold_ident(key)
+            if folded in cells:
+                raise NodeError(f"{where}: keys '{cells[folded][0]}' and '{key}' differ only "
+                                f"in case, and SQLite column names ignore case")
+            cells[folded] = (key, _storable(value, f"{where}, column '{key}'"))
+        return cells
+
+
+def _new_columns(cells: list[dict[str, tuple[str, Any]]],
+                 known: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Columns first seen in this batch: ``{folded: (name, declared type)}``, in order."""
+    new: dict[str, tuple[str, str]] = {}
+    for row in cells:
+        for folded, (name, value) in row.items():
+            if folded in known:
+                continue
+            declared = new.get(folded, (name, ""))
+            if not declared[1] and value is not None:
+                declared = (declared[0], _declared_type(value))
+            new[folded] = declared
+    return new
+
+
+def _declared_type(value: int | float | str | bytes) -> str:
+    return {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}[type(value)]
+
+
+def _storable(value: Any, where: str) -> int | float | str | bytes | None:
+    """``value`` as one of the exact types sqlite3 stores (see module doc)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        if not -_MAX_INT - 1 <= value <= _MAX_INT:
+            raise NodeError(f"{where}: integer {value} does not fit SQLite's 64 bits")
+        return int(value)
+    if isinstance(value, str):
+        return str.__str__(value)   # a subclass (a str enum) as its plain text, not its str()
+    if isinstance(value, float):
+        return float(value)         # a subclass (numpy.float64) as a plain float
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return _json_text(value, where)
+    raise NodeError(f"{where}: a {type(value).__name__} cannot be stored; "
+                    f"convert it to str, int, float, bool, bytes, dict or list")
+
+
+def _json_text(value: Any, where: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise NodeError(f"{where}: cannot be stored as JSON ({exc})") from None
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} is not JSON serializable")

@@ -1,0 +1,344 @@
+"""The local executor: a pool of warm worker processes.
+
+Workers come from a ``forkserver`` launcher started before any thread of ours,
+with the worker module preloaded, so starting one costs a fork of a small clean
+process. Each pool slot has one dispatcher thread and one warm worker; a task is
+sent as a msgpack :class:`RunNode` frame over a pipe and answered by a
+:class:`NodeResult`.
+
+A worker that dies, hangs past the node's timeout or is cancelled is killed
+(SIGKILL) and replaced; the task's result says why, e.g. "worker exited with
+signal 9 while running node 'clean orders'". Isolated tasks (user code) run in a
+fresh one-task worker. Workers exit when their pipe closes, so they never
+outlive the coordinator.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from engine import messages
+from engine.errors import DagfluxError, ProtocolError
+from engine.messages import NodeResult, RunNode, Shutdown, WorkerReady
+
+PRELOAD = ["engine.workers.worker_main", "engine.workers.task", "engine.plugins", "engine.io.readers",
+           "engine.io.writers", "engine.sql.join", "engine.sql.statements", "engine.model.triggers"]
+READY_TIMEOUT_S = 60.0
+
+
+class WorkerStartError(DagfluxError):
+    """A worker process could not be started."""
+
+
+def default_size() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+_main_swap_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Hide the host program's ``__main__`` while a worker starts.
+
+    multiprocessing would otherwise re-import it in every worker (pytest, the app with
+    Kivy, a user's script): slow, and a worker must never load the UI.
+    """
+    with _main_swap_lock:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
+class _Worker:
+    def __init__(self, ctx: Any, settings: dict[str, Any]) -> None:
+        from engine.workers import worker_main
+
+        parent, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=worker_main.main, args=(child, settings), daemon=True,
+                                   name="dagflux-worker")
+        with _without_main_module():
+            self.process.start()
+        child.close()
+        self.conn: Connection = parent
+        self.pid = self.process.pid
+        self.ready: WorkerReady | None = None
+
+    def wait_ready(self) -> WorkerReady:
+        if self.ready is None:
+            if not self.conn.poll(READY_TIMEOUT_S):
+                self.kill()
+                raise WorkerStartError("a worker process did not start within "
+                                       f"{READY_TIMEOUT_S:.0f} s")
+            try:
+                msg = messages.decode(self.conn.recv_bytes())
+            except (EOFError, OSError, ProtocolError) as exc:
+                self.kill()
+                raise WorkerStartError(f"a worker process failed while starting: {exc}") from None
+            if not isinstance(msg, WorkerReady):
+                raise WorkerStartError(f"a worker sent {msg.TYPE} instead of WorkerReady")
+            self.ready = msg
+        return self.ready
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send_bytes(messages.encode(Shutdown()))
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        self.kill()
+
+    def death_reason(self) -> str:
+        self.process.join(2)
+        code = self.process.exitcode
+        if code is None:
+            return "worker stopped answering"
+        if code < 0:
+            return f"worker exited with signal {-code}"
+        return f"worker exited with status {code}"
+
+
+class _Job:
+    """A submitted task on its way through a slot."""
+
+    def __init__(self, task: RunNode, future: Future[NodeResult]) -> None:
+        self.task = task
+        self.future = future
+        self.started = time.perf_counter()
+        self.worker: _Worker | None = None
+        self.sent = False
+        self.cancelled = False
+        self.lost = False  # the worker was killed or died while running it
+
+
+class _Slot:
+    """One warm worker and the thread that awaits its replies."""
+
+    def __init__(self, worker: _Worker, index: int) -> None:
+        self.worker = worker
+        self.index = index
+        self.inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+
+
+class WorkerPool:
+    """A fixed number of warm workers; implements :class:`engine.executor.Executor`.
+
+    Dispatch keeps the hot path short: :meth:`submit` sends the task straight to an
+    idle worker from the caller's thread, and the slot's thread only waits for the
+    reply (while the worker works). Idle slots are reused last-in first-out, so a
+    chain of nodes stays on one worker and its SQLite connection's schema cache.
+    """
+
+    def __init__(self, workspace_path: Path, size: int | None = None,
+                 plugin_roots: list[Path] | None = None) -> None:
+        self.capacity = size or default_size()
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(PRELOAD)
+        self._settings = {"workspace": str(workspace_path),
+                          "plugin_roots": [str(p) for p in (plugin_roots or [])]}
+        self._lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._closed = False
+        # Start the launcher and the warm workers before any thread of ours exists.
+        self._slots = [_Slot(self._spawn(), i) for i in range(self.capacity)]
+        self.plugin_errors: list[str] = []
+        for slot in self._slots:
+            self.plugin_errors = list(slot.worker.wait_ready().plugin_errors)
+        self._idle = list(reversed(self._slots))
+        for slot in self._slots:
+            slot.thread = threading.Thread(target=self._slot_loop, args=(slot,), daemon=True,
+                                           name=f"dagflux-slot-{slot.index}")
+            slot.thread.start()
+
+    def _spawn(self, isolated: bool = False) -> _Worker:
+        return _Worker(self._ctx, {**self._settings, "isolated": isolated})
+
+    # --- Executor interface ----------------------------------------------------
+    def submit(self, task: RunNode) -> Future[NodeResult]:
+        if self._closed:
+            raise DagfluxError("the worker pool is closed")
+        future: Future[NodeResult] = Future()
+        job = _Job(task, future)
+        with self._lock:
+            self._jobs[id(future)] = job
+            if not self._idle:
+                self._pending.append(job)
+                return future
+            slot = self._idle.pop()
+        future.set_running_or_notify_cancel()
+        self._send_direct(slot, job)
+        slot.inbox.put(job)
+        return future
+
+    def cancel(self, future: Future[NodeResult]) -> None:
+        with self._lock:
+            job = self._jobs.get(id(future))
+            if future.cancel():
+                self._jobs.pop(id(future), None)
+                if job is not None and job in self._pending:
+                    self._pending.remove(job)
+                return
+            if job is None:
+                return
+            job.cancelled = True
+            worker = job.worker if job.sent else None
+        if worker is not None:
+            worker.kill()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            pending, self._pending = list(self._pending), collections.deque()
+        for job in pending:
+            job.future.cancel()
+        for slot in self._slots:
+            slot.inbox.put(None)
+        for slot in self._slots:
+            if slot.thread is not None:
+                slot.thread.join(10)
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the workers busy with a task right now."""
+        with self._lock:
+            return [j.worker.pid for j in self._jobs.values() if j.worker is not None and j.sent]
+
+    # --- dispatch ------------------------------------------------------------------
+    def _send_direct(self, slot: _Slot, job: _Job) -> None:
+        """Send on the caller's thread when the slot's warm worker can take it now."""
+        worker = slot.worker
+        if job.task.isolated or worker.ready is None:
+            return
+        job.worker = worker
+        try:
+            worker.conn.send_bytes(messages.encode(job.task))
+            job.sent = True
+        except (OSError, ValueError):
+            job.worker = None  # the slot thread replaces the worker and sends again
+
+    def _slot_loop(self, slot: _Slot) -> None:
+        job = slot.inbox.get()
+        while job is not None:
+            result, died = self._execute(slot, job)
+            if died:
+                job.future.set_result(result)
+                slot.worker = self._respawn(slot.worker)
+            with self._lock:
+                self._jobs.pop(id(job.future), None)
+                following = self._next_pending()
+                if following is None:
+                    self._idle.append(slot)
+            if not died:
+                job.future.set_result(result)
+            job = following if following is not None else slot.inbox.get()
+        slot.worker.stop()
+
+    def _next_pending(self) -> _Job | None:
+        while self._pending:
+            job = self._pending.popleft()
+            if job.future.set_running_or_notify_cancel():
+                return job
+        return None
+
+    def _execute(self, slot: _Slot, job: _Job) -> tuple[NodeResult, bool]:
+        """Run the job; also say whether the slot's warm worker was lost doing it."""
+        if job.cancelled and not job.sent:
+            return _result(job.task, "cancelled", job.started, "cancelled"), False
+        if job.task.isolated:
+            fresh = self._spawn(isolated=True)
+            try:
+                return self._run_on(fresh, job), False
+            finally:
+                fresh.stop()
+        if not job.sent and not slot.worker.alive():
+            slot.worker = self._respawn(slot.worker)
+        result = self._run_on(slot.worker, job)
+        return result, job.lost
+
+    def _respawn(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        fresh = self._spawn()
+        try:
+            fresh.wait_ready()
+        except WorkerStartError:
+            pass  # the next task on this slot reports it
+        return fresh
+
+    def _run_on(self, worker: _Worker, job: _Job) -> NodeResult:
+        try:
+            if not job.sent:
+                with self._lock:
+                    job.worker = worker
+                worker.wait_ready()
+                worker.conn.send_bytes(messages.encode(job.task))
+                job.sent = True
+                if job.cancelled:
+                    worker.kill()
+            return self._await_result(worker, job)
+        except (WorkerStartError, EOFError, OSError, ProtocolError) as exc:
+            return self._lost(worker, job, exc)
+
+    def _await_result(self, worker: _Worker, job: _Job) -> NodeResult:
+        task, timeout = job.task, job.task.timeout_s
+        if timeout is not None:
+            timeout = max(0.0, timeout - (time.perf_counter() - job.started))
+        if not worker.conn.poll(timeout):
+            job.lost = True
+            worker.kill()
+            return _result(task, "failed", job.started,
+                           f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
+                           "its worker was stopped")
+        msg = messages.decode(worker.conn.recv_bytes())
+        if not isinstance(msg, NodeResult):
+            raise ProtocolError(f"worker replied {msg.TYPE} to RunNode")
+        return msg
+
+    def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> NodeResult:
+        label = job.task.title or job.task.node_id
+        job.lost = True
+        if job.cancelled:
+            worker.kill()
+            return _result(job.task, "cancelled", job.started, "cancelled")
+        if isinstance(exc, WorkerStartError):
+            return _result(job.task, "failed", job.started, f"{exc} (node '{label}')")
+        reason = worker.death_reason()
+        worker.kill()
+        return _result(job.task, "failed", job.started, f"{reason} while running node '{label}'")
+
+
+def _result(task: RunNode, status: str, started: float, error: str) -> NodeResult:
+    return NodeResult(id=task.id, node_id=task.node_id, status=status, error=error,
+                      duration_ms=round((time.perf_counter() - started) * 1000, 3))

@@ -1,0 +1,1 @@
+"""The ``core`` plugin folder (loaded through pluginbase, like installed plugins)."""

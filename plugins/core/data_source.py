@@ -1,0 +1,63 @@
+"""Data Source: makes one input readable downstream.
+
+``source: file`` re-imports a local file into the node's workspace table on every
+run (streamed in batches, names sanitised, types inferred — see
+:mod:`engine.io.readers`); ``source: workspace`` reads an existing workspace table
+in place, without a copy. An input edge, if any, only orders execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine import workspace
+from engine.errors import NodeError
+from engine.io import readers
+from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
+
+SOURCES = ("file", "workspace")
+
+
+class DataSourceNode(NodeType):
+    type_name = "data_source"
+    label = "Data Source"
+    min_inputs = 0
+    max_inputs = 1
+    reads_input_table = False
+
+    def validate_config(self, config: Mapping[str, Any], input_ids: list[str]) -> list[ConfigProblem]:
+        source = config.get("source", "file")
+        if source not in SOURCES:
+            return [ConfigProblem("source", f"must be one of {', '.join(SOURCES)}, not {source!r}")]
+        if source == "workspace":
+            return require(config, "table")
+        problems = require(config, "path")
+        fmt = config.get("format")
+        if fmt is not None and fmt not in readers.FORMATS:
+            problems.append(ConfigProblem("format", f"unknown format {fmt!r} "
+                                                    f"(supported: {', '.join(readers.FORMATS)})"))
+        if not isinstance(config.get("options", {}), dict):
+            problems.append(ConfigProblem("options", "must be an object"))
+        return problems
+
+    def execute(self, ctx: NodeContext) -> NodeOutput:
+        if ctx.config.get("source", "file") == "workspace":
+            return self._workspace_table(ctx)
+        path = ctx.resolve_path(str(ctx.config["path"]))
+        if not path.exists():
+            raise NodeError(f"node '{ctx.label}': input file {path} does not exist")
+        if path.is_dir():
+            raise NodeError(f"node '{ctx.label}': {path} is a folder, not a file")
+        with ctx.building_table() as staging:
+            result = readers.import_file(ctx.conn, ctx.lease, path, staging,
+                                         ctx.config.get("format"), ctx.config.get("options") or {})
+            records = ctx.publish(staging)
+        return NodeOutput(table=ctx.output_table, records=records,
+                          info={"columns": [list(c) for c in result.columns]})
+
+    def _workspace_table(self, ctx: NodeContext) -> NodeOutput:
+        name = str(ctx.config["table"])
+        if not workspace.table_exists(ctx.conn, name):
+            raise NodeError(f"node '{ctx.label}': the workspace has no table '{name}'")
+        return NodeOutput(table=name, records=workspace.count_rows(ctx.conn, name))

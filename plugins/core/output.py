@@ -1,0 +1,47 @@
+"""Output: exports one upstream table to a file, atomically (:mod:`engine.io.writers`).
+
+The default file name, when ``path`` is empty, is ``<node id>.csv`` beside the
+workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.errors import NodeError
+from engine.io import writers
+from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType
+
+POLICIES = ("overwrite", "fail")
+
+
+class OutputNode(NodeType):
+    type_name = "output"
+    label = "Output"
+    output_ports = ()
+
+    def validate_config(self, config: Mapping[str, Any], input_ids: list[str]) -> list[ConfigProblem]:
+        problems = []
+        fmt = config.get("format")
+        path = config.get("path")
+        if fmt is not None and fmt not in writers.WRITE_FORMATS:
+            problems.append(ConfigProblem("format", f"unknown format {fmt!r} "
+                                                    f"(supported: {', '.join(writers.WRITE_FORMATS)})"))
+        if fmt is None and path and writers.format_for_path(Path(str(path))) is None:
+            problems.append(ConfigProblem("format", f"cannot tell the format from '{path}'; set 'format'"))
+        if config.get("if_exists", "overwrite") not in POLICIES:
+            problems.append(ConfigProblem("if_exists", f"must be one of {', '.join(POLICIES)}"))
+        return problems
+
+    def execute(self, ctx: NodeContext) -> NodeOutput:
+        source = ctx.input()
+        path = ctx.resolve_path(str(ctx.config.get("path") or f"{ctx.node_id}.csv"))
+        fmt = ctx.config.get("format") or writers.format_for_path(path)
+        if fmt is None:
+            raise NodeError(f"node '{ctx.label}': cannot tell the format of {path}; set 'format'")
+        options = dict(ctx.config.get("options") or {})
+        options["if_exists"] = ctx.config.get("if_exists", "overwrite")
+        records = writers.export_table(ctx.conn, source.table, path, fmt, options)
+        return NodeOutput(table=source.table, records=records, info={"path": str(path)})

@@ -1,0 +1,244 @@
+"""The execution log: runs and node runs are recorded, listed, found by prefix and recovered.
+
+A file that is not a usable execution log is reported by name and left byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.errors import HistoryError
+from engine.history import History, NodeRow
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History(tmp_path / "history.sqlite") as log:
+        yield log
+
+
+def node(node_id: str, status: str = "succeeded", **kw) -> NodeRow:
+    values = dict(node_type="transformer", title=node_id.title(), started_at=100.0, duration_ms=12.5,
+                  records_in=10, records_out=8, error=None)
+    values.update(kw)
+    return NodeRow(node_id, status=status, **values)
+
+
+def start(log: History, run_id: str, started_at: float, workflow_id: str = "orders",
+          trigger: str = "manual", status: str = "running") -> None:
+    log.start_run(run_id, workflow_id, workflow_id.title(), trigger, started_at, node_count=3, status=status)
+
+
+# --- one run, start to finish --------------------------------------------------------------
+def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
+    history.start_run("run-1", "orders", "Orders", "manual", 1000.0, node_count=2)
+    assert history.get_run("run-1")["status"] == "running"
+    history.record_node("run-1", node("load", node_type="data_source", records_in=None), seq=1)
+    history.record_node("run-1", node("clean", status="failed", error="SQL error: no such column: x",
+                                      records_out=None), seq=2)
+    history.finish_run("run-1", "failed", 1002.5, error="node 'clean' failed", records=None)
+
+    run = history.get_run("run-1")
+    nodes = run.pop("nodes")
+    assert run == {"run_id": "run-1", "workflow_id": "orders", "workflow_name": "Orders",
+                   "trigger": "manual", "status": "failed", "started_at": 1000.0, "ended_at": 1002.5,
+                   "error": "node 'clean' failed", "node_count": 2, "records": None, "seen": True,
+                   "duration_ms": 2500.0}
+    assert nodes == [
+        {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
+         "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None},
+        {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
+         "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
+         "error": "SQL error: no such column: x"},
+    ]
+
+
+def test_a_running_run_has_no_duration(history: History) -> None:
+    start(history, "run-1", 1000.0)
+    run = history.get_run("run-1")
+    assert (run["ended_at"], run["duration_ms"], run["nodes"]) == (None, None, [])
+
+
+def test_node_rows_come_back_in_the_order_they_ran(history: History) -> None:
+    start(history, "run-1", 1000.0)
+    for seq, node_id in [(3, "report"), (1, "load"), (2, "clean")]:
+        history.record_node("run-1", node(node_id), seq=seq)
+    assert [n["node_id"] for n in history.get_run("run-1")["nodes"]] == ["load", "clean", "report"]
+
+
+def test_a_scheduled_run_is_unseen_and_a_manual_one_seen(history: History) -> None:
+    start(history, "manual-run", 1.0, trigger="manual")
+    start(history, "cron-run", 2.0, trigger="schedule")
+    assert history.get_run("manual-run")["seen"] is True
+    assert history.get_run("cron-run")["seen"] is False
+
+
+def test_runs_survive_closing_and_reopening(tmp_path: Path) -> None:
+    with History(tmp_path / "history.sqlite") as log:
+        start(log, "run-1", 1.0)
+        log.finish_run("run-1", "succeeded", 2.0, records=42)
+    with History(tmp_path / "history.sqlite") as log:
+        assert (log.get_run("run-1")["status"], log.get_run("run-1")["records"]) == ("succeeded", 42)
+        assert log.count_runs() == 1
+
+
+# --- finding a run -------------------------------------------------------------------------
+@pytest.fixture
+def three_runs(history: History) -> History:
+    start(history, "20260101-aaaa", 1.0)
+    start(history, "20260101-aabb", 2.0)
+    start(history, "20260102-cccc", 3.0)
+    return history
+
+
+def test_a_run_is_found_by_a_unique_prefix(three_runs: History) -> None:
+    assert three_runs.get_run("20260102")["run_id"] == "20260102-cccc"
+    assert three_runs.get_run("20260101-aab")["run_id"] == "20260101-aabb"
+
+
+def test_an_ambiguous_prefix_is_refused(three_runs: History) -> None:
+    with pytest.raises(HistoryError, match=r"^'20260101-aa' matches more than one run; give more characters$"):
+        three_runs.get_run("20260101-aa")
+
+
+def test_an_unknown_run_is_refused_by_name(three_runs: History) -> None:
+    with pytest.raises(HistoryError, match=r"^no run '20991231' in the execution log$"):
+        three_runs.get_run("20991231")
+
+
+def test_an_exact_id_wins_over_longer_ids_it_prefixes(history: History) -> None:
+    start(history, "abc", 1.0)
+    start(history, "abcd", 2.0)
+    start(history, "abcde", 3.0)
+    assert history.get_run("abc")["run_id"] == "abc"
+
+
+@pytest.mark.parametrize("prefix, expected", [("run_", "run_1"), ("run%", None), ("r\\", None)])
+def test_like_wildcards_in_a_prefix_are_literal(history: History, prefix: str, expected: str | None) -> None:
+    start(history, "run_1", 1.0)
+    start(history, "runx1", 2.0)
+    if expected is None:
+        with pytest.raises(HistoryError, match=re.escape(f"no run '{prefix}'")):
+            history.get_run(prefix)
+    else:
+        assert history.get_run(prefix)["run_id"] == expected
+
+
+# --- listing -------------------------------------------------------------------------------
+@pytest.fixture
+def many_runs(history: History) -> History:
+    start(history, "r1", 10.0, workflow_id="orders")
+    start(history, "r2", 30.0, workflow_id="billing", trigger="schedule")
+    start(history, "r3", 20.0, workflow_id="orders", trigger="schedule")
+    start(history, "r4", 30.0, workflow_id="orders")           # same start as r2, written later
+    start(history, "r5", 5.0, workflow_id="billing")
+    history.finish_run("r1", "succeeded", 11.0)
+    history.finish_run("r3", "failed", 21.0, error="boom")
+    history.finish_run("r5", "succeeded", 6.0)
+    return history
+
+
+def ids(rows: list[dict]) -> list[str]:
+    return [r["run_id"] for r in rows]
+
+
+def test_runs_are_listed_newest_first_ties_by_insertion(many_runs: History) -> None:
+    assert ids(many_runs.list_runs()) == ["r4", "r2", "r3", "r1", "r5"]
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({"workflow_id": "orders"}, ["r4", "r3", "r1"]),
+    ({"status": "succeeded"}, ["r1", "r5"]),
+    ({"trigger": "schedule"}, ["r2", "r3"]),
+    ({"workflow_id": "orders", "status": "running"}, ["r4"]),
+    ({"workflow_id": "billing", "trigger": "manual"}, ["r5"]),
+    ({"workflow_id": "nope"}, []),
+])
+def test_runs_are_filtered(many_runs: History, filters: dict, expected: list[str]) -> None:
+    assert ids(many_runs.list_runs(**filters)) == expected
+
+
+@pytest.mark.parametrize("limit, offset, expected", [
+    (2, 0, ["r4", "r2"]), (2, 2, ["r3", "r1"]), (2, 4, ["r5"]), (10, 5, []), (1, 1, ["r2"]),
+])
+def test_runs_are_paged(many_runs: History, limit: int, offset: int, expected: list[str]) -> None:
+    assert ids(many_runs.list_runs(limit=limit, offset=offset)) == expected
+
+
+def test_listed_runs_carry_their_fields(many_runs: History) -> None:
+    [r3] = many_runs.list_runs(status="failed")
+    assert {k: r3[k] for k in ("workflow_id", "trigger", "error", "duration_ms", "seen", "node_count")} == {
+        "workflow_id": "orders", "trigger": "schedule", "error": "boom", "duration_ms": 1000.0,
+        "seen": False, "node_count": 3}
+    assert "nodes" not in r3
+
+
+# --- crash recovery ------------------------------------------------------------------------
+def test_runs_left_running_become_interrupted(history: History) -> None:
+    start(history, "crashed-1", 1.0)
+    start(history, "crashed-2", 2.0)
+    start(history, "done", 3.0)
+    history.finish_run("done", "succeeded", 4.0)
+    history.record_node("crashed-1", node("load"), seq=1)
+    history.record_node("crashed-1", node("clean", status="running"), seq=2)
+    history.record_node("done", node("load"), seq=1)
+
+    assert history.mark_interrupted(ended_at=99.0) == 2
+
+    for run_id in ("crashed-1", "crashed-2"):
+        run = history.get_run(run_id)
+        assert (run["status"], run["ended_at"]) == ("interrupted", 99.0)
+        assert run["error"] == "the process running it stopped before it finished"
+    assert [(n["node_id"], n["status"]) for n in history.get_run("crashed-1")["nodes"]] == [
+        ("load", "succeeded"), ("clean", "cancelled")]
+    done = history.get_run("done")
+    assert (done["status"], done["ended_at"], done["error"]) == ("succeeded", 4.0, None)
+    assert history.mark_interrupted(ended_at=100.0) == 0
+    assert history.get_run("crashed-1")["ended_at"] == 99.0
+
+
+# --- a file that is not an execution log ---------------------------------------------------
+@pytest.mark.parametrize("content", [
+    b"this is a text file, not a database\n" * 40,
+    b"SQLite format 3\x00" + b"\xff" * 200,
+], ids=["text", "bad-header"])
+def test_a_file_that_is_not_a_database_is_named_and_left_unchanged(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(HistoryError, match=re.escape(f"{path} is not a usable execution log (") + r".*"
+                                           + re.escape("it was left untouched")):
+        History(path)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.sqlite"]
+
+
+def newer_log(path: Path) -> bytes:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, future_column BLOB)")
+        conn.execute("PRAGMA user_version = 7")
+        conn.commit()
+    finally:
+        conn.close()
+    return path.read_bytes()
+
+
+def test_a_log_from_a_newer_dagflux_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    newer_log(path)
+    with pytest.raises(HistoryError, match=re.escape(f"{path} was written by a newer DagFlux (schema 7)")):
+        History(path)
+
+
+def test_a_log_from_a_newer_dagflux_is_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    before = newer_log(path)
+    with pytest.raises(HistoryError):
+        History(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.sqlite"]
