@@ -26,9 +26,10 @@ Keywords (``select``) need no special treatment: every identifier is quoted with
 * Python values (JSON, Excel): ``INTEGER`` when all are ints/bools, ``REAL`` when all
   are numbers, otherwise ``TEXT``.
 
-Values are inserted as they are and SQLite's column affinity converts them, so a later
-value that does not fit the inferred type is stored unchanged (as text), never lost.
-An all-null sample gives ``TEXT``.
+Values are inserted as they are and SQLite's column affinity converts them. A value after
+the sample that is not a number is stored unchanged (as text) in a numeric column; a
+later number that the sample would have refused is converted by SQLite's rules (``007``
+→ 7, an integer beyond 64 bits → REAL). An all-null sample gives ``TEXT``.
 """
 
 from __future__ import annotations

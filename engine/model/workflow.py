@@ -82,6 +82,7 @@ class Workflow:
         self.settings: dict[str, Any] = dict(settings or {})
         self._nodes: dict[str, Node] = {}
         self._edges: list[Edge] = []
+        self._adj: tuple[dict[str, list[Edge]], dict[str, list[Edge]]] | None = None
         self._listeners: list[Listener] = []
         for node in nodes:
             if node.id in self._nodes:
@@ -124,10 +125,21 @@ class Workflow:
 
     def inputs_of(self, node_id: str) -> list[Edge]:
         """Incoming edges in file order: that order is the input position (1, 2, …)."""
-        return [e for e in self._edges if e.target == node_id]
+        return list(self._adjacency()[0].get(node_id, ()))
 
     def outputs_of(self, node_id: str) -> list[Edge]:
-        return [e for e in self._edges if e.source == node_id]
+        return list(self._adjacency()[1].get(node_id, ()))
+
+    def _adjacency(self) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
+        """Per-node incoming and outgoing edges, rebuilt lazily after an edge edit."""
+        if self._adj is None:
+            incoming: dict[str, list[Edge]] = {}
+            outgoing: dict[str, list[Edge]] = {}
+            for edge in self._edges:
+                incoming.setdefault(edge.target, []).append(edge)
+                outgoing.setdefault(edge.source, []).append(edge)
+            self._adj = (incoming, outgoing)
+        return self._adj
 
     def node_index(self, node_id: str) -> int:
         return list(self._nodes).index(node_id)
@@ -163,7 +175,7 @@ class Workflow:
     def pop_node(self, node_id: str) -> tuple[Node, int]:
         """Remove a node that has no edges left; returns it and its index."""
         node = self.node(node_id)
-        if any(e.source == node_id or e.target == node_id for e in self._edges):
+        if self.inputs_of(node_id) or self.outputs_of(node_id):
             raise ModelError(f"node '{node_id}' still has edges; remove them first")
         index = self.node_index(node_id)
         del self._nodes[node_id]
@@ -194,6 +206,7 @@ class Workflow:
             self._edges.append(edge)
         else:
             self._edges.insert(index, edge)
+        self._adj = None
         self._emit("edge_added", edge)
 
     def pop_edge(self, edge: Edge) -> int:
@@ -202,6 +215,7 @@ class Workflow:
         except ValueError:
             raise ModelError(f"no edge {edge}") from None
         del self._edges[index]
+        self._adj = None
         self._emit("edge_removed", edge)
         return index
 

@@ -165,7 +165,7 @@ class WorkerPool:
         self.capacity = size or default_size()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(PRELOAD)
-        self._settings = {"workspace": str(workspace_path),
+        self._settings = {"workspace": str(workspace_path), "coordinator_pid": os.getpid(),
                           "plugin_roots": [str(p) for p in (plugin_roots or [])]}
         self._lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}

@@ -14,7 +14,10 @@ the sandbox (resource limits, no keychain/session variables) before user code ru
 from __future__ import annotations
 
 import os
+import select
 import signal
+import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -23,9 +26,13 @@ from engine import messages
 from engine.errors import DagfluxError, ProtocolError
 from engine.messages import NodeResult, RunNode, Shutdown, WorkerReady
 
+EXIT_ORPHANED = 70
+
 
 def main(conn: Connection, settings: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if settings.get("coordinator_pid"):
+        exit_with(int(settings["coordinator_pid"]))
     from engine import workspace
     from engine.plugins import load_registry
 
@@ -48,6 +55,40 @@ def main(conn: Connection, settings: dict[str, Any]) -> None:
         if ws_conn is not None:
             ws_conn.close()
         lease.close()
+
+
+def exit_with(pid: int) -> None:
+    """End this process as soon as process ``pid`` (the coordinator) is gone.
+
+    An idle worker notices on its pipe; a busy one (a long query) would not, so a
+    daemon thread waits on a pidfd — zero CPU — or polls where pidfds do not exist.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(EXIT_ORPHANED)
+    except (AttributeError, OSError):
+        fd = None
+
+    def wait_for_exit() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _alive(pid):
+                time.sleep(0.5)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=wait_for_exit, name="dagflux-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _serve(conn: Connection, registry, ws_conn, lease, ws_path: Path, setup_error: str | None,

@@ -12,8 +12,9 @@ Speed comes from three choices, each measured with ``bench/import_csv.py``:
 * one ``INSERT … VALUES (…), (…), …`` statement carries many rows, so the per-statement
   cost of ``executemany`` is paid once per few hundred rows and each SQLite step runs
   long enough (with the GIL released) for the reader thread to parse meanwhile;
-* null markers are applied in SQL (``nullif``) only for batches that contain one, which
-  a C-level ``in`` scan of the batch decides.
+* null markers are applied in SQL (``nullif``) only for batches that contain one: the
+  reader may prove there is none (CSV checks its raw text, in its own thread), else a
+  C-level ``in`` scan of the batch decides.
 
 Every identifier is quoted with :func:`engine.workspace.quote_ident`; marker literals
 are SQL string literals with quotes doubled. The caller holds the write transaction.
@@ -46,6 +47,7 @@ class Batch:
     types: Sequence[str]     # declared type of each of them
     values: list[object]     # row-major, len == rows * len(columns)
     rows: int
+    maybe_null: bool = True  # False: the reader proved no value is a null marker
 
 
 def _sql_literal(text: str) -> str:
@@ -81,7 +83,8 @@ class TableSink:
             self._add_columns(batch.columns[len(self.source_columns):],
                               batch.types[len(self.source_columns):])
         if batch.rows:
-            self._insert(batch.values, batch.rows, len(batch.columns))
+            with_nulls = batch.maybe_null and any(m in batch.values for m in self.null_values)
+            self._insert(batch.values, batch.rows, len(batch.columns), with_nulls)
             self.records += batch.rows
 
     def _add_columns(self, names: Sequence[str], types: Sequence[str]) -> None:
@@ -99,8 +102,7 @@ class TableSink:
         self.source_columns.extend(names)
         self.types.extend(types)
 
-    def _insert(self, values: list[object], rows: int, ncols: int) -> None:
-        with_nulls = any(marker in values for marker in self.null_values)
+    def _insert(self, values: list[object], rows: int, ncols: int, with_nulls: bool) -> None:
         many_sql, one_sql, per = self._statement(ncols, with_nulls)
         step = per * ncols
         full = (rows // per) * step if per > 1 else 0

@@ -98,21 +98,26 @@ class _CsvParser:
     def batches(self) -> Iterator[Batch]:
         first_row = self._read_header()
         values: list[str] = [] if first_row is None else first_row
+        maybe_null = self._has_marker(values)
         # The first batch is the type sample: INFER_ROWS rows, within a memory cap.
         threshold = max(BATCH_VALUES, min(INFER_ROWS * self.ncols, 4 * BATCH_VALUES))
-        for block in self._values():
+        for block, block_null in self._values():
             values.extend(block)
+            maybe_null = maybe_null or block_null
             if len(values) >= threshold:
                 if not self.types:
                     self._infer(values)
-                yield self._batch(values)
-                values, threshold = [], BATCH_VALUES
+                yield self._batch(values, maybe_null)
+                values, threshold, maybe_null = [], BATCH_VALUES, False
         if not self.types:
             self._infer(values)
-        yield self._batch(values)
+        yield self._batch(values, maybe_null)
 
-    def _batch(self, values: list[str]) -> Batch:
-        return Batch(self.columns, self.types, values, len(values) // self.ncols)
+    def _batch(self, values: list[str], maybe_null: bool) -> Batch:
+        return Batch(self.columns, self.types, values, len(values) // self.ncols, maybe_null)
+
+    def _has_marker(self, values: list[str]) -> bool:
+        return any(marker in values for marker in self.opts.null_values)
 
     def _infer(self, values: list[str]) -> None:
         rows = min(len(values) // self.ncols, INFER_ROWS)
@@ -145,13 +150,13 @@ class _CsvParser:
             raise NodeError(f"{self.name} line {base + lines.consumed}: {exc}") from None
         return None
 
-    def _values(self) -> Iterator[list[str]]:
-        """Flat value lists, fast path first, then the csv module for the rest."""
+    def _values(self) -> Iterator[tuple[list[str], bool]]:
+        """(flat values, may hold a null marker): fast path first, then the csv module."""
         pending = yield from self._fast_values()
         if pending is not None:
             yield from self._csv_values(pending)
 
-    def _fast_values(self) -> Iterator[list[str]]:
+    def _fast_values(self) -> Iterator[tuple[list[str], bool]]:
         """Yield blocks split in C; return the text to hand to the csv module, or None at EOF."""
         read, rest = self.stream.read, ""
         while True:
@@ -166,33 +171,51 @@ class _CsvParser:
                 if not cut:
                     return buf             # a line longer than a block
                 body, rest = buf[:cut - 1], buf[cut:]
-            values, nlines = self._split_block(body)
+            values, nlines, maybe_null = self._split_block(body)
             if values is None:
                 return buf
             self.line += nlines
-            yield values
+            yield values, maybe_null
             if not chunk:
                 return None
 
-    def _split_block(self, body: str) -> tuple[list[str] | None, int]:
-        """The flat values of complete lines, or None when the csv module is needed."""
+    def _split_block(self, body: str) -> tuple[list[str] | None, int, bool]:
+        """(flat values, lines, may hold a null marker) of complete lines, or
+        (None, 0, True) when the block needs the csv module."""
         quote, delim = self.opts.quote, self.opts.delimiter
         if quote is not None and quote in body:
-            return None, 0
+            return None, 0, True
         if "\r" in body:
             body = body.replace("\r\n", "\n")
             if "\r" in body:
-                return None, 0
+                return None, 0, True
         lines = body.split("\n")
         if self.ncols == 1:
-            clean = delim not in body and "" not in lines
-            return (lines, len(lines)) if clean else (None, 0)
+            if delim in body or "" in lines:
+                return None, 0, True
+            return lines, len(lines), self._text_has_marker(body)
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
-            return None, 0
-        return delim.join(lines).split(delim), len(lines)
+            return None, 0, True
+        return delim.join(lines).split(delim), len(lines), self._text_has_marker(body)
 
-    def _csv_values(self, pending: str) -> Iterator[list[str]]:
+    def _text_has_marker(self, body: str) -> bool:
+        """False only when no field of ``body`` (clean, complete lines) can be a null marker.
+
+        Substring tests on the raw text run in C here, in the reader thread, instead
+        of comparing every value in the writing thread.
+        """
+        delim = self.opts.delimiter
+        for marker in self.opts.null_values:
+            if marker:
+                if marker in body:
+                    return True
+            elif (delim + delim in body or "\n" + delim in body or delim + "\n" in body
+                  or body.startswith(delim) or body.endswith(delim)):
+                return True
+        return False
+
+    def _csv_values(self, pending: str) -> Iterator[tuple[list[str], bool]]:
         base = self.line
         lines = LineSource(self.opts.path, self.stream, pending, first_line=base + 1)
         reader = csv.reader(lines, **self.opts.dialect())
@@ -207,10 +230,10 @@ class _CsvParser:
                                     f"expected {ncols} fields, found {len(row)}")
                 extend(row)
                 if len(values) >= BATCH_VALUES:
-                    yield values
+                    yield values, self._has_marker(values)
                     values = []
                     extend = values.extend
         except csv.Error as exc:
             raise NodeError(f"{self.name} line {base + lines.consumed}: {exc}") from None
         if values:
-            yield values
+            yield values, self._has_marker(values)
