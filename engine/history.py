@@ -108,9 +108,8 @@ class History:
         with self._lock:
             self._conn.execute(
                 "INSERT INTO runs (run_id, workflow_id, workflow_name, trigger, status, started_at, "
-                "node_count, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, workflow_id, workflow_name, trigger, status, started_at, node_count,
-                 int(trigger == "manual")))
+                "node_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, workflow_id, workflow_name, trigger, status, started_at, node_count))
 
     def record_node(self, run_id: str, row: NodeRow, seq: int) -> None:
         with self._lock:
@@ -126,6 +125,19 @@ class History:
         with self._lock:
             self._conn.execute("UPDATE runs SET status = ?, ended_at = ?, error = ?, records = ? "
                                "WHERE run_id = ?", (status, ended_at, error, records, run_id))
+
+    def record_skipped(self, run_id: str, workflow_id: str, workflow_name: str, trigger: str,
+                       at: float, reason: str) -> None:
+        """A trigger that fired while its workflow was running: a run row with status skipped."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO runs (run_id, workflow_id, workflow_name, trigger, status, started_at, ended_at, "
+                "error, node_count, seen) VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?, 0, 1)",
+                (run_id, workflow_id, workflow_name, trigger, at, at, reason))
+
+    def set_seen(self, run_id: str, seen: bool) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE runs SET seen = ? WHERE run_id = ?", (int(seen), run_id))
 
     def mark_interrupted(self, ended_at: float) -> int:
         """Runs left *running* by a process that died become *interrupted*."""
@@ -148,7 +160,8 @@ class History:
                 args.append(value)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._conn.execute(
-            f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
+            f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} "
+            f"ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
             (*args, limit, offset)).fetchall()
         return [self._run_dict(r) for r in rows]
 

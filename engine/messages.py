@@ -133,6 +133,7 @@ class RunNode(Message):
     output_table: str = ""
     timeout_s: float | None = None
     isolated: bool = False
+    payload: list | None = None       # rows a trigger delivered (Start node only)
 
 
 @message
@@ -210,3 +211,104 @@ class RunFinished(Message):
     status: str
     error: str | None = None
     duration_ms: float = 0.0
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class TriggerFired(Message):
+    workflow_id: str
+    trigger: str                      # schedule | file_watch | webhook
+    run_id: str = ""
+    info: dict = field(default_factory=dict)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class TriggerSkipped(Message):
+    workflow_id: str
+    trigger: str
+    reason: str
+    run_id: str = ""                  # the history row that records the skip
+
+
+# --- client ⇄ engine ----------------------------------------------------------------
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Hello(Message):
+    """First frame from a client after authentication."""
+
+    client: str = ""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Welcome(Message):
+    pid: int
+    version: str
+    socket: str
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Refused(Message):
+    """The engine refuses the client (e.g. an unknown protocol version) and hangs up."""
+
+    reason: str
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Call(Message):
+    """A request: ``method`` names an entry of :data:`METHODS`."""
+
+    method: str
+    params: dict = field(default_factory=dict)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Result(Message):
+    """The successful reply to a :class:`Call` with the same id."""
+
+    value: Any = None
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class Failure(Message):
+    """The failed reply to a :class:`Call`; ``kind`` is the error class name."""
+
+    error: str
+    kind: str = "DagfluxError"
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class EngineStopping(Message):
+    """Sent to every subscriber just before the engine shuts down."""
+
+    reason: str = ""
+
+
+METHODS: dict[str, str] = {
+    "status": "engine pid, version, socket, uptime, active runs",
+    "shutdown": "stop the engine (triggers, runs, workers) and exit",
+    "subscribe": "stream run and trigger events to this connection",
+    "workflows.list": "saved workflows with trigger state and last run",
+    "workflows.get": "one workflow document {id}",
+    "workflows.save": "save a workflow document {doc}; re-registers its trigger",
+    "workflows.rename": "{id, name}",
+    "workflows.duplicate": "{id, new_id?, name?}",
+    "workflows.delete": "{id}; unregisters its trigger",
+    "workflows.set_enabled": "{id, enabled}: switch the workflow's trigger on or off",
+    "workflows.import": "{path}: copy a workflow file into the data directory",
+    "runs.start": "{workflow_id} or {path}; returns {run_id}",
+    "runs.cancel": "{run_id}",
+    "runs.active": "runs in progress",
+    "runs.wait": "{run_id, timeout}: the run's summary once it ended",
+    "history.list": "{limit, offset, workflow_id, status, trigger}",
+    "history.get": "{run_id}",
+    "history.mark_seen": "{run_id}",
+    "triggers.list": "every registered trigger with its state",
+}

@@ -73,6 +73,10 @@ class NodeType:
         """True when the node changes its input table in place."""
         return False
 
+    def provides_table(self, config: Mapping[str, Any]) -> bool:
+        """False when the node's output carries no table (Start with a plain trigger)."""
+        return bool(self.output_ports)
+
     def runs_isolated(self, config: Mapping[str, Any]) -> bool:
         """True when the node runs user code and needs a fresh, restricted worker."""
         return False
@@ -88,7 +92,8 @@ class NodeContext:
                  title: str, config: Mapping[str, Any], base_dir: Path,
                  inputs: list[InputTable], output_table: str,
                  conn: sqlite3.Connection, lease: workspace.WriteLease,
-                 workspace_path: Path, isolated: bool = False) -> None:
+                 workspace_path: Path, isolated: bool = False,
+                 payload: list[dict[str, Any]] | None = None) -> None:
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.node_id = node_id
@@ -102,6 +107,8 @@ class NodeContext:
         self.lease = lease
         self.workspace_path = workspace_path
         self.isolated = isolated
+        self.payload = payload
+        """Rows delivered by the trigger that started the run (Start node only)."""
         """True in a fresh one-task worker, where a handler may apply the code sandbox."""
 
     @property

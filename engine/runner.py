@@ -7,7 +7,9 @@ capacity. Rows never pass through here — only table names and counts.
 
 Semantics (ARCHITECTURE §4):
 
-* Start runs in the coordinator and does no data work.
+* Start runs in the coordinator and does no data work — unless its trigger
+  delivered rows (changed files, a webhook body): then a worker writes them to
+  Start's table, ``<workflow_id>__start``, which downstream nodes read.
 * Branch reports the port it took; an edge is *active* when its source succeeded
   and (for a Branch) leaves through the taken port. A node whose input edges are
   all inactive is *skipped*; so is a Join missing one of its inputs that way.
@@ -26,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,8 +36,7 @@ from typing import Any
 from engine import workspace
 from engine.executor import Executor
 from engine.history import History, NodeRow
-from engine.messages import (Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode,
-                             RunStarted)
+from engine.messages import Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode, RunStarted
 from engine.model import validation
 from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
@@ -93,7 +94,8 @@ class Run:
 
     def __init__(self, wf: Workflow, base_dir: Path, registry: PluginRegistry, executor: Executor,
                  history: History | None = None, trigger: str = "manual",
-                 on_event: Callable[[Message], None] | None = None, run_id: str | None = None) -> None:
+                 on_event: Callable[[Message], None] | None = None, run_id: str | None = None,
+                 payload: list[dict[str, Any]] | None = None) -> None:
         self.wf = wf
         self.base_dir = Path(base_dir).resolve()
         self.registry = registry
@@ -102,6 +104,7 @@ class Run:
         self.trigger = trigger
         self.on_event = on_event or (lambda msg: None)
         self.run_id = run_id or new_run_id()
+        self.payload = payload
         self._cancel = threading.Event()
         self.nodes = {n.id: NodeRun(n.id, n.type, n.title) for n in wf}
         self._running: dict[Future[NodeResult], str] = {}
@@ -194,7 +197,7 @@ class Run:
         state.records_in = self._records_in(node_id)
         self._backlog.append((None, 0, NodeStarted(run_id=self.run_id, node_id=node_id,
                                                    started_at=state.started_at)))
-        if node.type == validation.START:
+        if node.type == validation.START and self.payload is None:
             self._settle(state, "succeeded", duration_ms=0.0)
             return
         task = RunNode(id=next(_task_ids), run_id=self.run_id, workflow_id=self.wf.id, node_id=node_id,
@@ -202,7 +205,8 @@ class Run:
                        base_dir=str(self.base_dir), inputs=self._input_tables(node_id),
                        output_table=workspace.table_name(self.wf.id, node_id),
                        timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
-                       isolated=self.registry.node_type(node.type).runs_isolated(node.config))
+                       isolated=self.registry.node_type(node.type).runs_isolated(node.config),
+                       payload=self.payload if node.type == validation.START else None)
         running[self.executor.submit(task)] = node_id
 
     def _edge_active(self, edge) -> bool:

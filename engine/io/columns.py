@@ -21,8 +21,9 @@ Keywords (``select``) need no special treatment: every identifier is quoted with
 
 * text values (CSV): ``INTEGER`` when every non-null value is an integer literal without
   a leading ``+``, leading zeros (``007`` stays ``TEXT``: zip codes, ids) or surrounding
-  spaces, and fits in 64 bits; ``REAL`` when every one is a decimal or exponent literal
-  (again without leading zeros); otherwise ``TEXT``. ISO dates stay ``TEXT``.
+  spaces, and fits in 64 bits; ``REAL`` when every one is such an integer or a decimal or
+  exponent literal (again without leading zeros); otherwise ``TEXT``. ISO dates and
+  integers too long for 64 bits stay ``TEXT``.
 * Python values (JSON, Excel): ``INTEGER`` when all are ints/bools, ``REAL`` when all
   are numbers, otherwise ``TEXT``.
 
@@ -46,8 +47,10 @@ BLOB = "BLOB"
 _ODD_RUN = re.compile(r"[\W_]+")
 # At most 18 digits, so every match fits in a signed 64-bit integer.
 _INT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+# A fraction or an exponent is required: a bare integer too long for INTEGER stays TEXT
+# rather than being rounded to a float.
 _REAL_LITERAL = re.compile(
-    r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+    r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)|\.[0-9]+(?:[eE][-+]?[0-9]+)?)")
 _ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
@@ -109,9 +112,10 @@ def infer_text_type(values: Iterable[str], null_values: Iterable[str] = ("",)) -
     if not present:
         return TEXT
     # map() keeps the loop in C: this runs on thousands of values per column.
-    if all(map(_INT_LITERAL.fullmatch, present)):
+    ints = list(map(_INT_LITERAL.fullmatch, present))
+    if all(ints):
         return INTEGER
-    if all(map(_REAL_LITERAL.fullmatch, present)):
+    if all(match or _REAL_LITERAL.fullmatch(value) for match, value in zip(ints, present)):
         return REAL
     return TEXT
 

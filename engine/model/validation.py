@@ -142,10 +142,16 @@ def _check_arity(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]:
                                        (node.id,)))
         if spec.reads_input_table:
             for edge in wf.inputs_of(node.id):
-                if wf.has_node(edge.source) and wf.node(edge.source).type == START:
-                    out.append(Problem("no_table", f"{label} reads its input table, but its input is the "
-                                       f"Start node, which has none; connect a Data Source",
-                                       (node.id, edge.source)))
+                source = wf.node(edge.source) if wf.has_node(edge.source) else None
+                source_type = types.get(source.type) if source else None
+                if source_type is None or edge.source_port not in source_type.output_ports:
+                    continue  # reported as a bad edge already
+                if not source_type.provides_table(source.config):
+                    what = ("the Start node, whose trigger delivers no rows (file-watch and webhook "
+                            "triggers do)" if source.type == START else
+                            f"{_name(wf, edge.source)}, which has no table")
+                    out.append(Problem("no_table", f"{label} reads its input table, but its input is "
+                                       f"{what}; connect a Data Source", (node.id, edge.source)))
     return out
 
 

@@ -34,7 +34,8 @@ def execute_task(task: RunNode, registry: PluginRegistry, conn: sqlite3.Connecti
             node_type=task.node_type, title=task.title, config=task.config,
             base_dir=Path(task.base_dir), output_table=task.output_table,
             inputs=[InputTable(i["node_id"], i["table"], i.get("records")) for i in task.inputs],
-            conn=conn, lease=lease, workspace_path=workspace_path, isolated=isolated)
+            conn=conn, lease=lease, workspace_path=workspace_path, isolated=isolated,
+            payload=task.payload)
         out = node_type.execute(ctx)
     except DagfluxError as exc:
         return _failed(task, str(exc), started)

@@ -71,11 +71,21 @@ def test_node_rows_come_back_in_the_order_they_ran(history: History) -> None:
     assert [n["node_id"] for n in history.get_run("run-1")["nodes"]] == ["load", "clean", "report"]
 
 
-def test_a_scheduled_run_is_unseen_and_a_manual_one_seen(history: History) -> None:
+def test_runs_are_seen_until_marked_unseen(history: History) -> None:
     start(history, "manual-run", 1.0, trigger="manual")
     start(history, "cron-run", 2.0, trigger="schedule")
-    assert history.get_run("manual-run")["seen"] is True
+    assert history.get_run("cron-run")["seen"] is True
+    history.set_seen("cron-run", False)
     assert history.get_run("cron-run")["seen"] is False
+    assert history.get_run("manual-run")["seen"] is True
+
+
+def test_a_skipped_trigger_is_a_run_row_with_its_reason(history: History) -> None:
+    history.record_skipped("skip-1", "wf", "Flow", "webhook", 5.0, "already running (run r1)")
+    run = history.get_run("skip-1")
+    assert (run["status"], run["trigger"], run["error"], run["nodes"]) == (
+        "skipped", "webhook", "already running (run r1)", [])
+    assert [r["run_id"] for r in history.list_runs(status="skipped")] == ["skip-1"]
 
 
 def test_runs_survive_closing_and_reopening(tmp_path: Path) -> None:
@@ -174,7 +184,7 @@ def test_listed_runs_carry_their_fields(many_runs: History) -> None:
     [r3] = many_runs.list_runs(status="failed")
     assert {k: r3[k] for k in ("workflow_id", "trigger", "error", "duration_ms", "seen", "node_count")} == {
         "workflow_id": "orders", "trigger": "schedule", "error": "boom", "duration_ms": 1000.0,
-        "seen": False, "node_count": 3}
+        "seen": True, "node_count": 3}
     assert "nodes" not in r3
 
 

@@ -33,6 +33,8 @@ SAMPLES: dict[str, Any] = {
     "str | None": "optional-text",
     "int | None": 7,
     "float | None": 0.25,
+    "list | None": [{"path": "/tmp/in.csv", "event": "add"}],
+    "Any": {"anything": ["plain", 1, None]},
 }
 
 

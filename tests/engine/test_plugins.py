@@ -7,7 +7,6 @@ plugin still loads. Extra plugins are written into ``tmp_path`` by the tests.
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import re
 import subprocess

@@ -14,9 +14,7 @@ import pytest
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
-from engine.io.readers import FORMATS, ImportResult, detect_format, import_file
-from engine.io.readers import csv_reader, json_reader
-from engine.io.readers import sqlite_reader
+from engine.io.readers import FORMATS, ImportResult, csv_reader, detect_format, import_file, json_reader, sqlite_reader
 from engine.workspace import WriteLease, connect
 
 
@@ -248,7 +246,8 @@ def test_sqlite_table_copy(ws, tmp_path, monkeypatch, via_attach):
 def test_sqlite_declared_types_cannot_inject_sql():
     assert sqlite_reader.declared_type("VARCHAR(20)") == "VARCHAR(20)"
     assert sqlite_reader.declared_type("") == ""
-    assert sqlite_reader.declared_type('"x" CHECK (0)') == "TEXT"
+    assert sqlite_reader.declared_type('"x" CHECK (0)') == "NUMERIC"
+    assert sqlite_reader.declared_type('TEXT DEFAULT (x)') == "TEXT"
     assert sqlite_reader.declared_type("INT) ; DROP") == "INTEGER"
 
 
@@ -398,7 +397,7 @@ def test_bad_options(ws, tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('[{"a": 1},\n {"a": 2,}]', r"m\.json line 2 column 9: Expecting property name"),
+    ('[{"a": 1},\n {"a": 2,}]', r"m\.json line 2 column 10: Expecting property name"),
     ('{"a": 1}', r"m\.json line 1 column 1: expected '\[' \(a JSON array of objects\)"),
     ('[{"a": 1}, 5]', r"m\.json line 1 column 12: array element 2 is not an object"),
     ('[{"a": 1}] x', r"m\.json line 1 column 12: extra data after the closing '\]'"),
@@ -438,6 +437,8 @@ def test_not_a_workbook_or_parquet(ws, tmp_path):
 def test_writes_happen_in_short_transactions(ws, tmp_path, monkeypatch):
     """Every batch commits on its own, so other writers can interleave."""
     monkeypatch.setattr(csv_reader, "BATCH_VALUES", 10)
+    monkeypatch.setattr(csv_reader, "BLOCK_CHARS", 16)
+    monkeypatch.setattr(csv_reader, "INFER_ROWS", 2)
     path = write(tmp_path, "n.csv", "a\n" + "".join(f"{i}\n" for i in range(100)))
     statements: list[str] = []
     ws[0].set_trace_callback(statements.append)

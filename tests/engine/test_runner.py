@@ -91,7 +91,8 @@ def test_records_in_and_out_are_counted_per_node(ws, tmp_path):
 
 
 def test_join_merges_inputs_and_keeps_same_name_columns_apart(ws):
-    wf = _flow(_sql("a", "SELECT id, amount FROM {{ input }}"), _sql("b", "SELECT id, amount * 2 AS amount FROM {{ input }}"),
+    wf = _flow(_sql("a", "SELECT id, amount FROM {{ input }}"),
+               _sql("b", "SELECT id, amount * 2 AS amount FROM {{ input }}"),
                Node("j", "join", config={"joins": [{"left": "a", "right": "b", "type": "inner",
                                                     "on": [["id", "id"]]}]}),
                edges=[Edge("sales", "a"), Edge("sales", "b"), Edge("a", "j"), Edge("b", "j")])

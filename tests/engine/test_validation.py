@@ -6,11 +6,8 @@ their codes, the nodes they name and the words a user reads.
 
 from __future__ import annotations
 
-import gc
-import itertools
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import pytest
 
@@ -271,7 +268,8 @@ def test_a_transformer_fed_directly_by_start_is_invalid(types: Mapping[str, Node
     problem = only(validate(wf, types))
     assert (problem.code, problem.nodes) == ("no_table", ("clean", "start"))
     assert problem.message == ("Transformer node 'clean' reads its input table, but its input is the Start "
-                               "node, which has none; connect a Data Source")
+                               "node, whose trigger delivers no rows (file-watch and webhook triggers do); "
+                               "connect a Data Source")
 
 
 def test_an_in_place_transformer_whose_input_feeds_another_node_is_invalid(

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.integration.helpers import sql, source, start, write_csv, write_workflow, node
+from tests.integration.helpers import node, source, sql, start, write_csv, write_workflow
 
 
 def _digest(path: Path) -> str:

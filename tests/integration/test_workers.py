@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engine.history import History
 from engine.local_run import run_file
 from engine.messages import NodeStarted
 from engine.paths import default_paths
-from engine.history import History
 from tests.integration.helpers import SLOW_SQL, node, source, sql, start, write_csv, write_workflow
 
 REPO = Path(__file__).resolve().parents[2]

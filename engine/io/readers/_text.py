@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 

@@ -145,24 +145,27 @@ class _ArrayScanner:
                 return ""
 
     def _decode_object(self) -> dict:
-        last_failure = None
         while True:
             try:
                 record, end = self.decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
-                failure = (exc.msg, exc.pos - self.pos)
-                # The same failure with more text after it is a real syntax error;
-                # otherwise the record just continues past what has been read.
-                if self.eof or failure == last_failure:
+                if self.eof or not self._maybe_truncated(exc):
                     self.pos = exc.pos
                     raise self._error(exc.msg) from None
-                last_failure = failure
                 if len(self.buf) - self.pos > RECORD_LIMIT:
-                    raise self._error(f"a record is larger than {RECORD_LIMIT // 2 ** 20} MiB") from None
+                    raise self._error(f"a record is larger than {RECORD_LIMIT // 2 ** 20} MiB "
+                                      f"(or a string is never closed)") from None
                 self._read_more(max(READ_CHARS, len(self.buf) - self.pos))
                 continue
             self.pos = end
             return record
+
+    def _maybe_truncated(self, exc: json.JSONDecodeError) -> bool:
+        """True when the record may just continue past the text read so far."""
+        # A cut through a string reports where the string starts; any other cut (a
+        # literal, a number, an escape, a missing delimiter) fails within the last few
+        # characters. Reading further settles it either way.
+        return exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 6
 
     def _read_more(self, size: int) -> bool:
         """Append up to ``size`` characters, dropping what was consumed; False at EOF."""

@@ -33,14 +33,14 @@ _PLAIN_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(?:\(\s*[-+]?\d+(?:\s*,\s*[-+]?
 
 def import_sqlite(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
                   options: Mapping[str, object]) -> ImportResult:
-    source, names, types = _describe(path, options.get("table"))
+    source, names, types, is_table = _describe(path, options.get("table"))
     label = f"{path.name} table '{source}'"
     sink = TableSink(conn, table, label)
     try:
         with write_transaction(conn, lease):
             sink.write(Batch(names, types, [], 0))
         if _attach_supported(conn):
-            _copy_attached(conn, lease, path, source, sink)
+            _copy_attached(conn, lease, path, source, sink, is_table)
         else:
             _copy_through_python(conn, lease, path, source, sink)
     except sqlite3.Error as exc:
@@ -81,15 +81,17 @@ def _open_source(path: Path) -> Iterator[sqlite3.Connection]:
         src.close()
 
 
-def _describe(path: Path, wanted: object) -> tuple[str, list[str], list[str]]:
-    """The source table's exact name, column names and declared types."""
+def _describe(path: Path, wanted: object) -> tuple[str, list[str], list[str], bool]:
+    """The source table's exact name, column names, declared types and whether it is a
+    plain table (not a view)."""
     with _open_source(path) as src:
         try:
-            tables = [r[0] for r in src.execute(
-                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
-                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+            kinds = dict(src.execute(
+                "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").fetchall())
         except sqlite3.DatabaseError as exc:
             raise NodeError(f"{path.name}: not a readable SQLite database ({exc})") from None
+        tables = list(kinds)
         listed = ", ".join(f"'{t}'" for t in tables) or "none"
         if not isinstance(wanted, str) or not wanted:
             raise NodeError(f"{path.name}: option 'table' is required; tables in the file: {listed}")
@@ -105,7 +107,7 @@ def _describe(path: Path, wanted: object) -> tuple[str, list[str], list[str]]:
             raise NodeError(f"{path.name} table '{match}': cannot read its columns ({exc})") from None
     if not info:
         raise NodeError(f"{path.name} table '{match}': no columns")
-    return match, [r[1] for r in info], [declared_type(r[2] or "") for r in info]
+    return match, [r[1] for r in info], [declared_type(r[2] or "") for r in info], kinds[match] == "table"
 
 
 def _attach_supported(conn: sqlite3.Connection) -> bool:
@@ -115,7 +117,7 @@ def _attach_supported(conn: sqlite3.Connection) -> bool:
 
 
 def _copy_attached(conn: sqlite3.Connection, lease: WriteLease, path: Path, source: str,
-                   sink: TableSink) -> None:
+                   sink: TableSink, is_table: bool) -> None:
     alias = f"_dfsrc_{secrets.token_hex(4)}"
     conn.execute(f"ATTACH DATABASE ? AS {quote_ident(alias)}", (_readonly_uri(path),))
     try:
@@ -124,34 +126,40 @@ def _copy_attached(conn: sqlite3.Connection, lease: WriteLease, path: Path, sour
         # Explicit columns: SELECT * would leave out generated ones' positions ambiguous.
         picked = ", ".join(quote_ident(n) for n in sink.source_columns)
         insert = f"INSERT INTO {quote_ident(sink.table)} ({cols}) SELECT {picked} FROM {src}"
-        if not _has_rowid(conn, src):
+        rowid = _rowid_name(conn, src, sink.source_columns) if is_table else None
+        if rowid is None:
             with write_transaction(conn, lease):
                 sink.records += conn.execute(insert).rowcount
             return
-        for low, high in _rowid_ranges(conn, src):
+        for low, high in _rowid_ranges(conn, src, rowid):
             with write_transaction(conn, lease):
                 sink.records += conn.execute(
-                    f"{insert} WHERE rowid > ? AND rowid <= ? ORDER BY rowid", (low, high)).rowcount
+                    f"{insert} WHERE {rowid} > ? AND {rowid} <= ? ORDER BY {rowid}", (low, high)).rowcount
     finally:
         conn.execute(f"DETACH DATABASE {quote_ident(alias)}")
 
 
-def _has_rowid(conn: sqlite3.Connection, src: str) -> bool:
+def _rowid_name(conn: sqlite3.Connection, src: str, columns: list[str]) -> str | None:
+    """An alias of the table's rowid that no column shadows; None without a rowid."""
+    taken = {c.lower() for c in columns}
+    alias = next((a for a in ("rowid", "_rowid_", "oid") if a not in taken), None)
+    if alias is None:
+        return None
     try:
-        conn.execute(f"SELECT rowid FROM {src} LIMIT 0").fetchall()
+        conn.execute(f"SELECT {alias} FROM {src} LIMIT 0").fetchall()
     except sqlite3.OperationalError:
-        return False   # a view or a WITHOUT ROWID table
-    return True
+        return None   # a WITHOUT ROWID table
+    return alias
 
 
-def _rowid_ranges(conn: sqlite3.Connection, src: str) -> Iterator[tuple[int, int]]:
+def _rowid_ranges(conn: sqlite3.Connection, src: str, rowid: str) -> Iterator[tuple[int, int]]:
     """(after, up to) rowid bounds of consecutive runs of BATCH_ROWS source rows."""
-    low = conn.execute(f"SELECT min(rowid) - 1 FROM {src}").fetchone()[0]
+    low = conn.execute(f"SELECT min({rowid}) - 1 FROM {src}").fetchone()[0]
     while low is not None:
-        high = conn.execute(f"SELECT rowid FROM {src} WHERE rowid > ? ORDER BY rowid "
+        high = conn.execute(f"SELECT {rowid} FROM {src} WHERE {rowid} > ? ORDER BY {rowid} "
                             f"LIMIT 1 OFFSET ?", (low, BATCH_ROWS - 1)).fetchone()
         if high is None:
-            yield low, conn.execute(f"SELECT max(rowid) FROM {src}").fetchone()[0]
+            yield low, conn.execute(f"SELECT max({rowid}) FROM {src}").fetchone()[0]
             return
         yield low, high[0]
         low = high[0]

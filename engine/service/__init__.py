@@ -1,0 +1,1 @@
+"""The background engine service: IPC server, run manager, triggers."""
