@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plugins", help="list plugins and their load errors")
     pl.set_defaults(func=cmd_plugins)
+
+    from engine.cli_engine import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -116,33 +120,82 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.local_run import run_file
-    from engine.messages import NodeFinished, NodeStarted, RunStarted
+    """Through the running engine when there is one; otherwise this process holds the lock."""
+    from engine.service.ipc import EngineUnavailable
 
-    def on_event(msg: Any) -> None:
-        if isinstance(msg, RunStarted):
-            _err(f"run {msg.run_id} of '{msg.workflow_name}' ({len(msg.node_ids)} nodes)")
-        elif isinstance(msg, NodeStarted):
-            pass
-        elif isinstance(msg, NodeFinished):
-            records = "" if msg.records is None else f"{msg.records:>10,} records"
-            took = "" if msg.duration_ms is None else f"{msg.duration_ms:>9.1f} ms"
-            _err(f"  {SYMBOL.get(msg.status, '?')} {msg.node_id:<24} {msg.node_type:<12} "
-                 f"{msg.status:<10}{records:>18}{took}")
-            if msg.error and msg.status == "failed":
-                for line in msg.error.splitlines():
-                    _err(f"      {line}")
+    try:
+        from engine.client import EngineClient
+
+        client = EngineClient.connect(timeout=2.0)
+    except EngineUnavailable:
+        return _run_locally(args)
+    with client:
+        return _run_through_engine(args, client)
+
+
+def _progress(msg: Any) -> None:
+    from engine.messages import NodeFinished, RunStarted
+
+    if isinstance(msg, RunStarted):
+        _err(f"run {msg.run_id} of '{msg.workflow_name}' ({len(msg.node_ids)} nodes)")
+    elif isinstance(msg, NodeFinished):
+        records = "" if msg.records is None else f"{msg.records:>10,} records"
+        took = "" if msg.duration_ms is None else f"{msg.duration_ms:>9.1f} ms"
+        _err(f"  {SYMBOL.get(msg.status, '?')} {msg.node_id:<24} {msg.node_type:<12} "
+             f"{msg.status:<10}{records:>18}{took}")
+        if msg.error and msg.status == "failed":
+            for line in msg.error.splitlines():
+                _err(f"      {line}")
+
+
+def _run_locally(args: argparse.Namespace) -> int:
+    from engine.local_run import run_file
 
     def on_wait(holder: dict) -> None:
         _err(f"waiting: process {holder.get('pid', '?')} holds the data-dir lock …")
 
-    result = run_file(args.file, pool_size=args.workers, on_event=on_event, on_wait=on_wait)
+    result = run_file(args.file, pool_size=args.workers, on_event=_progress, on_wait=on_wait)
     took = (result.ended_at - result.started_at) * 1000
     _err(f"run {result.run_id} {result.status} in {took:.0f} ms"
          + (f": {result.error}" if result.error and result.status != "failed" else ""))
     if args.json:
         print(json.dumps(result.summary()))
     return EXIT_OK if result.status == "succeeded" else EXIT_FAILED
+
+
+def _run_through_engine(args: argparse.Namespace, client: Any) -> int:
+    from engine.client import EngineCallError
+
+    client.subscribe()
+    try:
+        started = client.call("runs.start", path=str(args.file.resolve()))
+    except EngineCallError as exc:
+        _err(f"{args.file}: {exc}")
+        return EXIT_INVALID if exc.kind in ("WorkflowValidationError", "WorkflowFileError",
+                                            "UnsupportedVersionError") else EXIT_FAILED
+    run_id = started["run_id"]
+    _err(f"(through the engine, pid {client.welcome.pid})")
+    try:
+        _follow(client, run_id)
+    except KeyboardInterrupt:
+        client.call("runs.cancel", run_id=run_id)
+        _follow(client, run_id)
+    summary = client.call("runs.wait", run_id=run_id, timeout=60)
+    _err(f"run {run_id} {summary['status']}")
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("run_id", "workflow_id", "status", "nodes")}))
+    return EXIT_OK if summary["status"] == "succeeded" else EXIT_FAILED
+
+
+def _follow(client: Any, run_id: str) -> None:
+    from engine.messages import RunFinished
+
+    for msg in client.events():
+        if getattr(msg, "run_id", None) != run_id:
+            continue
+        _progress(msg)
+        if isinstance(msg, RunFinished):
+            return
 
 
 # --- history ---------------------------------------------------------------------------

@@ -58,9 +58,9 @@ def entry_path() -> Path:
 
 def enable(command: Sequence[str]) -> Path:
     """Install (or rewrite) the login entry that runs ``command``; returns its path."""
-    path = entry_path()
+    path, text = entry_path(), _entry_text(command)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, _entry_text(command))
+    atomic_write_text(path, text)
     return path
 
 

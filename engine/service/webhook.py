@@ -35,8 +35,9 @@ Guarantees:
   item (nested values are kept as Python lists/dicts), CSV is read with a required header
   row. Parsing and the callback run on a worker thread of the server
   (``loop.run_in_executor``), so a slow callback or a large body never stalls other
-  requests. The callback may therefore run on several threads at once: it must be
-  thread-safe.
+  requests. The callback may therefore run on several threads at once (``max_workers``,
+  8 by default): it must be thread-safe, and quick (decide, hand the run over, return),
+  since a request waits for it.
 """
 
 from __future__ import annotations
@@ -231,9 +232,10 @@ class WebhookServer:
         try:
             await web.TCPSite(runner, self._host, self._requested_port).start()
             self._port = runner.addresses[0][1]
-            self._loop, self._stopping, self._executor = asyncio.get_running_loop(), asyncio.Event(), executor
+            stopping = asyncio.Event()
+            self._loop, self._stopping, self._executor = asyncio.get_running_loop(), stopping, executor
             ready.set()
-            await self._stopping.wait()
+            await stopping.wait()
         finally:
             await runner.cleanup()
             executor.shutdown(wait=True, cancel_futures=True)
@@ -266,7 +268,8 @@ class WebhookServer:
             log.exception("webhook for workflow %s: the run could not be started", workflow_id)
             return web.json_response(_INTERNAL, status=500)
         if state == "started":
-            return web.json_response({"status": "started", "run_id": detail}, status=202)
+            run_id = detail if isinstance(detail, (str, int)) else str(detail)
+            return web.json_response({"status": "started", "run_id": run_id}, status=202)
         if state == "skipped":
             return web.json_response({"status": "skipped", "reason": str(detail)}, status=409)
         log.error("webhook for workflow %s: the callback returned %r, not started/skipped", workflow_id, state)
@@ -348,16 +351,25 @@ def _json_kind(value: Any) -> str:
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    header = _csv_next(reader, lambda r: r.fieldnames)
+    if not header:
+        raise _Reject(400, "a CSV body needs a header row naming the columns")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise _Reject(400, f"malformed CSV at line 1: duplicate column name(s) {', '.join(duplicates)}", line=1)
+    rows = []
+    while (row := _csv_next(reader, lambda r: next(r, None))) is not None:
+        rows.append(_checked_csv_row(row, len(header), reader.line_num))
+    return rows
+
+
+def _csv_next(reader: csv.DictReader, step: Callable[[csv.DictReader], Any]) -> Any:
+    """``step(reader)``, a csv.Error becoming a 400 that names the line its record starts on."""
+    line = reader.line_num + 1      # the csv module counts lines read, up to where it failed
     try:
-        header = reader.fieldnames
-        if not header:
-            raise _Reject(400, "a CSV body needs a header row naming the columns")
-        duplicates = sorted({name for name in header if header.count(name) > 1})
-        if duplicates:
-            raise _Reject(400, f"malformed CSV at line 1: duplicate column name(s) {', '.join(duplicates)}", line=1)
-        return [_checked_csv_row(row, len(header), reader.line_num) for row in reader]
+        return step(reader)
     except csv.Error as exc:
-        raise _Reject(400, f"malformed CSV at line {reader.line_num}: {exc}", line=reader.line_num) from None
+        raise _Reject(400, f"malformed CSV at line {line}: {exc}", line=line) from None
 
 
 def _checked_csv_row(row: dict[str | None, Any], width: int, line: int) -> dict[str, Any]:

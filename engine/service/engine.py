@@ -1,0 +1,250 @@
+"""The background engine: one per data directory, the only writer of its files.
+
+``Engine.start`` takes the data-dir lock (a second engine gets a LockHeldError
+naming the holder), starts the worker pool before any thread of its own, marks
+runs a crash left *running* as *interrupted*, registers every saved workflow's
+trigger and starts listening. ``Engine.stop`` — on SIGTERM, SIGINT or a client's
+``shutdown`` — stops triggers first, cancels running runs (marked *cancelled*),
+tells subscribers, stops the workers and releases the lock, in that order.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import DagfluxError
+from engine.history import History
+from engine.lock import DataDirLock
+from engine.messages import EngineStopping, TriggerFired, Welcome
+from engine.model import fileformat
+from engine.paths import DataPaths, ensure_data_dir
+from engine.plugins import load_registry
+from engine.runner import new_run_id
+from engine.service import ipc
+from engine.service.events import EventBus
+from engine.service.runs import RunManager
+from engine.service.server import ClientSession, IpcServer
+from engine.service.store import WorkflowStore, summary
+from engine.service.trigger_manager import TriggerManager
+
+log = logging.getLogger("dagflux.engine")
+DEFAULT_WEBHOOK_PORT = 8737
+
+
+class Engine:
+    def __init__(self, paths: DataPaths, pool_size: int | None = None, webhook_host: str = "127.0.0.1",
+                 webhook_port: int = DEFAULT_WEBHOOK_PORT, poll_files: bool = False, clock: Any = None,
+                 notifications: bool = True) -> None:
+        self.paths = paths
+        self.pool_size = pool_size
+        self.webhook_host, self.webhook_port = webhook_host, webhook_port
+        self.poll_files, self.clock, self.notifications = poll_files, clock, notifications
+        self.socket = ipc.socket_path(paths)
+        self.started_at = 0.0
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        from engine.workers.pool import WorkerPool
+
+        ensure_data_dir(self.paths)
+        self.lock = DataDirLock(self.paths.lock, role="engine")
+        self.lock.acquire()
+        try:
+            self.pool = WorkerPool(self.paths.workspace, size=self.pool_size, plugin_roots=[self.paths.plugins])
+            self.registry = load_registry([self.paths.plugins])
+            self.history = History(self.paths.history)
+            interrupted = self.history.mark_interrupted(time.time())
+            if interrupted:
+                log.warning("%d run(s) left running by a stopped engine are now marked interrupted", interrupted)
+            self.store = WorkflowStore(self.paths.workflows)
+            self.bus = EventBus()
+            self.runs = RunManager(self.registry, self.pool, self.history, self.bus, self._notify)
+            self.triggers = TriggerManager(self.paths.root, self._fire, self._missed, self.webhook_host,
+                                           self.webhook_port, self.clock, self.poll_files)
+            self.triggers.start()
+            self._register_all()
+            self.server = IpcServer(self.socket, ipc.write_key(self.paths), self.handle, self.bus, self._welcome)
+            self.server.start()
+        except BaseException:
+            self._teardown()
+            raise
+        self.started_at = time.time()
+        log.info("engine %s ready (pid %d) on %s", __version__, os.getpid(), self.socket)
+
+    def serve_forever(self) -> None:
+        """Block until stopped; SIGTERM and SIGINT stop the engine gracefully."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: threading.Thread(target=self.stop, daemon=True).start())
+        while not self._stopped.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            log.info("engine stopping")
+            self._teardown()
+            self._stopped.set()
+
+    def _teardown(self) -> None:
+        for step in (lambda: self.triggers.stop(), lambda: self.runs.stop_all(),
+                     lambda: self.server.stop(EngineStopping(reason="the engine is stopping")),
+                     lambda: self.pool.close(), lambda: self.bus.close(), lambda: self.history.close(),
+                     lambda: ipc.key_path(self.paths).unlink(missing_ok=True), lambda: self.lock.release()):
+            try:
+                step()
+            except AttributeError:
+                continue  # start() failed before this part existed
+            except (OSError, DagfluxError) as exc:
+                log.error("while stopping: %s", exc)
+
+    def _welcome(self) -> Welcome:
+        return Welcome(pid=os.getpid(), version=__version__, socket=str(self.socket))
+
+    # --- triggers --------------------------------------------------------------------
+    def _register_all(self) -> None:
+        for workflow_id in self.store.ids():
+            try:
+                wf = self.store.load(workflow_id)
+                self.triggers.register(wf, self.store.base_dir(wf))
+            except DagfluxError as exc:
+                log.error("workflow %s: trigger not registered: %s", workflow_id, exc)
+
+    def _fire(self, workflow_id: str, kind: str, rows: list | None, info: dict) -> tuple[str, str]:
+        try:
+            wf = self.store.load(workflow_id)
+            outcome, detail = self.runs.start(wf, self.store.base_dir(wf), trigger=kind, payload=rows)
+        except DagfluxError as exc:
+            log.error("trigger of %s could not start a run: %s", workflow_id, exc)
+            return "skipped", str(exc)
+        if outcome == "started":
+            self.bus.publish(TriggerFired(workflow_id=workflow_id, trigger=kind, run_id=detail,
+                                          info=_plain(info)))
+        return outcome, detail
+
+    def _missed(self, workflow_id: str, info: dict) -> None:
+        name = workflow_id
+        try:
+            name = self.store.load(workflow_id).name
+        except DagfluxError:
+            pass
+        reason = (f"missed {info.get('missed', '?')} scheduled run(s) between {info.get('first')} and "
+                  f"{info.get('last')} (machine asleep or clock changed); policy: {info.get('policy')}")
+        self.history.record_skipped(new_run_id(), workflow_id, name, "schedule", time.time(), reason)
+
+    def _notify(self, summary_text: str, body: str) -> None:
+        if not self.notifications:
+            return
+        from engine.service.notify import notify
+
+        notify(summary_text, body)
+
+    # --- calls ---------------------------------------------------------------------------
+    def handle(self, method: str, params: dict, session: ClientSession) -> Any:
+        handler = getattr(self, "_call_" + method.replace(".", "_"), None)
+        if handler is None:
+            raise DagfluxError(f"unknown method '{method}'")
+        try:
+            inspect.signature(handler).bind(**params)
+        except TypeError as exc:
+            raise DagfluxError(f"bad parameters for '{method}': {exc}") from None
+        return handler(**params)
+
+    def _call_status(self) -> dict:
+        return {"pid": os.getpid(), "socket": str(self.socket), "version": __version__,
+                "data_dir": str(self.paths.root), "uptime_s": round(time.time() - self.started_at, 1),
+                "active_runs": self.runs.active(), "webhook_error": self.triggers.webhook_error}
+
+    def _call_shutdown(self) -> bool:
+        threading.Thread(target=self.stop, name="dagflux-shutdown", daemon=True).start()
+        return True
+
+    def _call_workflows_list(self) -> list:
+        return self.store.list()
+
+    def _call_workflows_get(self, id: str) -> dict:
+        return fileformat.to_dict(self.store.load(id))
+
+    def _call_workflows_save(self, doc: dict) -> dict:
+        wf = self.store.save(doc)
+        self.triggers.register(wf, self.store.base_dir(wf))
+        return summary(wf)
+
+    def _call_workflows_rename(self, id: str, name: str) -> dict:
+        return summary(self.store.rename(id, name))
+
+    def _call_workflows_duplicate(self, id: str, new_id: str | None = None, name: str | None = None) -> dict:
+        wf = self.store.duplicate(id, new_id, name)
+        self.triggers.register(wf, self.store.base_dir(wf))
+        return summary(wf)
+
+    def _call_workflows_delete(self, id: str) -> bool:
+        self.triggers.unregister(id)
+        self.triggers.forget_token(id)
+        self.store.delete(id)
+        return True
+
+    def _call_workflows_set_enabled(self, id: str, enabled: bool) -> dict:
+        wf = self.store.set_enabled(id, enabled)
+        self.triggers.register(wf, self.store.base_dir(wf))
+        return summary(wf)
+
+    def _call_workflows_import(self, path: str, new_id: str | None = None) -> dict:
+        wf = self.store.import_file(Path(path), new_id)
+        self.triggers.register(wf, self.store.base_dir(wf))
+        return summary(wf)
+
+    def _call_runs_start(self, workflow_id: str | None = None, path: str | None = None) -> dict:
+        if path:
+            wf, base = fileformat.load(path), Path(path).resolve().parent
+        elif workflow_id:
+            wf = self.store.load(workflow_id)
+            base = self.store.base_dir(wf)
+        else:
+            raise DagfluxError("runs.start needs a workflow_id or a path")
+        _, run_id = self.runs.start(wf, base, trigger="manual")
+        return {"run_id": run_id, "workflow_id": wf.id}
+
+    def _call_runs_cancel(self, run_id: str) -> bool:
+        return self.runs.cancel(run_id)
+
+    def _call_runs_active(self) -> list:
+        return self.runs.active()
+
+    def _call_runs_wait(self, run_id: str, timeout: float | None = None) -> dict | None:
+        return self.runs.wait(run_id, timeout)
+
+    def _call_history_list(self, limit: int = 50, offset: int = 0, workflow_id: str | None = None,
+                           status: str | None = None, trigger: str | None = None) -> list:
+        return self.history.list_runs(limit, offset, workflow_id, status, trigger)
+
+    def _call_history_get(self, run_id: str) -> dict:
+        return self.history.get_run(run_id)
+
+    def _call_history_mark_seen(self, run_id: str) -> bool:
+        self.history.set_seen(run_id, True)
+        return True
+
+    def _call_triggers_list(self) -> list:
+        return self.triggers.listing()
+
+
+def _plain(value: Any) -> Any:
+    """Trigger info as plain data for the wire."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return value
+    return str(value)
