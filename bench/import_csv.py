@@ -8,12 +8,14 @@ Measured in one run, on the same generated file (ints, floats, short strings, IS
   (b) the sqlite3 command-line shell: ``sqlite3 db ".mode csv" ".import file t"``;
   (c) stdlib ``csv.reader`` + one ``executemany`` transaction.
 
-Each is run ``--repeat`` times, interleaved, and the best time counts (this machine class
-is noisy; the best run is the least disturbed one). The last line is machine-readable::
+Each is run ``--repeat`` times, interleaved (a, b, c, a, b, c, …). A ratio is the other
+method's time divided by ours (above 1: we are faster), taken per round and then the
+median over rounds, so load from other processes that drifts over the run cancels out;
+rows_per_s is from our median time. The table also shows best and median times. The
+last line is machine-readable::
 
     rows_per_s=… ratio_vs_sqlite3_cli=… ratio_vs_stdlib=… peak_rss_mib=…
 
-A ratio is the other method's time divided by ours: above 1 means we are faster.
 DAGFLUX_HOME points at a temporary folder that is removed at the end.
 
     .venv/bin/python bench/import_csv.py [--rows N] [--repeat K]
@@ -128,7 +130,7 @@ def run_stdlib(csv_path: Path, db: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dagflux-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -151,23 +153,24 @@ def report(rows: int, ours: list[dict], cli: list[float | None], stdlib: list[fl
         if run["records"] != rows or run["pyarrow_loaded"]:
             raise SystemExit(f"bad import_file run: {run}")
     ours_s = [r["seconds"] for r in ours]
-    best = min(ours_s)
-    cli_best = min(cli) if None not in cli else float("nan")
-    rows_out = [("import_file (WAL workspace)", ours_s),
-                ("sqlite3 CLI .import", cli if None not in cli else []),
-                ("csv + executemany", stdlib)]
-    print(f"\n{'method':<30}{'best s':>9}{'median s':>10}{'M rows/s':>10}")
-    for name, times in rows_out:
+    has_cli = None not in cli
+    print(f"\n{'method':<30}{'best s':>9}{'median s':>10}{'M rows/s':>10}   all runs (s)")
+    for name, times in (("import_file (WAL workspace)", ours_s),
+                        ("sqlite3 CLI .import", cli if has_cli else []),
+                        ("csv + executemany", stdlib)):
         if not times:
-            print(f"{name:<30}{'n/a (sqlite3 CLI not installed)':>29}")
+            print(f"{name:<30}n/a: the sqlite3 CLI is not installed")
             continue
         print(f"{name:<30}{min(times):>9.3f}{statistics.median(times):>10.3f}"
-              f"{rows / min(times) / 1e6:>10.3f}")
+              f"{rows / statistics.median(times) / 1e6:>10.3f}   "
+              + " ".join(f"{t:.2f}" for t in times))
+    vs_cli = statistics.median(c / o for c, o in zip(cli, ours_s)) if has_cli else float("nan")
+    vs_stdlib = statistics.median(s / o for s, o in zip(stdlib, ours_s))
     peak = max(r["peak_rss_kib"] for r in ours) / 1024
     print(f"\ncolumn types: {ours[0]['types']}")
-    print(f"peak RSS of the importing process: {peak:.1f} MiB; runs: {len(ours)}")
-    print(f"rows_per_s={rows / best:.0f} ratio_vs_sqlite3_cli={cli_best / best:.3f} "
-          f"ratio_vs_stdlib={min(stdlib) / best:.3f} peak_rss_mib={peak:.1f}")
+    print(f"peak RSS of the importing process: {peak:.1f} MiB (max over {len(ours)} runs)")
+    print(f"rows_per_s={rows / statistics.median(ours_s):.0f} ratio_vs_sqlite3_cli={vs_cli:.3f} "
+          f"ratio_vs_stdlib={vs_stdlib:.3f} peak_rss_mib={peak:.1f}")
 
 
 if __name__ == "__main__":

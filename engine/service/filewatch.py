@@ -41,7 +41,7 @@ Guarantees:
   thread started by :meth:`~FileWatcher.start`. :meth:`~FileWatcher.stop` stops that
   thread and every observer and joins them (waiting at most 2 s for the thread; only a
   callback that never returns can hold it); the watches stay registered and
-  :meth:`~FileWatcher.start` re-arms them.
+  :meth:`~FileWatcher.start` re-arms them (changes still settling at a stop are dropped).
 * ``on_fire`` runs on that thread, outside every lock: it may call ``set``/``remove``; it
   should return quickly. One that raises is logged on ``dagflux.filewatch``.
 """
@@ -122,8 +122,7 @@ class _Hub:
     must not take one the observer thread could wait on).
     """
 
-    def __init__(self, name: str, factory: Callable[[], BaseObserver]) -> None:
-        self.name = name
+    def __init__(self, factory: Callable[[], BaseObserver]) -> None:
         self._factory = factory
         self._observer: BaseObserver | None = None
         self._entries: dict[tuple[str, bool], tuple[ObservedWatch, _Fanout]] = {}
@@ -242,8 +241,8 @@ class FileWatcher:
         self._clock: Clock = clock or SystemClock()
         self._poll = poll
         self._poll_interval = poll_interval
-        self._native = _Hub("native", _native_observer)
-        self._polling = _Hub("polling", lambda: _polling_observer(self._poll_interval))
+        self._native = _Hub(lambda: _native_observer())    # looked up late: tests replace it
+        self._polling = _Hub(lambda: _polling_observer(self._poll_interval))
         self._watches: dict[str, _Watch] = {}
         self._lock = threading.Lock()           # _watches and every watch's fields; held briefly
         self._arm_lock = threading.RLock()      # subscribing/unsubscribing; never taken under _lock
@@ -374,8 +373,10 @@ class FileWatcher:
         if not same_key or replaced or sub is None or sub.fanout.lost:
             try:
                 new_sub, how = self._subscribe(watch, plan)
-            except OSError as exc:
+            except Exception as exc:    # whatever the observers raise, the watch shows an error, never a crash
                 self._set_error(watch, f"cannot watch {plan.folder}: {_reason(exc)}")
+                if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+                    watch.next_check = 0.0      # it vanished meanwhile: plan again at the next pass
                 return
             watch.sub, watch.how = new_sub, how
             if sub is not None:

@@ -142,6 +142,21 @@ def test_a_watched_single_file_reports_its_changes(watcher, fires, tmp_path):
     assert paths_of(infos[1]) == [("data.csv", "change")]
 
 
+def test_a_watched_single_file_deleted_then_created_again(native, fires, tmp_path):
+    target = tmp_path / "data.csv"
+    target.write_text("x")
+    native.set("wf", watch_trigger(), target)
+    target.unlink()
+    [info] = fires.wait_for(1)
+    assert info["changes"] == [{"path": str(target), "event": "delete", "size": None, "mtime": None}]
+    wait_until(lambda: native.registered()["wf"]["state"] == "waiting")
+    target.write_text("again")
+    infos = fires.wait_for(2)
+    assert infos[1]["changes"] == [{"path": str(target), "event": "add", "size": 5,
+                                    "mtime": target.stat().st_mtime}]
+    assert native.registered()["wf"]["state"] == "watching"
+
+
 def test_a_delete_is_reported_without_size(watcher, fires, tmp_path):
     (tmp_path / "old.csv").write_text("x")
     watcher.set("wf", watch_trigger(events=["delete"]), tmp_path)
@@ -231,6 +246,19 @@ def test_a_path_below_a_file_is_an_error_not_a_crash(native, fires, tmp_path):
     assert state["state"] == "error"
     assert state["detail"] == f"{tmp_path / 'plain.txt'} is a file, not a folder, so " \
                               f"{tmp_path / 'plain.txt' / 'in'} cannot appear"
+
+
+def test_a_folder_the_os_denies_is_an_error_even_for_root(native, fires, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(locked) and real_access(path, mode))
+    native.set("folder", watch_trigger(), locked)
+    native.set("below", watch_trigger(), locked / "missing")
+    for state in native.registered().values():
+        assert state["state"] == "error"
+        assert state["detail"] == f"permission denied: DagFlux cannot read the folder {locked}"
+    assert watchdog_threads() == [], "nothing is watched for an error"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder, so permission checks do not apply")

@@ -194,25 +194,25 @@ class _CsvParser:
         if self.ncols == 1:
             if delim in body or "" in lines:
                 return None, 0, True
-            return lines, len(lines), self._text_has_marker(body)
+            return lines, len(lines), self._has_marker_text(body, "\n")
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
             return None, 0, True
-        return delim.join(lines).split(delim), len(lines), self._text_has_marker(body)
+        joined = delim.join(lines)
+        return joined.split(delim), len(lines), self._has_marker_text(joined, delim)
 
-    def _text_has_marker(self, body: str) -> bool:
-        """False only when no field of ``body`` (clean, complete lines) can be a null marker.
+    def _has_marker_text(self, text: str, sep: str) -> bool:
+        """False only when no field of ``text`` (fields separated by ``sep`` alone) can be
+        a null marker.
 
-        Substring tests on the raw text run in C here, in the reader thread, instead
-        of comparing every value in the writing thread.
+        A few substring tests in C, here in the reader thread, instead of comparing
+        every value in the writing thread.
         """
-        delim = self.opts.delimiter
         for marker in self.opts.null_values:
             if marker:
-                if marker in body:
+                if marker in text:
                     return True
-            elif (delim + delim in body or "\n" + delim in body or delim + "\n" in body
-                  or body.startswith(delim) or body.endswith(delim)):
+            elif sep + sep in text or text.startswith(sep) or text.endswith(sep):
                 return True
         return False
 
