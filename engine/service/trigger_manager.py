@@ -43,9 +43,10 @@ class TriggerManager:
         self._fire = fire
         self._tokens_path = Path(data_dir) / "webhooks.json"
         self._lock = threading.Lock()
-        self._registered: dict[str, str] = {}          # workflow id → trigger kind
+        self._registered: dict[str, tuple[Any, ...]] = {}   # workflow id → (kind, trigger, where)
         self.scheduler = Scheduler(self._on_schedule, on_missed=on_missed, clock=clock)
-        self.watcher = FileWatcher(self._on_files, clock=clock, poll=poll_files)
+        # The file watcher's settle window runs on real time: a fake clock is for schedules.
+        self.watcher = FileWatcher(self._on_files, poll=poll_files)
         self.webhooks = WebhookServer(self._on_webhook, host=webhook_host, port=webhook_port,
                                       max_body_bytes=max_body_bytes)
         self.webhook_error: str | None = None
@@ -67,18 +68,28 @@ class TriggerManager:
 
     # --- registration -----------------------------------------------------------
     def register(self, wf: Workflow, base_dir: Path) -> None:
-        self.unregister(wf.id)
+        """(Re-)register ``wf``'s trigger; an unchanged trigger is left running as it is
+        (an autosave must not reset a schedule or drop file changes still settling)."""
         trigger = start_trigger(wf)
-        if trigger is None or not is_enabled(wf) or trigger.kind == "manual":
+        wanted = None
+        if trigger is not None and is_enabled(wf) and trigger.kind != "manual":
+            where = (str(triggers.resolve_watch_path(trigger, base_dir))
+                     if isinstance(trigger, triggers.FileWatchTrigger) else None)
+            wanted = (trigger.kind, trigger, where)
+        with self._lock:
+            if wanted is not None and self._registered.get(wf.id) == wanted:
+                return
+        self.unregister(wf.id)
+        if wanted is None:
             return
         if trigger.kind in SCHEDULE_KINDS:
             self.scheduler.set(wf.id, trigger)
         elif isinstance(trigger, triggers.FileWatchTrigger):
-            self.watcher.set(wf.id, trigger, triggers.resolve_watch_path(trigger, base_dir))
+            self.watcher.set(wf.id, trigger, Path(wanted[2]))
         elif isinstance(trigger, triggers.WebhookTrigger):
             self.webhooks.add(self._token(wf.id), wf.id, trigger.formats)
         with self._lock:
-            self._registered[wf.id] = trigger.kind
+            self._registered[wf.id] = wanted
 
     def unregister(self, workflow_id: str) -> None:
         with self._lock:
@@ -97,7 +108,7 @@ class TriggerManager:
     def listing(self) -> list[dict[str, Any]]:
         schedules, watches = self.scheduler.registered(), self.watcher.registered()
         with self._lock:
-            registered = dict(self._registered)
+            registered = {wf_id: entry[0] for wf_id, entry in self._registered.items()}
         out = []
         for workflow_id, kind in sorted(registered.items()):
             entry: dict[str, Any] = {"workflow_id": workflow_id, "kind": kind}

@@ -162,44 +162,47 @@ class _CsvParser:
         read, rest = self.stream.read, ""
         while True:
             chunk = read(BLOCK_CHARS)
-            buf = rest + chunk if rest else chunk
-            if not chunk:
-                if not buf:
-                    return None
-                body, rest = buf, ""       # last line without a newline
+            if chunk:
+                # Split the block as read (no copy of it): the partial last line waits
+                # in `rest` for the next block.
+                lines = chunk.split("\n")
+                if len(lines) == 1:
+                    rest += chunk
+                    if len(rest) > BLOCK_CHARS:
+                        return rest                      # a line longer than a block
+                    continue
+                lines[0] = rest + lines[0]
+                rest = lines.pop()
+            elif rest:
+                lines, rest = [rest], ""                 # a last line without a line end
             else:
-                cut = buf.rfind("\n") + 1
-                if not cut:
-                    return buf             # a line longer than a block
-                body, rest = buf[:cut - 1], buf[cut:]
-            values, nlines, maybe_null = self._split_block(body)
-            if values is None:
-                return buf
-            self.line += nlines
-            yield values, maybe_null
-            if not chunk:
                 return None
+            split = self._split_lines(lines, chunk)
+            if split is None:
+                return "\n".join(lines) + ("\n" if chunk else "") + rest
+            self.line += len(lines)
+            yield split
 
-    def _split_block(self, body: str) -> tuple[list[str] | None, int, bool]:
-        """(flat values, lines, may hold a null marker) of complete lines, or
-        (None, 0, True) when the block needs the csv module."""
-        quote, delim = self.opts.quote, self.opts.delimiter
-        if quote is not None and quote in body:
-            return None, 0, True
-        if "\r" in body:
-            body = body.replace("\r\n", "\n")
-            if "\r" in body:
-                return None, 0, True
-        lines = body.split("\n")
+    def _split_lines(self, lines: list[str], chunk: str) -> tuple[list[str], bool] | None:
+        """(flat values, may hold a null marker) of complete lines, or None when they need
+        the csv module. ``chunk`` holds all of ``lines`` but the start of the first."""
+        quote, delim, first = self.opts.quote, self.opts.delimiter, lines[0]
+        if quote is not None and (quote in chunk or quote in first):
+            return None
+        if "\r" in chunk or "\r" in first:
+            text = ("\n".join(lines) + "\n").replace("\r\n", "\n")
+            if "\r" in text:
+                return None                              # a bare \r line end
+            lines = text[:-1].split("\n")
         if self.ncols == 1:
-            if delim in body or "" in lines:
-                return None, 0, True
-            return lines, len(lines), self._has_marker_text(body, "\n")
+            if "" in lines or any(delim in line for line in (chunk, first)):
+                return None
+            return lines, any(marker in lines for marker in self.opts.null_values)
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
-            return None, 0, True
+            return None
         joined = delim.join(lines)
-        return joined.split(delim), len(lines), self._has_marker_text(joined, delim)
+        return joined.split(delim), self._has_marker_text(joined, delim)
 
     def _has_marker_text(self, text: str, sep: str) -> bool:
         """False only when no field of ``text`` (fields separated by ``sep`` alone) can be

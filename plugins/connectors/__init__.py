@@ -1,0 +1,1 @@
+"""The built-in ``connectors`` plugin folder (loaded through pluginbase)."""
