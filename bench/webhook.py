@@ -12,9 +12,11 @@ reply (the event may arrive before the reply: arrivals are matched afterwards).
 
 Bare: an aiohttp application in its own subprocess on 127.0.0.1 whose handler reads
 the body and answers 202 with a small JSON object; the same client code sends the
-same number of requests one after another; measured request → response.
+same number of requests over its own persistent connection; measured request →
+response. The two series alternate in blocks of 50 (never both servers busy at
+once), so that load from other processes drifting over the run hits both alike.
 
-A few warm-up requests precede each series and are not counted. The table also
+A few warm-up requests precede the series and are not counted. The table also
 splits the engine's latency at the ``started_at`` stamp the engine puts in
 ``RunStarted`` (wall clock, same machine): POST → run started in the engine, and
 engine → event received by the client. The last line is machine-readable::
@@ -47,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 REQUESTS = 500
 WARMUP = 20
+BLOCK = 50          # engine and bare requests alternate in blocks of this many
 SQL = "SELECT count(*) AS n FROM {{ input }}"
 BODY = json.dumps([{"n": 1, "name": "bench"}]).encode()
 HEADERS = {"Content-Type": "application/json"}
@@ -189,7 +192,34 @@ def stop_engine(home: Path, proc: subprocess.Popen) -> list[str]:
     return leftovers
 
 
-def measure_engine(home: Path, count: int) -> dict:
+class BareServer:
+    """The bare aiohttp handler in its own subprocess (like the engine's server, off our GIL)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-bare"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def bare_request(conn: http.client.HTTPConnection) -> float:
+    t0 = time.perf_counter()
+    status, body = post(conn, "/hooks/bare-token")
+    elapsed = (time.perf_counter() - t0) * 1000
+    if status != 202 or json.loads(body)["run_id"] != "bare":
+        raise SystemExit(f"bare server answered {status}: {body[:200]!r}")
+    return elapsed
+
+
+def measure(home: Path, count: int) -> dict:
+    """Engine POSTs and bare requests in alternating blocks, so load drift hits both alike."""
     from engine.client import EngineClient
     from engine.paths import DataPaths
 
@@ -200,34 +230,48 @@ def measure_engine(home: Path, count: int) -> dict:
     if imported.returncode != 0:
         raise SystemExit(f"import failed: {imported.stderr}")
     log_path = home.parent / "engine.log"
-    with log_path.open("ab") as log_file:
-        proc = start_engine(home, log_file)
-        try:
-            events = EventLog()
-            client = EngineClient.connect(DataPaths(home), timeout=5, on_event=events.on_event)
+    bare_server = BareServer()
+    bare: list[float] = []
+    try:
+        with log_path.open("ab") as log_file:
+            proc = start_engine(home, log_file)
             try:
-                client.subscribe()
-                url = next(t["url"] for t in client.call("triggers.list") if t["workflow_id"] == "hook_bench")
-                parts = urlsplit(url)
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                sent: list[tuple[str, float, float, float]] = []   # run id, perf before, wall before, perf reply
-                statuses: dict[str, int] = {}
-                for i in range(WARMUP + count):
-                    wall0, t0 = time.time(), time.perf_counter()
-                    status, body = post(conn, parts.path)
-                    t_reply = time.perf_counter()
-                    if status != 202:
-                        raise SystemExit(f"POST {i} answered {status}: {body[:200]!r}")
-                    run_id = json.loads(body)["run_id"]
-                    run_status = events.wait_finished(run_id)
-                    statuses[run_status] = statuses.get(run_status, 0) + 1
-                    if i >= WARMUP:
-                        sent.append((run_id, t0, wall0, t_reply))
-                conn.close()
+                events = EventLog()
+                client = EngineClient.connect(DataPaths(home), timeout=5, on_event=events.on_event)
+                try:
+                    client.subscribe()
+                    url = next(t["url"] for t in client.call("triggers.list")
+                               if t["workflow_id"] == "hook_bench")
+                    parts = urlsplit(url)
+                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                    bare_conn = http.client.HTTPConnection("127.0.0.1", bare_server.port, timeout=30)
+                    sent: list[tuple[str, float, float, float]] = []  # run id, perf/wall before, perf reply
+                    statuses: dict[str, int] = {}
+                    for i in range(WARMUP):
+                        bare_request(bare_conn)
+                    for block in range(0, WARMUP + count, BLOCK):
+                        for i in range(block, min(block + BLOCK, WARMUP + count)):
+                            wall0, t0 = time.time(), time.perf_counter()
+                            status, body = post(conn, parts.path)
+                            t_reply = time.perf_counter()
+                            if status != 202:
+                                raise SystemExit(f"POST {i} answered {status}: {body[:200]!r}")
+                            run_id = json.loads(body)["run_id"]
+                            run_status = events.wait_finished(run_id)
+                            statuses[run_status] = statuses.get(run_status, 0) + 1
+                            if i >= WARMUP:
+                                sent.append((run_id, t0, wall0, t_reply))
+                        # the same number of bare requests, while the engine idles
+                        bare.extend(bare_request(bare_conn) for i in range(block, min(block + BLOCK, WARMUP + count))
+                                    if i >= WARMUP)
+                    conn.close()
+                    bare_conn.close()
+                finally:
+                    client.close()
             finally:
-                client.close()
-        finally:
-            leftovers = stop_engine(home, proc)
+                leftovers = stop_engine(home, proc)
+    finally:
+        bare_server.close()
     to_event, to_reply, to_engine, engine_to_client, event_before_reply = [], [], [], [], 0
     for run_id, t0, wall0, t_reply in sent:
         perf_arrival, wall_arrival, engine_started = events.started[run_id]
@@ -238,34 +282,7 @@ def measure_engine(home: Path, count: int) -> dict:
         event_before_reply += perf_arrival < t_reply
     return {"event": to_event, "reply": to_reply, "to_engine": to_engine, "engine_to_client": engine_to_client,
             "event_before_reply": event_before_reply, "statuses": statuses, "leftovers": leftovers,
-            "returncode": proc.returncode}
-
-
-# --- the bare series -----------------------------------------------------------------
-def measure_bare(count: int) -> list[float]:
-    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-bare"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(server.stdout.readline())
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        out = []
-        for i in range(WARMUP + count):
-            t0 = time.perf_counter()
-            status, body = post(conn, "/hooks/bare-token")
-            elapsed = (time.perf_counter() - t0) * 1000
-            if status != 202 or json.loads(body)["run_id"] != "bare":
-                raise SystemExit(f"bare server answered {status}: {body[:200]!r}")
-            if i >= WARMUP:
-                out.append(elapsed)
-        conn.close()
-        return out
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+            "returncode": proc.returncode, "bare": bare}
 
 
 def row(label: str, values: list[float]) -> str:
@@ -284,11 +301,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dagflux-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        engine = measure_engine(home, args.requests)
-        bare = measure_bare(args.requests)
+        engine = measure(home, args.requests)
+    bare = engine["bare"]
     p50, p99 = statistics.median(engine["event"]), percentile(engine["event"], 99)
     bare_p99 = percentile(bare, 99)
-    print(f"{args.requests} sequential POSTs on one keep-alive connection ({WARMUP} warm-up each, not counted)")
+    print(f"{args.requests} sequential requests per server, each on its own keep-alive connection, "
+          f"alternating in blocks of {BLOCK} ({WARMUP} warm-up each, not counted)")
     print(f"  {'ms':<38} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
     print(row("engine: POST -> RunStarted event", engine["event"]))
     print(row("engine: POST -> 202 reply", engine["reply"]))

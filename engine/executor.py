@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from engine import workspace
-from engine.errors import WorkspaceError
-from engine.messages import NodeResult, RunNode
+from engine.messages import NodeResult, RunNode, RunOp
 from engine.plugins import PluginRegistry
-from engine.workers.task import execute_task
+from engine.workers.task import WorkerState, execute_op, execute_task
 
 
 class Executor(Protocol):
@@ -36,27 +34,20 @@ class InlineExecutor:
 
     capacity = 1
 
-    def __init__(self, registry: PluginRegistry, workspace_path: Path) -> None:
-        self._registry = registry
-        self._path = Path(workspace_path)
-        self._lease = workspace.WriteLease(self._path)
-        try:
-            self._conn = workspace.connect(self._path)
-            self._setup_error = None
-        except WorkspaceError as exc:
-            self._conn, self._setup_error = None, str(exc)
+    def __init__(self, registry: PluginRegistry, workspace_path: Path,
+                 connections_path: Path | None = None) -> None:
+        path = Path(workspace_path)
+        self._state = WorkerState.open(registry, path, connections_path or path.with_name("connections.json"))
 
-    def submit(self, task: RunNode) -> Future[NodeResult]:
-        future: Future[NodeResult] = Future()
+    def submit(self, task: RunNode | RunOp) -> Future[Any]:
+        future: Future[Any] = Future()
         future.set_running_or_notify_cancel()
-        future.set_result(execute_task(task, self._registry, self._conn, self._lease, self._path,
-                                       self._setup_error))
+        reply = execute_op(task, self._state) if isinstance(task, RunOp) else execute_task(task, self._state)
+        future.set_result(reply)
         return future
 
     def cancel(self, future: Future[NodeResult]) -> None:
         future.cancel()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._lease.close()
+        self._state.close()

@@ -7,7 +7,10 @@ history; runs a crashed holder left *running* are marked *interrupted* first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine import workspace
@@ -30,6 +33,20 @@ def check_workspace(paths: DataPaths) -> None:
     """Fail before starting anything when workspace.sqlite is not a database."""
     conn = workspace.connect(paths.workspace)
     conn.close()
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(run: Run) -> Iterator[None]:
+    """Ctrl+C asks the run to cancel (it stops its nodes and logs them) instead of raising
+    KeyboardInterrupt at an arbitrary line, which could cut a history write in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: run.cancel())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | None = None,
@@ -55,7 +72,8 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
                 run = Run(wf, path.parent, registry, pool, history, trigger, on_event)
                 if on_run is not None:
                     on_run(run)
-                return run.execute()
+                with _ctrl_c_cancels(run):
+                    return run.execute()
             finally:
                 pool.close()
     finally:

@@ -134,6 +134,7 @@ class RunNode(Message):
     timeout_s: float | None = None
     isolated: bool = False
     payload: list | None = None       # rows a trigger delivered (Start node only)
+    connections: str = ""             # path of connections.json (metadata only)
 
 
 @message
@@ -144,12 +145,38 @@ class NodeResult(Message):
     node_id: str
     status: str                       # succeeded | failed | cancelled
     table: str | None = None
+    connection: str | None = None     # where ``table`` lives; None = the workspace
     records: int | None = None
     branch: str | None = None
     error: str | None = None
     duration_ms: float = 0.0
     peak_rss_kib: int | None = None
     info: dict = field(default_factory=dict)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class RunOp(Message):
+    """A short task that is not a node: test a connection, list its objects, sample rows."""
+
+    op: str                           # connection.test | connection.objects | connection.fields | …
+    params: dict = field(default_factory=dict)
+    connections: str = ""
+    timeout_s: float | None = 60.0
+    isolated: bool = False
+    title: str = ""
+    node_id: str = ""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class OpResult(Message):
+    """A worker's reply to :class:`RunOp`; ``error`` is already scrubbed."""
+
+    status: str                       # succeeded | failed | cancelled
+    value: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
 
 
 @message

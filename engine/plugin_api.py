@@ -45,14 +45,29 @@ class InputTable:
     node_id: str
     table: str
     records: int | None = None
+    connection: str | None = None     # where the table lives; None = the workspace
 
 
 @dataclass
 class NodeOutput:
-    table: str | None = None          # workspace table holding the result
+    table: str | None = None          # table holding the result
     records: int | None = None        # rows in that table
+    connection: str | None = None     # the connection the table lives in; None = the workspace
     branch: str | None = None         # the output port taken (Branch only)
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def _pick(inputs: list[tuple[str, str]], ref: templates.Reference, fallback: Any) -> str:
+    """Input references render as the already-quoted names in ``inputs``."""
+    if ref.kind == "input" and len(inputs) == 1:
+        return inputs[0][1]
+    if ref.kind == "input_pos" and ref.arg and int(ref.arg) <= len(inputs):
+        return inputs[int(ref.arg) - 1][1]
+    if ref.kind == "input_node":
+        for node_id, name in inputs:
+            if node_id == ref.arg:
+                return name
+    return fallback(ref)
 
 
 class NodeType:
@@ -93,7 +108,7 @@ class NodeContext:
                  inputs: list[InputTable], output_table: str,
                  conn: sqlite3.Connection, lease: workspace.WriteLease,
                  workspace_path: Path, isolated: bool = False,
-                 payload: list[dict[str, Any]] | None = None) -> None:
+                 payload: list[dict[str, Any]] | None = None, connections: Any = None) -> None:
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.node_id = node_id
@@ -109,6 +124,40 @@ class NodeContext:
         self.isolated = isolated
         self.payload = payload
         """Rows delivered by the trigger that started the run (Start node only)."""
+        self.connections = connections
+        """The worker's :class:`~engine.connectors.runtime.ConnectionRuntime`."""
+
+    def location(self, connection_id: str | None) -> Any:
+        """A connector for ``connection_id``, or for the workspace when it is None."""
+        if connection_id is None:
+            from engine.connectors.local import WorkspaceConnector
+
+            return WorkspaceConnector(self.conn, self.lease)
+        if self.connections is None:
+            raise NodeError(f"node '{self.label}': connections are not available here")
+        return self.connections.connector(connection_id)
+
+    def render_for(self, text: str, location: Any) -> tuple[str, list[Any]]:
+        """Resolve references for SQL that runs in ``location``: tables quoted in its dialect,
+        secrets as driver parameters (never pasted into the text)."""
+        params: list[Any] = []
+        mark = "?" if location.dialect == "sqlite" else "%s"
+        inputs = [(i.node_id, location.qualified(i.table) if i.connection else location.quote_ident(i.table))
+                  for i in self.inputs]
+
+        def resolve(ref: templates.Reference) -> str:
+            if ref.kind == "secret":
+                if self.connections is None:
+                    raise NodeError(f"node '{self.label}': {ref.text} cannot be resolved here")
+                params.append(self.connections.resolve_secret(ref.arg, ref.field))
+                return mark
+            if ref.kind in ("input", "input_pos", "input_node"):
+                return _pick(inputs, ref, templates.table_resolver(inputs, None, str))
+            if ref.kind == "table":
+                return location.qualified(ref.arg or "")
+            return location.quote_ident(self.output_table)
+
+        return templates.render(text, resolve), params
         """True in a fresh one-task worker, where a handler may apply the code sandbox."""
 
     @property

@@ -62,6 +62,7 @@ class NodeRun:
     error: str | None = None
     started_at: float | None = None
     table: str | None = None
+    connection: str | None = None
     branch: str | None = None
     peak_rss_kib: int | None = None
 
@@ -151,6 +152,8 @@ class Run:
             self._flush()  # log what finished while the next nodes already run
             done = self._wait(running)
             if self._cancel.is_set():
+                for future in done:  # record what finished before the cancel
+                    self._record(self._running.pop(future), future.result())
                 self._stop_all("cancelled")
                 return "cancelled", "the run was cancelled"
             for future in done:
@@ -218,7 +221,8 @@ class Run:
         for edge in self._inputs[node_id]:
             source = self.nodes[edge.source]
             if source.table is not None:
-                tables.append({"node_id": edge.source, "table": source.table, "records": source.records})
+                tables.append({"node_id": edge.source, "table": source.table, "records": source.records,
+                               "connection": source.connection})
         return tables
 
     def _records_in(self, node_id: str) -> int | None:
@@ -229,6 +233,7 @@ class Run:
     def _record(self, node_id: str, result: NodeResult) -> None:
         state = self.nodes[node_id]
         state.table, state.branch, state.peak_rss_kib = result.table, result.branch, result.peak_rss_kib
+        state.connection = result.connection
         self._settle(state, result.status, records=result.records, duration_ms=result.duration_ms,
                      error=result.error)
 

@@ -16,8 +16,8 @@ unlock prompt is a clear error, not a hang.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from engine.errors import DagfluxError

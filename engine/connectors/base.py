@@ -91,7 +91,8 @@ class Connector:
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        """Run a query and yield ``(column names, rows)`` batches."""
+        """Run a query and yield ``(column names, rows)`` batches — at least one, possibly
+        empty, so that the column names of an empty result are known too."""
         raise NotImplementedError
 
     def write(self, table: str, columns: Columns, batches: Iterable[list[Row]], mode: str = "create") -> int:

@@ -33,7 +33,10 @@ from typing import Any
 
 from engine import messages
 from engine.errors import DagfluxError, ProtocolError
-from engine.messages import NodeResult, RunNode, Shutdown, WorkerReady
+from engine.messages import NodeResult, OpResult, RunNode, RunOp, Shutdown, WorkerReady
+
+Task = RunNode | RunOp
+Reply = NodeResult | OpResult
 
 PRELOAD = ["engine.workers.worker_main", "engine.workers.task", "engine.plugins", "engine.io.readers",
            "engine.io.writers", "engine.sql.join", "engine.sql.statements", "engine.model.triggers"]
@@ -131,7 +134,7 @@ class _Worker:
 class _Job:
     """A submitted task on its way through a slot."""
 
-    def __init__(self, task: RunNode, future: Future[NodeResult]) -> None:
+    def __init__(self, task: Task, future: Future[Reply]) -> None:
         self.task = task
         self.future = future
         self.started = time.perf_counter()
@@ -161,11 +164,13 @@ class WorkerPool:
     """
 
     def __init__(self, workspace_path: Path, size: int | None = None,
-                 plugin_roots: list[Path] | None = None) -> None:
+                 plugin_roots: list[Path] | None = None, connections_path: Path | None = None) -> None:
         self.capacity = size or default_size()
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(PRELOAD)
+        connections_path = connections_path or Path(workspace_path).with_name("connections.json")
         self._settings = {"workspace": str(workspace_path), "coordinator_pid": os.getpid(),
+                          "connections": str(connections_path),
                           "plugin_roots": [str(p) for p in (plugin_roots or [])]}
         self._lock = threading.Lock()
         self._jobs: dict[int, _Job] = {}
@@ -186,10 +191,10 @@ class WorkerPool:
         return _Worker(self._ctx, {**self._settings, "isolated": isolated})
 
     # --- Executor interface ----------------------------------------------------
-    def submit(self, task: RunNode) -> Future[NodeResult]:
+    def submit(self, task: Task) -> Future[Reply]:
         if self._closed:
             raise DagfluxError("the worker pool is closed")
-        future: Future[NodeResult] = Future()
+        future: Future[Reply] = Future()
         job = _Job(task, future)
         with self._lock:
             self._jobs[id(future)] = job
@@ -202,7 +207,7 @@ class WorkerPool:
         slot.inbox.put(job)
         return future
 
-    def cancel(self, future: Future[NodeResult]) -> None:
+    def cancel(self, future: Future[Reply]) -> None:
         with self._lock:
             job = self._jobs.get(id(future))
             if future.cancel():
@@ -230,6 +235,26 @@ class WorkerPool:
         for slot in self._slots:
             if slot.thread is not None:
                 slot.thread.join(10)
+
+    def recycle_idle(self) -> int:
+        """Replace every idle warm worker by a fresh one (their pooled connections close);
+        busy workers notice a changed connection at their next task. Returns how many."""
+        with self._lock:
+            idle, self._idle = list(self._idle), []
+        for slot in idle:
+            slot.worker = self._respawn(slot.worker)
+        with self._lock:
+            self._idle.extend(idle)
+            pending = bool(self._pending)
+        if pending:  # work queued while we recycled: hand it to a slot
+            with self._lock:
+                slot = self._idle.pop() if self._idle else None
+                job = self._next_pending() if slot else None
+                if slot is not None and job is None:
+                    self._idle.append(slot)
+            if slot is not None and job is not None:
+                slot.inbox.put(job)
+        return len(idle)
 
     def worker_pids(self) -> list[int]:
         """Pids of the workers busy with a task right now."""
@@ -273,7 +298,7 @@ class WorkerPool:
                 return job
         return None
 
-    def _execute(self, slot: _Slot, job: _Job) -> tuple[NodeResult, bool]:
+    def _execute(self, slot: _Slot, job: _Job) -> tuple[Reply, bool]:
         """Run the job; also say whether the slot's warm worker was lost doing it."""
         if job.cancelled and not job.sent:
             return _result(job.task, "cancelled", job.started, "cancelled"), False
@@ -297,7 +322,7 @@ class WorkerPool:
             pass  # the next task on this slot reports it
         return fresh
 
-    def _run_on(self, worker: _Worker, job: _Job) -> NodeResult:
+    def _run_on(self, worker: _Worker, job: _Job) -> Reply:
         try:
             if not job.sent:
                 with self._lock:
@@ -311,7 +336,7 @@ class WorkerPool:
         except (WorkerStartError, EOFError, OSError, ProtocolError) as exc:
             return self._lost(worker, job, exc)
 
-    def _await_result(self, worker: _Worker, job: _Job) -> NodeResult:
+    def _await_result(self, worker: _Worker, job: _Job) -> Reply:
         task, timeout = job.task, job.task.timeout_s
         if timeout is not None:
             timeout = max(0.0, timeout - (time.perf_counter() - job.started))
@@ -322,11 +347,11 @@ class WorkerPool:
                            f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
                            "its worker was stopped")
         msg = messages.decode(worker.conn.recv_bytes())
-        if not isinstance(msg, NodeResult):
-            raise ProtocolError(f"worker replied {msg.TYPE} to RunNode")
+        if not isinstance(msg, OpResult if isinstance(task, RunOp) else NodeResult):
+            raise ProtocolError(f"worker replied {msg.TYPE} to {task.TYPE}")
         return msg
 
-    def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> NodeResult:
+    def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> Reply:
         label = job.task.title or job.task.node_id
         job.lost = True
         if job.cancelled:
@@ -339,6 +364,9 @@ class WorkerPool:
         return _result(job.task, "failed", job.started, f"{reason} while running node '{label}'")
 
 
-def _result(task: RunNode, status: str, started: float, error: str) -> NodeResult:
+def _result(task: Task, status: str, started: float, error: str) -> Reply:
+    if isinstance(task, RunOp):
+        return OpResult(id=task.id, status=status, error=error,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 3))
     return NodeResult(id=task.id, node_id=task.node_id, status=status, error=error,
                       duration_ms=round((time.perf_counter() - started) * 1000, 3))

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from engine import messages
-from engine.errors import DagfluxError, ProtocolError
-from engine.messages import NodeResult, RunNode, Shutdown, WorkerReady
+from engine.errors import ProtocolError
+from engine.messages import Message, RunNode, RunOp, Shutdown, WorkerReady
 
 EXIT_ORPHANED = 70
 
@@ -33,28 +33,22 @@ def main(conn: Connection, settings: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if settings.get("coordinator_pid"):
         exit_with(int(settings["coordinator_pid"]))
-    from engine import workspace
     from engine.plugins import load_registry
+    from engine.workers.task import WorkerState
 
     registry = load_registry([Path(p) for p in settings.get("plugin_roots", [])])
-    ws_path = Path(settings["workspace"])
-    lease = workspace.WriteLease(ws_path)
-    ws_conn, setup_error = None, None
-    try:
-        ws_conn = workspace.connect(ws_path)
-    except DagfluxError as exc:
-        setup_error = str(exc)
+    state = WorkerState.open(registry, Path(settings["workspace"]), Path(settings.get("connections", "")),
+                             isolated=bool(settings.get("isolated")))
     errors = [f"{p.name}: {p.error}" for p in registry.errors]
     try:
         conn.send_bytes(messages.encode(WorkerReady(pid=os.getpid(), plugin_errors=errors)))
     except OSError:
+        state.close()
         return  # the coordinator went away while this worker started
     try:
-        _serve(conn, registry, ws_conn, lease, ws_path, setup_error, bool(settings.get("isolated")))
+        _serve(conn, state)
     finally:
-        if ws_conn is not None:
-            ws_conn.close()
-        lease.close()
+        state.close()
 
 
 def exit_with(pid: int) -> None:
@@ -91,9 +85,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _serve(conn: Connection, registry, ws_conn, lease, ws_path: Path, setup_error: str | None,
-           one_shot: bool) -> None:
-    from engine.workers.task import execute_task
+def _serve(conn: Connection, state: Any) -> None:
+    from engine.workers.task import execute_op, execute_task
 
     while True:
         try:
@@ -106,13 +99,15 @@ def _serve(conn: Connection, registry, ws_conn, lease, ws_path: Path, setup_erro
             return
         if isinstance(msg, Shutdown):
             return
-        if not isinstance(msg, RunNode):
+        if isinstance(msg, RunNode):
+            reply: Message = execute_task(msg, state)
+        elif isinstance(msg, RunOp):
+            reply = execute_op(msg, state)
+        else:
             continue
-        result: NodeResult = execute_task(msg, registry, ws_conn, lease, ws_path, setup_error,
-                                          isolated=one_shot)
         try:
-            conn.send_bytes(messages.encode(result))
+            conn.send_bytes(messages.encode(reply))
         except (OSError, ValueError):
             return
-        if one_shot:
+        if state.isolated:
             return

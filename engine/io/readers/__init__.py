@@ -105,10 +105,17 @@ def _write_all(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
                reader: Iterator[Batch]) -> None:
     with Prefetcher(reader) as batches:
         while group := batches.ready(BATCHES_PER_TRANSACTION):
-            try:
-                with write_transaction(conn, lease):
-                    for batch in group:
-                        sink.write(batch)
-            except sqlite3.Error as exc:
-                raise NodeError(f"{sink.label}: writing table '{sink.table}' to the "
-                                f"workspace failed: {exc}") from exc
+            _write_group(conn, lease, sink, group)
+            batches.recycle(group)
+
+
+def _write_group(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
+                 group: list[Batch]) -> None:
+    """One write transaction; a function of its own so no local outlives the group."""
+    try:
+        with write_transaction(conn, lease):
+            for batch in group:
+                sink.write(batch)
+    except sqlite3.Error as exc:
+        raise NodeError(f"{sink.label}: writing table '{sink.table}' to the "
+                        f"workspace failed: {exc}") from exc

@@ -3,14 +3,17 @@
 Why a thread helps although parsing holds the GIL: ``sqlite3`` releases the GIL while a
 statement runs, so parsing batch N+1 overlaps with SQLite inserting batch N.
 
-Guarantees: at most ``depth`` batches wait in memory; an exception raised by the
-reader is re-raised in the consumer with its traceback; :meth:`Prefetcher.close`
+Guarantees: at most ``depth`` batches wait in memory; items handed back with
+:meth:`Prefetcher.recycle` are freed in the reader thread (freeing a batch's tens of
+thousands of strings is work the busy writing thread need not do); an exception raised
+by the reader is re-raised in the consumer with its traceback; :meth:`Prefetcher.close`
 (also on leaving the ``with`` block, on error or early exit) stops the reader, closes
 its generator (so its files are closed) and joins the thread before returning.
 """
 
 from __future__ import annotations
 
+import collections
 import queue
 import sys
 import threading
@@ -41,6 +44,7 @@ class Prefetcher(Generic[T]):
         self._source = source
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
+        self._trash: collections.deque[object] = collections.deque()
         self._done = False
         self._saved_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._saved_interval, _SWITCH_INTERVAL_S))
@@ -48,8 +52,11 @@ class Prefetcher(Generic[T]):
         self._thread.start()
 
     def _produce(self) -> None:
+        trash = self._trash
         try:
             for item in self._source:
+                while trash:
+                    trash.popleft()   # the last reference: freed here, in this thread
                 if not self._put(item):
                     return
             self._put(_END)
@@ -68,10 +75,6 @@ class Prefetcher(Generic[T]):
             except queue.Full:
                 continue
         return False
-
-    def __iter__(self) -> Iterator[T]:
-        while (item := self.get()) is not None:
-            yield item
 
     def get(self, block: bool = True) -> T | None:
         """The next item; ``None`` at the end, or when not blocking and none is ready."""
@@ -99,6 +102,11 @@ class Prefetcher(Generic[T]):
             items.append(item)
         return items
 
+    def recycle(self, items: list[T]) -> None:
+        """Hand ``items`` back to be freed in the reader thread; empties ``items``."""
+        self._trash.extend(items)
+        items.clear()
+
     def close(self) -> None:
         self._stop.set()
         while self._thread.is_alive():
@@ -108,6 +116,7 @@ class Prefetcher(Generic[T]):
             except queue.Empty:
                 pass
         self._thread.join()
+        self._trash.clear()
         sys.setswitchinterval(self._saved_interval)
 
     def __enter__(self) -> Prefetcher[T]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import NodeError
 from engine.io.columns import ColumnNamer
@@ -45,7 +46,7 @@ class ImportResult:
 class Batch:
     columns: Sequence[str]   # source names of every column known so far, in order
     types: Sequence[str]     # declared type of each of them
-    values: list[object]     # row-major, len == rows * len(columns)
+    values: list[Any]        # row-major, len == rows * len(columns)
     rows: int
     maybe_null: bool = True  # False: the reader proved no value is a null marker
 
@@ -102,7 +103,7 @@ class TableSink:
         self.source_columns.extend(names)
         self.types.extend(types)
 
-    def _insert(self, values: list[object], rows: int, ncols: int, with_nulls: bool) -> None:
+    def _insert(self, values: list[Any], rows: int, ncols: int, with_nulls: bool) -> None:
         many_sql, one_sql, per = self._statement(ncols, with_nulls)
         step = per * ncols
         full = (rows // per) * step if per > 1 else 0

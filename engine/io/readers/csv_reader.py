@@ -130,7 +130,7 @@ class _CsvParser:
         lines = LineSource(self.opts.path, self.stream)
         lines.skip(self.opts.skip_rows)
         reader = csv.reader(lines, **self.opts.dialect())
-        row = self._next_record(reader, lines, 0)
+        row = self._next_record(reader, lines)
         if row is None:
             skipped = f" after skipping {self.opts.skip_rows} lines" if self.opts.skip_rows else ""
             raise NodeError(f"{self.name} is empty{skipped}")
@@ -142,13 +142,13 @@ class _CsvParser:
         self.columns = [f"col_{i}" for i in range(1, self.ncols + 1)]
         return row
 
-    def _next_record(self, reader: Iterator[list[str]], lines: LineSource, base: int) -> list[str] | None:
+    def _next_record(self, reader: Iterator[list[str]], lines: LineSource) -> list[str] | None:
         try:
             for row in reader:
                 if row:               # the csv module yields [] for a blank line
                     return row
         except csv.Error as exc:
-            raise NodeError(f"{self.name} line {base + lines.consumed}: {exc}") from None
+            raise NodeError(f"{self.name} line {lines.consumed}: {exc}") from None
         return None
 
     def _values(self) -> Iterator[tuple[list[str], bool]]:

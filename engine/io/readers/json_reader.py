@@ -13,6 +13,7 @@ Options: ``encoding`` (default utf-8).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
@@ -25,8 +26,10 @@ from engine.io.readers._text import LineSource, check_not_empty, decode_error, o
 RECORD_LIMIT = 64 * 1024 * 1024
 READ_CHARS = 1 << 20
 BATCH_VALUES = 1 << 16
-_WHITESPACE = " \t\n\r"
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_PLAIN = frozenset({str, float, int, bool, type(None)})
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def read_json(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
@@ -56,7 +59,20 @@ def _cell(value: object) -> object:
         return value if _INT64[0] <= value <= _INT64[1] else str(value)
     if kind is bool:
         return int(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
+
+
+def _make_bindable(values: list[object], ncols: int) -> None:
+    """Convert, in place, the columns of ``values`` that hold something SQLite cannot
+    bind as it is; other columns are left alone (no per-value Python call)."""
+    for i in range(ncols):
+        column = values[i::ncols]
+        kinds = set(map(type, column))
+        if kinds <= _PLAIN:
+            ints = [v for v in column if type(v) is int] if int in kinds else ()
+            if not ints or (_INT64[0] <= min(ints) and max(ints) <= _INT64[1]):
+                continue
+        values[i::ncols] = list(map(_cell, column))
 
 
 class _RecordBatcher:
@@ -93,8 +109,9 @@ class _RecordBatcher:
         values: list[object] = []
         extend, columns = values.extend, self.columns
         for record in records:
-            extend(map(_cell, map(record.get, columns)))
+            extend(map(record.get, columns))
         ncols = len(columns)
+        _make_bindable(values, ncols)
         self.types.extend(colmod.infer_value_type(values[i::ncols]) for i in range(start, ncols))
         return Batch(list(columns), list(self.types), values, len(records))
 
@@ -137,8 +154,7 @@ class _ArrayScanner:
     def _next_char(self) -> str:
         """Skip whitespace; the next character ('' at the end of the file)."""
         while True:
-            while self.pos < len(self.buf) and self.buf[self.pos] in _WHITESPACE:
-                self.pos += 1
+            self.pos = _WHITESPACE.match(self.buf, self.pos).end()
             if self.pos < len(self.buf):
                 return self.buf[self.pos]
             if not self._read_more(READ_CHARS):

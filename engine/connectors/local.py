@@ -1,0 +1,147 @@
+"""The workspace seen through the connector interface, so nodes treat every location alike.
+
+Reads use the worker's workspace connection; every write is one
+:func:`engine.workspace.write_transaction` under the write lease.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from engine import workspace
+from engine.connectors.base import Columns, Connector, ConnectorError, Row
+
+LOCAL = "workspace"
+
+
+class WorkspaceConnector(Connector):
+    type_name = LOCAL
+    label = "Workspace"
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, lease: workspace.WriteLease) -> None:
+        super().__init__(LOCAL, "workspace", {})
+        self.conn, self.lease = conn, lease
+
+    def quote_ident(self, name: str) -> str:
+        return workspace.quote_ident(name)
+
+    def qualified(self, obj: str) -> str:
+        return workspace.quote_ident(obj)
+
+    def list_objects(self) -> list[str]:
+        return [t["name"] for t in workspace.list_tables(self.conn)]
+
+    def table_exists(self, obj: str) -> bool:
+        return workspace.table_exists(self.conn, obj)
+
+    def list_fields(self, obj: str) -> Columns:
+        return workspace.columns(self.conn, obj)
+
+    def count(self, obj: str) -> int:
+        return workspace.count_rows(self.conn, obj)
+
+    def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
+                     ) -> Iterator[tuple[list[str], list[Row]]]:
+        cursor = self.conn.execute(sql, tuple(params))
+        try:
+            names = [d[0] for d in cursor.description or ()]
+            rows = cursor.fetchmany(batch_size)
+            yield names, rows  # at least one batch, so the column names are always known
+            while rows := cursor.fetchmany(batch_size):
+                yield names, rows
+        finally:
+            cursor.close()
+
+    def sample(self, obj: str, limit: int = 5) -> tuple[list[str], list[Row]]:
+        names, rows = next(self.read_batches(f"SELECT * FROM {self.qualified(obj)} LIMIT ?", (limit,)))
+        return names, rows
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with workspace.write_transaction(self.conn, self.lease):
+            return self.conn.execute(sql, tuple(params)).rowcount
+
+    def execute_many(self, statements: Sequence[str]) -> None:
+        with workspace.write_transaction(self.conn, self.lease):
+            for statement in statements:
+                self.conn.execute(statement)
+
+    def write(self, table: str, columns: Columns, batches: Iterable[list[Row]], mode: str = "create") -> int:
+        """Write into a staging table batch by batch, then swap it in (replace/create)
+        or append in one transaction per batch set."""
+        if mode == "append":
+            if not self.table_exists(table):
+                raise ConnectorError(f"the workspace has no table '{table}' to append to")
+            return self._insert_all(table, columns, batches)
+        if mode == "create" and self.table_exists(table):
+            raise ConnectorError(f"the workspace already has a table '{table}'")
+        staging = workspace.staging_name(table)
+        defs = ", ".join(f"{self.quote_ident(n)} {t or ''}".rstrip() for n, t in columns)
+        try:
+            with workspace.write_transaction(self.conn, self.lease):
+                self.conn.execute(f"CREATE TABLE {self.quote_ident(staging)} ({defs})")
+            count = self._insert_all(staging, columns, batches)
+            workspace.publish_table(self.conn, self.lease, staging, table)
+        except BaseException:
+            with workspace.write_transaction(self.conn, self.lease):
+                self.conn.execute(f"DROP TABLE IF EXISTS {self.quote_ident(staging)}")
+            raise
+        return count
+
+    def _insert_all(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        marks = ", ".join("?" * len(columns))
+        names = ", ".join(self.quote_ident(n) for n, _ in columns)
+        sql = f"INSERT INTO {self.quote_ident(table)} ({names}) VALUES ({marks})"
+        count, convert = 0, None
+        for batch in batches:
+            if not batch:
+                continue
+            if convert is None:
+                convert = storable_converters(batch)
+            rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
+            with workspace.write_transaction(self.conn, self.lease):
+                self.conn.executemany(sql, rows)
+            count += len(batch)
+        return count
+
+
+def storable_converters(batch: list[Row]) -> list[Any]:
+    """Per column, None when sqlite3 stores the driver's values as they are, else a function.
+
+    Databases hand back Decimal, date/time, UUID, JSON documents …; SQLite stores
+    numbers, text and bytes. Decided once from the first batch, applied per value.
+    """
+    width = len(batch[0])
+    out: list[Any] = [None] * width
+    for i in range(width):
+        for row in batch:
+            value = row[i]
+            if value is None:
+                continue
+            if not isinstance(value, (int, float, str, bytes)):
+                out[i] = _to_storable
+            break
+    return out
+
+
+def _to_storable(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, str, bytes)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return str(value)
+
+
+def _convert_row(row: Row, convert: list[Any]) -> Row:
+    return tuple(v if f is None else f(v) for v, f in zip(row, convert))

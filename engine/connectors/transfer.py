@@ -1,0 +1,96 @@
+"""Move a query's rows from one location to another, fetching and inserting at once.
+
+Connectors yield at least one (possibly empty) batch, so column names are known
+even for an empty result. A reader thread pulls batches from the source (a database cursor spends its time
+waiting on the network, with the GIL released) while the calling thread writes the
+previous batch to the destination; a small bounded queue keeps memory flat. Any
+error on either side stops both and is raised in the caller.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from engine.connectors.base import Columns, Connector, ConnectorError, Row
+
+QUEUE_BATCHES = 4
+_END = object()
+
+
+def transfer(source: Connector, query: str, dest: Connector, table: str, mode: str = "replace",
+             params: Sequence[Any] = (), batch_size: int = 20_000) -> int:
+    """Run ``query`` on ``source`` and write its rows to ``table`` on ``dest``; returns the count."""
+    batches: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
+    stop = threading.Event()
+    reader = threading.Thread(target=_read, args=(source, query, params, batch_size, batches, stop),
+                              name="dagflux-transfer", daemon=True)
+    reader.start()
+    try:
+        first = batches.get()
+        if isinstance(first, BaseException):
+            raise first
+        if first is _END:
+            raise ConnectorError(f"the query on {source.name} returned no result set")
+        names, rows = first
+        columns: Columns = [(name, _declared(rows, i)) for i, name in enumerate(names)]
+        return dest.write(table, columns, _rest(rows, batches), mode)
+    finally:
+        stop.set()
+        _drain(batches)
+        reader.join(10)
+
+
+def _read(source: Connector, query: str, params: Sequence[Any], batch_size: int,
+          batches: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for names, rows in source.read_batches(query, params, batch_size):
+            while not stop.is_set():
+                try:
+                    batches.put((names, rows), timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        batches.put(_END)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread and raised there
+        batches.put(exc)
+
+
+def _rest(first: list[Row], batches: queue.Queue[Any]) -> Iterator[list[Row]]:
+    if first:
+        yield first
+    while True:
+        item = batches.get()
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item[1]
+
+
+def _drain(batches: queue.Queue[Any]) -> None:
+    while True:
+        try:
+            batches.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _declared(rows: list[Row], index: int) -> str:
+    """A declared type from the first non-null value of the first batch."""
+    for row in rows:
+        value = row[index]
+        if value is None:
+            continue
+        if isinstance(value, bool) or isinstance(value, int):
+            return "INTEGER"
+        if isinstance(value, float):
+            return "REAL"
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return "BLOB"
+        return "TEXT"
+    return "TEXT"
