@@ -42,8 +42,9 @@ Guarantees
 
 from __future__ import annotations
 
+import contextvars
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,9 @@ JOIN_TYPES = {"inner": "INNER JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN",
 DEFAULT_JOIN_TYPE = "inner"
 
 Problem = tuple[str, str]   # (config field, message)
+
+
+_quote: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar("quote", default=quote_ident)
 
 
 class JoinSpecError(NodeError, ValueError):
@@ -76,7 +80,7 @@ class _Input:
             available = ", ".join(self.columns) or "none"
             raise JoinSpecError(f"{where}: input '{self.node_id}' has no column '{name}' "
                                 f"(its columns: {available})")
-        return f"{self.alias}.{quote_ident(name)}"
+        return f"{self.alias}.{_quote.get()(name)}"
 
 
 def validate_join_spec(spec: Mapping[str, Any], input_ids: Sequence[str]) -> list[Problem]:
@@ -96,8 +100,18 @@ def validate_join_spec(spec: Mapping[str, Any], input_ids: Sequence[str]) -> lis
     return problems
 
 
-def build_join_sql(spec: Mapping[str, Any], inputs: Sequence[tuple[str, str, list[str]]]) -> str:
-    """One SELECT joining ``inputs`` (``[(node id, table, [columns])]``) as ``spec`` says."""
+def build_join_sql(spec: Mapping[str, Any], inputs: Sequence[tuple[str, str, list[str]]],
+                   quote: Callable[[str], str] = quote_ident) -> str:
+    """One SELECT joining ``inputs`` (``[(node id, table, [columns])]``) as ``spec`` says;
+    ``quote`` quotes identifiers for the dialect the SQL will run in (SQLite by default)."""
+    token = _quote.set(quote)
+    try:
+        return _build(spec, inputs)
+    finally:
+        _quote.reset(token)
+
+
+def _build(spec: Mapping[str, Any], inputs: Sequence[tuple[str, str, list[str]]]) -> str:
     by_id = _inputs_by_id(inputs)
     problems = validate_join_spec(spec, list(by_id))
     if problems:
@@ -105,7 +119,7 @@ def build_join_sql(spec: Mapping[str, Any], inputs: Sequence[tuple[str, str, lis
     joins = spec["joins"]
     selected = _selected_columns(spec.get("columns"), by_id)
     names = output_names([(inp.node_id, column) for inp, column in selected])
-    select = ",\n  ".join(f"{inp.column(column, 'columns')} AS {quote_ident(name)}"
+    select = ",\n  ".join(f"{inp.column(column, 'columns')} AS {_quote.get()(name)}"
                           for (inp, column), name in zip(selected, names, strict=True))
     first = by_id[joins[0]["left"]]
     lines = [f"SELECT\n  {select}", f"FROM {_table_ref(first)}"]
@@ -222,7 +236,7 @@ def _selected_columns(columns: list[str] | None,
 
 
 def _table_ref(inp: _Input) -> str:
-    return f"{quote_ident(inp.table)} AS {inp.alias}"
+    return f"{_quote.get()(inp.table)} AS {inp.alias}"
 
 
 def _join_clause(join: Mapping[str, Any], where: str, by_id: Mapping[str, _Input]) -> str:

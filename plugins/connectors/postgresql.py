@@ -155,7 +155,7 @@ class PostgresConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        connection = self._guarded(self._conn)
+        connection = self._conn()
         self._reading = True
         try:
             yield from self._stream(connection, sql, params, batch_size)
@@ -248,8 +248,9 @@ class PostgresConnector(Connector):
             raise ConnectorError(f"connection '{self.name}': an identifier cannot contain a NUL byte: {name!r}")
         return '"' + name.replace('"', '""') + '"'
 
+    @_translated
     def table_exists(self, obj: str) -> bool:
-        return self._guarded(lambda: self._exists(self._conn(), obj))
+        return self._exists(self._conn(), obj)
 
     # --- helpers --------------------------------------------------------------------
     def _exists(self, connection: psycopg.Connection[Any], obj: str) -> bool:
@@ -258,9 +259,6 @@ class PostgresConnector(Connector):
 
     def _missing(self, obj: str) -> ConnectorError:
         return ConnectorError(f"connection '{self.name}': table {obj!r} does not exist")
-
-    def _guarded(self, call: Callable[[], Any]) -> Any:
-        return _translated(lambda _self: call())(self)
 
     def _error(self, exc: psycopg.Error) -> ConnectorError:
         return ConnectorError(f"connection '{self.name}': {self._describe(exc)}")
@@ -275,27 +273,28 @@ class PostgresConnector(Connector):
 
     def _connect_reason(self, exc: psycopg.Error) -> str:
         """Why a connection attempt failed, in words that hold no secret value."""
-        text = str(exc)
+        # Keep only libpq's reason after "connection to server at "HOST" (IP), port N failed:".
+        text = _IP_ADDRESS.sub(_HIDDEN, self._scrub(str(exc).rsplit("failed:", 1)[-1]))
         low = text.lower()
+        if 'database "' in low and "does not exist" in low:
+            return f"database {self.settings.get('database')!r} does not exist"
         for needles, reason in _CONNECT_REASONS:
             if any(n in low for n in needles):
                 return reason.format(timeout=CONNECT_TIMEOUT, sslmode=self.settings.get("sslmode") or "prefer")
-        if 'database "' in low and "does not exist" in low:
-            return f"database {self.settings.get('database')!r} does not exist"
-        # Keep only the libpq reason after "…, port N failed:" (which names the host).
-        detail = text.rsplit("failed:", 1)[-1].replace("FATAL:", "").strip().splitlines()
-        return f"cannot connect ({self._scrub(detail[0].strip()) if detail else type(exc).__name__})"
+        detail = text.replace("FATAL:", "").strip().splitlines()
+        return f"cannot connect ({detail[0].strip() if detail else type(exc).__name__})"
 
     def _scrub(self, text: str) -> str:
-        """Replace the secret values (host, user, password) and IP addresses with ``***``."""
+        """Replace the secret values (host, user, password) with ``***``, whole tokens only."""
         for value in sorted((str(self.settings.get(k) or "") for k in ("password", "user", "host")),
                             key=len, reverse=True):
             if value:
                 text = re.sub(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", _HIDDEN, text)
-        return _IP_ADDRESS.sub(_HIDDEN, text)
+        return text
 
 
-_IP_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
+# Only applied to connection failures: an address can say where the (secret) host is.
+_IP_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\[?[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\]?")
 _CONNECT_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("password authentication failed", "authentication failed", "no password supplied",
       "role \"", "password is required"), "authentication failed for the configured user"),

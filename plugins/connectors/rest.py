@@ -275,9 +275,9 @@ class RestConnector(Connector):
         try:
             opts = parse_spec(spec)
         except ValueError as exc:
-            raise self._fail(f"REST spec: {exc}") from None
+            raise self.error(f"REST spec: {exc}") from None
         first = self._first_call(opts)
-        self._auth()
+        self.auth_parts()
         return self._pages(opts, first)
 
     def test(self) -> str:
@@ -311,25 +311,25 @@ class RestConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        raise self._fail("REST connections run no SQL; fetch records with a REST spec")
+        raise self.error("REST connections run no SQL; fetch records with a REST spec")
 
     def write(self, table: str, columns: Columns, batches: Any, mode: str = "create") -> int:
-        raise self._fail("REST connections are read-only")
+        raise self.error("REST connections are read-only")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        raise self._fail("REST connections run no SQL")
+        raise self.error("REST connections run no SQL")
 
     def execute_many(self, statements: Sequence[str]) -> None:
-        raise self._fail("REST connections run no SQL")
+        raise self.error("REST connections run no SQL")
 
     def quote_ident(self, name: str) -> str:
-        raise self._fail("REST connections have no identifiers to quote")
+        raise self.error("REST connections have no identifiers to quote")
 
     # --- pages -----------------------------------------------------------------------
-    def _pages(self, opts: FetchSpec, call: _Call | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, opts: FetchSpec, first: _Call) -> Iterator[list[dict[str, Any]]]:
         pager, taken, pages = _Pager(opts.pagination, self), 0, 0
         with _Http(self, opts) as http:
-            call = pager.first(call) if call else None
+            call: _Call | None = pager.first(first)
             while call is not None:
                 reply = http.send(call)
                 data = self._json(call, reply)
@@ -337,7 +337,7 @@ class RestConnector(Connector):
                 if not records:
                     return
                 if pages == opts.max_pages:
-                    raise self._error(call, f"still returned records after max_pages={opts.max_pages} "
+                    raise self.call_error(call, f"still returned records after max_pages={opts.max_pages} "
                                             f"pages; raise max_pages or set max_records")
                 pages += 1
                 received = len(records)
@@ -356,14 +356,15 @@ class RestConnector(Connector):
         try:
             return json.loads(reply.body)
         except ValueError:
-            raise self._error(call, f"did not return JSON (content type {reply.content_type or 'none'}): "
-                                    f"{self._excerpt(reply.body)}") from None
+            pass  # raised below, outside the handler: the decode error holds the whole body
+        raise self.call_error(call, f"did not return JSON (content type {reply.content_type or 'none'}): "
+                                    f"{self._excerpt(reply.body)}")
 
     def _records(self, call: _Call, data: Any, path: str) -> list[dict[str, Any]]:
         try:
             found = dig(data, path)
         except LookupError as exc:
-            raise self._error(call, f"reply has no records at records_path '{path}': {exc}") from None
+            raise self.call_error(call, f"reply has no records at records_path '{path}': {exc}") from None
         if found is None:
             return []
         items = found if isinstance(found, list) else [found]
@@ -374,7 +375,7 @@ class RestConnector(Connector):
         if reply.status < 400:
             return
         tries = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
-        raise self._error(call, f"failed with HTTP {reply.status} {reply.reason}{tries}: "
+        raise self.call_error(call, f"failed with HTTP {reply.status} {reply.reason}{tries}: "
                                 f"{self._excerpt(reply.body)}")
 
     # --- requests --------------------------------------------------------------------
@@ -382,16 +383,16 @@ class RestConnector(Connector):
         raw = str(self.settings.get("base_url") or "")
         url = URL(raw)
         if url.scheme not in ("http", "https") or not url.host:
-            raise self._fail(f"base_url {raw!r} is not an http:// or https:// URL")
+            raise self.error(f"base_url {raw!r} is not an http:// or https:// URL")
         return url
 
     def _first_call(self, opts: FetchSpec) -> _Call:
         base, path = self._base_url(), opts.path
         if "://" in path:
-            raise self._fail(f"REST spec: path {path!r} must be relative to base_url")
+            raise self.error(f"REST spec: path {path!r} must be relative to base_url")
         url = URL(str(base).rstrip("/") + "/" + path.lstrip("/")) if path else base
         headers = {"Accept": "application/json"}
-        headers.update({k: self._render(_header_text(k, v, self._fail), f"header '{k}'")
+        headers.update({k: self._render(_header_text(k, v, self.error), f"header '{k}'")
                         for k, v in opts.headers.items()})
         params = {k: self._query_value(k, v) for k, v in opts.params.items() if v is not None}
         return _Call(opts.method, url, params, headers, opts.body)
@@ -405,15 +406,15 @@ class RestConnector(Connector):
             return str(value)
         if isinstance(value, str):
             return self._render(value, f"parameter '{name}'")
-        raise self._fail(f"REST spec: parameter '{name}' is a {type(value).__name__}; use text or numbers")
+        raise self.error(f"REST spec: parameter '{name}' is a {type(value).__name__}; use text or numbers")
 
-    def _auth(self) -> _Auth:
+    def auth_parts(self) -> _Auth:
         kind = str(self.settings.get("auth") or "none")
         token = str(self.settings.get("token") or "")
         if kind not in AUTH_TYPES:
-            raise self._fail(f"auth must be one of {', '.join(AUTH_TYPES)}, not {kind!r}")
+            raise self.error(f"auth must be one of {', '.join(AUTH_TYPES)}, not {kind!r}")
         if kind != "none" and not token:
-            raise self._fail(f"auth '{kind}' needs a token, and none is set")
+            raise self.error(f"auth '{kind}' needs a token, and none is set")
         key_name = str(self.settings.get("api_key_name") or DEFAULT_KEY_NAMES.get(kind, ""))
         if kind == "bearer":
             return _Auth({"Authorization": f"Bearer {token}"}, {}, None)
@@ -428,7 +429,7 @@ class RestConnector(Connector):
     def _basic(self, password: str) -> aiohttp.BasicAuth:
         user = str(self.settings.get("username") or "")
         if not user or ":" in user:
-            raise self._fail("Basic auth needs a user name without ':'")
+            raise self.error("Basic auth needs a user name without ':'")
         return aiohttp.BasicAuth(user, password, encoding="utf-8")
 
     def trusted(self, url: URL) -> bool:
@@ -440,7 +441,7 @@ class RestConnector(Connector):
     def _own_secret(self, connection: str, field_name: str) -> str | None:
         if connection in (self.connection_id, self.name) and field_name == "token":
             return str(self.settings.get("token") or "") or None
-        raise self._fail(f"{placeholder(connection, field_name)} cannot be resolved here: "
+        raise self.error(f"{placeholder(connection, field_name)} cannot be resolved here: "
                          f"only this connection's own token is available")
 
     def _render(self, text: str, where: str) -> str:
@@ -448,17 +449,17 @@ class RestConnector(Connector):
 
         def resolve(ref: templates.Reference) -> str:
             if ref.kind != "secret":
-                raise self._fail(f"{where}: only secret references are allowed here, not {ref.text}")
+                raise self.error(f"{where}: only secret references are allowed here, not {ref.text}")
             value = self.resolve_secret(ref.arg or "", ref.field or "")
             if not value:
-                raise self._fail(f"{where}: {ref.text} has no value; set that secret first")
+                raise self.error(f"{where}: {ref.text} has no value; set that secret first")
             self.scrubber.add(value, placeholder(ref.arg or "", ref.field or ""))
             return value
 
         try:
             return templates.render(text, resolve)
         except TemplateError as exc:
-            raise self._fail(f"{where}: {exc}") from None
+            raise self.error(f"{where}: {exc}") from None
 
     def _excerpt(self, body: bytes) -> str:
         text = " ".join(self.scrubber.text(body.decode("utf-8", "replace")).split())
@@ -466,12 +467,12 @@ class RestConnector(Connector):
             return "(empty body)"
         return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
 
-    def _fail(self, message: str) -> ConnectorError:
+    def error(self, message: str) -> ConnectorError:
         return ConnectorError(self.scrubber.text(f"connection '{self.name}': {message}"))
 
-    def _error(self, call: _Call, message: str) -> ConnectorError:
+    def call_error(self, call: _Call, message: str) -> ConnectorError:
         """An error about one request: method and URL path, never the query."""
-        return self._fail(f"{call.method} {call.url.path} {message}")
+        return self.error(f"{call.method} {call.url.path} {message}")
 
     @staticmethod
     def _object_spec(obj: str) -> dict[str, Any]:
@@ -525,7 +526,7 @@ class _Pager:
         if value is None or value == "" or value is False:
             return None
         if isinstance(value, (dict, list)):
-            raise self.connector._error(call, f"returned a {type(value).__name__} at cursor_path "
+            raise self.connector.call_error(call, f"returned a {type(value).__name__} at cursor_path "
                                               f"'{self.p.cursor_path}', not a cursor value")
         cursor = str(value)
         self._once(call, f"cursor {_short(cursor)}", cursor)
@@ -536,14 +537,14 @@ class _Pager:
         if url is None:
             return None
         if not self.connector.trusted(url):
-            raise self.connector._error(call, f"links its next page to {url.scheme}://{url.host}; this "
+            raise self.connector.call_error(call, f"links its next page to {url.scheme}://{url.host}; this "
                                               f"connection's credentials are only sent to its own host")
         self._once(call, f"next link {url.path}", str(url))
         return call.at(url)
 
     def _once(self, call: _Call, what: str, key: str) -> None:
         if key in self.seen:
-            raise self.connector._error(call, f"returned the same {what} twice: an endless pagination "
+            raise self.connector.call_error(call, f"returned the same {what} twice: an endless pagination "
                                               f"loop, stopped")
         self.seen.add(key)
 
@@ -624,7 +625,7 @@ class _Http:
 
     def __init__(self, connector: RestConnector, opts: FetchSpec) -> None:
         self.connector, self.opts = connector, opts
-        self.auth = connector._auth()
+        self.auth = connector.auth_parts()
         self.timeout_s = _timeout(connector)
         self._loop = _LoopThread()
         try:
@@ -661,7 +662,7 @@ class _Http:
         if asked is None:
             return min(self.opts.retry_backoff_s * 2 ** (attempt - 1), cap)
         if asked > cap:
-            raise self.connector._error(call, f"got HTTP {reply.status} {reply.reason} asking to wait "
+            raise self.connector.call_error(call, f"got HTTP {reply.status} {reply.reason} asking to wait "
                                               f"{asked:g} s, more than max_retry_wait_s={cap:g}")
         return asked
 
@@ -672,11 +673,11 @@ class _Http:
                 return reply
             target = reply.url.join(URL(reply.location))
             if not self.connector.trusted(target):
-                raise self.connector._error(call, f"was redirected to {target.scheme}://{target.host}; this "
+                raise self.connector.call_error(call, f"was redirected to {target.scheme}://{target.host}; this "
                                                   f"connection's credentials are only sent to its own host")
             method = "GET" if reply.status == 303 else call.method
             call = call.at(target, method)
-        raise self.connector._error(call, f"was redirected more than {MAX_REDIRECTS} times")
+        raise self.connector.call_error(call, f"was redirected more than {MAX_REDIRECTS} times")
 
     async def _once(self, call: _Call) -> _Reply:
         url, headers, basic = self._prepare(call)
@@ -687,12 +688,14 @@ class _Http:
                 return _Reply(resp.status, resp.reason or "", resp.url, resp.content_type, body,
                               resp.headers.get("Retry-After"), resp.headers.get("Location"), _next_link(resp))
         except TimeoutError:
-            raise self.connector._error(call, f"timed out after {self.timeout_s:g} s") from None
+            problem = f"timed out after {self.timeout_s:g} s"
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or type(exc.os_error).__name__
-            raise self.connector._error(call, f"could not connect to {exc.host}:{exc.port} ({reason})") from None
+            problem = f"could not connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
         except aiohttp.ClientError as exc:
-            raise self.connector._error(call, f"failed: {type(exc).__name__} {exc}") from None
+            problem = f"failed: {type(exc).__name__} {exc}"
+        # Raised outside the handlers, so the client error (which may hold the full URL,
+        # query and all) is not attached as the context of the ConnectorError.
+        raise self.connector.call_error(call, problem)
 
     def _prepare(self, call: _Call) -> tuple[URL, dict[str, str], aiohttp.BasicAuth | None]:
         """The URL with every parameter and the auth, the headers (the spec's win), the Basic auth."""
@@ -725,8 +728,8 @@ def retry_after_seconds(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
@@ -735,9 +738,9 @@ def _timeout(connector: RestConnector) -> float:
     try:
         value = float(raw) if raw not in (None, "") else DEFAULT_TIMEOUT_S
     except (TypeError, ValueError):
-        raise connector._fail(f"timeout_s must be a number of seconds, not {raw!r}") from None
+        raise connector.error(f"timeout_s must be a number of seconds, not {raw!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise connector._fail(f"timeout_s must be more than 0, not {raw!r}")
+        raise connector.error(f"timeout_s must be more than 0, not {raw!r}")
     return value
 
 

@@ -32,17 +32,33 @@ class BranchNode(NodeType):
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
         source = ctx.input()
+        if source.connection is not None:
+            return self._in_database(ctx, source.connection, source.table)
         condition = ctx.render(str(ctx.config["condition"]))
         sql = f"SELECT ({condition}) FROM {workspace.quote_ident(source.table)}"
         try:
             rows = ctx.conn.execute(sql).fetchmany(2)
         except sqlite3.Error as exc:
             raise NodeError(f"SQL error in branch '{ctx.label}' condition: {exc}\n  in: {sql}") from None
+        return self._decide(ctx, rows, source.table, None, workspace.count_rows(ctx.conn, source.table))
+
+    def _in_database(self, ctx: NodeContext, connection: str, table: str) -> NodeOutput:
+        db = ctx.location(connection)
+        condition, params = ctx.render_for(str(ctx.config["condition"]), db)
+        batches = db.read_batches(f"SELECT ({condition}) FROM {db.qualified(table)}", params, 2)
+        try:
+            _, rows = next(batches)
+        finally:
+            batches.close()
+        return self._decide(ctx, rows[:2], table, connection, db.count(table))
+
+    def _decide(self, ctx: NodeContext, rows: list, table: str, connection: str | None,
+                records: int) -> NodeOutput:
         if len(rows) != 1:
             raise NodeError(
                 f"branch '{ctx.label}': the condition must give exactly one value — use an aggregate "
                 f"such as count(*) > 0 or sum(x) > 100 (it gave {'no rows' if not rows else 'several rows'})")
         value = rows[0][0]
-        taken = "true" if value not in (None, 0, 0.0, "0", "") else "false"
-        records = workspace.count_rows(ctx.conn, source.table)
-        return NodeOutput(table=source.table, records=records, branch=taken, info={"value": repr(value)})
+        taken = "true" if value not in (None, 0, 0.0, "0", "", False) else "false"
+        return NodeOutput(table=table, connection=connection, records=records, branch=taken,
+                          info={"value": repr(value)})

@@ -3,7 +3,10 @@
 ``source: file`` re-imports a local file into the node's workspace table on every
 run (streamed in batches, names sanitised, types inferred — see
 :mod:`engine.io.readers`); ``source: workspace`` reads an existing workspace table
-in place, without a copy. An input edge, if any, only orders execution.
+in place, without a copy; ``source: connection`` reads a database table in place
+(``connection``, ``table``); ``source: rest`` walks a REST fetch spec (``connection``,
+``path``, ``records_path``, ``pagination`` …) into the node's workspace table. An
+input edge, if any, only orders execution.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Any
 from engine import workspace
 from engine.errors import NodeError
 from engine.io import readers
+from engine.io.rows import write_rows
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
 
-SOURCES = ("file", "workspace")
+SOURCES = ("file", "workspace", "connection", "rest")
 
 
 class DataSourceNode(NodeType):
@@ -32,6 +36,10 @@ class DataSourceNode(NodeType):
             return [ConfigProblem("source", f"must be one of {', '.join(SOURCES)}, not {source!r}")]
         if source == "workspace":
             return require(config, "table")
+        if source == "connection":
+            return require(config, "connection", "table")
+        if source == "rest":
+            return require(config, "connection", "path")
         problems = require(config, "path")
         fmt = config.get("format")
         if fmt is not None and fmt not in readers.FORMATS:
@@ -42,8 +50,13 @@ class DataSourceNode(NodeType):
         return problems
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
-        if ctx.config.get("source", "file") == "workspace":
+        source = ctx.config.get("source", "file")
+        if source == "workspace":
             return self._workspace_table(ctx)
+        if source == "connection":
+            return self._connection_table(ctx)
+        if source == "rest":
+            return self._rest(ctx)
         path = ctx.resolve_path(str(ctx.config["path"]))
         if not path.exists():
             raise NodeError(f"node '{ctx.label}': input file {path} does not exist")
@@ -55,6 +68,24 @@ class DataSourceNode(NodeType):
             records = ctx.publish(staging)
         return NodeOutput(table=ctx.output_table, records=records,
                           info={"columns": [list(c) for c in result.columns]})
+
+    def _connection_table(self, ctx: NodeContext) -> NodeOutput:
+        """A database table is read in place: nothing is copied."""
+        connection, table = str(ctx.config["connection"]), str(ctx.config["table"])
+        connector = ctx.location(connection)
+        if not connector.table_exists(table):
+            raise NodeError(f"node '{ctx.label}': connection '{connector.name}' has no table '{table}'")
+        return NodeOutput(table=table, connection=connection, records=connector.count(table))
+
+    def _rest(self, ctx: NodeContext) -> NodeOutput:
+        """Every page the fetch spec walks lands in the node's workspace table."""
+        connector = ctx.location(str(ctx.config["connection"]))
+        spec = {k: v for k, v in ctx.config.items() if k not in ("source", "connection")}
+        records = (record for page in connector.fetch(spec) for record in page)
+        with ctx.building_table() as staging:
+            write_rows(ctx.conn, ctx.lease, staging, records, ctx.label)
+            count = ctx.publish(staging)
+        return NodeOutput(table=ctx.output_table, records=count)
 
     def _workspace_table(self, ctx: NodeContext) -> NodeOutput:
         name = str(ctx.config["table"])

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import templates, workspace
-from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType
+from engine.connectors.transfer import transfer
+from engine.plugin_api import ConfigProblem, InputTable, NodeContext, NodeOutput, NodeType
 from engine.sql import join as join_sql
 
 from .transformer import create_table_as
@@ -33,8 +34,54 @@ class JoinNode(NodeType):
         return [ConfigProblem(f, m) for f, m in join_sql.validate_join_spec(config, input_ids)]
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
+        destination = ctx.config.get("destination") or None
+        if destination is None and all(i.connection is None for i in ctx.inputs):
+            return self._local(ctx)
+        return self._staged(ctx, destination)
+
+    def _local(self, ctx: NodeContext) -> NodeOutput:
         if ctx.config.get("sql"):
             return create_table_as(ctx, ctx.render(str(ctx.config["sql"])))
         inputs = [(i.node_id, i.table, [c for c, _ in workspace.columns(ctx.conn, i.table)])
                   for i in ctx.inputs]
         return create_table_as(ctx, join_sql.build_join_sql(ctx.config, inputs))
+
+    def _staged(self, ctx: NodeContext, destination: str | None) -> NodeOutput:
+        """Inputs living elsewhere are copied into temp tables in the destination — named
+        uniquely per workflow, node and input position, so concurrent joins cannot clash —
+        joined there, and the temp tables are dropped afterwards, also when the join fails."""
+        dest = ctx.location(destination)
+        temps: list[str] = []
+        try:
+            staged = []
+            for position, item in enumerate(ctx.inputs, 1):
+                if item.connection == destination:
+                    staged.append(item)
+                    continue
+                temp = f"_dftmp_{ctx.workflow_id}__{ctx.node_id}_{position}"
+                temps.append(temp)
+                source = ctx.location(item.connection)
+                transfer(source, f"SELECT * FROM {source.qualified(item.table)}", dest, temp, "replace")
+                staged.append(InputTable(item.node_id, temp, item.records, destination))
+            return self._join_in(ctx, dest, destination, staged)
+        finally:
+            for temp in temps:
+                dest.drop_table(temp)
+
+    def _join_in(self, ctx: NodeContext, dest: Any, destination: str | None,
+                 inputs: list[InputTable]) -> NodeOutput:
+        view = NodeContext(workflow_id=ctx.workflow_id, run_id=ctx.run_id, node_id=ctx.node_id,
+                           node_type=ctx.node_type, title=ctx.title, config=ctx.config, base_dir=ctx.base_dir,
+                           inputs=inputs, output_table=ctx.output_table, conn=ctx.conn, lease=ctx.lease,
+                           workspace_path=ctx.workspace_path, connections=ctx.connections)
+        if destination is None:
+            return self._local(view)
+        if ctx.config.get("sql"):
+            sql, params = view.render_for(str(ctx.config["sql"]), dest)
+        else:
+            pairs = [(i.node_id, i.table, [c for c, _ in dest.list_fields(i.table)]) for i in inputs]
+            sql, params = join_sql.build_join_sql(ctx.config, pairs, quote=dest.quote_ident), []
+        target = dest.quote_ident(ctx.output_table)
+        dest.execute_many([f"DROP TABLE IF EXISTS {target}"])
+        dest.execute(f"CREATE TABLE {target} AS {sql}", params)
+        return NodeOutput(table=ctx.output_table, connection=destination, records=dest.count(ctx.output_table))

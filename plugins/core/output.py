@@ -1,7 +1,9 @@
 """Output: exports one upstream table to a file, atomically (:mod:`engine.io.writers`).
 
 The default file name, when ``path`` is empty, is ``<node id>.csv`` beside the
-workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``.
+workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``. With
+``connection`` (and ``table``, ``mode``: create / replace / append) the table is
+written to that connection instead.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.connectors.base import WRITE_MODES
+from engine.connectors.transfer import transfer
 from engine.errors import NodeError
 from engine.io import writers
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType
@@ -31,12 +35,21 @@ class OutputNode(NodeType):
                                                     f"(supported: {', '.join(writers.WRITE_FORMATS)})"))
         if fmt is None and path and writers.format_for_path(Path(str(path))) is None:
             problems.append(ConfigProblem("format", f"cannot tell the format from '{path}'; set 'format'"))
+        if config.get("connection"):
+            if config.get("mode", "replace") not in WRITE_MODES:
+                problems.append(ConfigProblem("mode", f"must be one of {', '.join(WRITE_MODES)}"))
+            return problems
         if config.get("if_exists", "overwrite") not in POLICIES:
             problems.append(ConfigProblem("if_exists", f"must be one of {', '.join(POLICIES)}"))
         return problems
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
         source = ctx.input()
+        if ctx.config.get("connection"):
+            return self._to_connection(ctx, str(ctx.config["connection"]))
+        if source.connection is not None:
+            raise NodeError(f"node '{ctx.label}': file export reads workspace tables; pull "
+                            f"'{source.table}' into the workspace first (a Transformer with storage 'local')")
         path = ctx.resolve_path(str(ctx.config.get("path") or f"{ctx.node_id}.csv"))
         fmt = ctx.config.get("format") or writers.format_for_path(path)
         if fmt is None:
@@ -45,3 +58,15 @@ class OutputNode(NodeType):
         options["if_exists"] = ctx.config.get("if_exists", "overwrite")
         records = writers.export_table(ctx.conn, source.table, path, fmt, options)
         return NodeOutput(table=source.table, records=records, info={"path": str(path)})
+
+    def _to_connection(self, ctx: NodeContext, connection: str) -> NodeOutput:
+        """Write the input table into a connection's table (create / replace / append);
+        the connector writes transactionally, so a failure leaves the destination as it was."""
+        source = ctx.input()
+        table = str(ctx.config.get("table") or ctx.node_id)
+        mode = ctx.config.get("mode", "replace")
+        reader = ctx.location(source.connection)
+        dest = ctx.location(connection)
+        records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode)
+        return NodeOutput(table=table, connection=connection, records=records,
+                          info={"connection": connection, "table": table})

@@ -7,7 +7,12 @@
 * ``language: python`` — a ``transform(rows)`` function run in a fresh worker
   under the code trust model (:mod:`engine.skills.python_skill`).
 
-``storage`` is ``local`` (the workspace); the connectors issue adds ``database``.
+Where it runs: an input in the workspace is transformed there. An input that lives in
+a database connection is transformed by SQL in that database's dialect; ``storage:
+database`` keeps the result there (a table ``<workflow>__<node>`` in the connection),
+``storage: local`` pulls the result into the workspace in batches (fetching and
+inserting overlap). Secrets in such SQL (``{{ secret.<conn>.<field> }}``) are passed
+as driver parameters, never pasted into the text.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import templates, workspace
+from engine.connectors.transfer import transfer
 from engine.errors import NodeError
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
 from engine.sql.statements import split_statements
 
 MODES = ("new_table", "in_place")
 LANGUAGES = ("sql", "python")
+STORAGES = ("local", "database")
 
 
 class TransformerNode(NodeType):
@@ -33,9 +40,8 @@ class TransformerNode(NodeType):
         language = config.get("language", "sql")
         if language not in LANGUAGES:
             return [ConfigProblem("language", f"must be one of {', '.join(LANGUAGES)}, not {language!r}")]
-        if config.get("storage", "local") != "local":
-            return [ConfigProblem("storage", f"storage {config.get('storage')!r} needs a connection; "
-                                             "only 'local' is available")]
+        if config.get("storage", "local") not in STORAGES:
+            return [ConfigProblem("storage", f"must be one of {', '.join(STORAGES)}")]
         if language == "python":
             return require(config, "code") or _check_python(str(config["code"]))
         problems = require(config, "sql")
@@ -55,6 +61,12 @@ class TransformerNode(NodeType):
     def execute(self, ctx: NodeContext) -> NodeOutput:
         if ctx.config.get("language") == "python":
             return PythonSkill().run(ctx)
+        source = ctx.input()
+        if source.connection is not None:
+            return _run_in_database(ctx, source.connection)
+        if ctx.config.get("storage", "local") == "database":
+            raise NodeError(f"node '{ctx.label}': storage 'database' needs an input that lives in a "
+                            f"database connection; this input is in the workspace (use storage 'local')")
         sql = ctx.render(str(ctx.config["sql"]))
         if ctx.config.get("mode") == "in_place":
             return _run_in_place(ctx, sql)
@@ -82,6 +94,31 @@ def create_table_as(ctx: NodeContext, select_sql: str) -> NodeOutput:
         conn.execute(f"DROP TABLE IF EXISTS {target}")
         _execute(ctx, conn, f"CREATE TABLE {target} AS {body}", shown=body)
         records = workspace.count_rows(conn, ctx.output_table)
+    return NodeOutput(table=ctx.output_table, records=records)
+
+
+def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
+    db = ctx.location(connection)
+    sql, params = ctx.render_for(str(ctx.config["sql"]), db)
+    statements = split_statements(sql)
+    if params and len(statements) != 1:
+        raise NodeError(f"node '{ctx.label}': secret references are allowed in single-statement SQL only")
+    if ctx.config.get("mode") == "in_place":
+        table = ctx.input().table
+        if params:
+            db.execute(statements[0], params)
+        else:
+            db.execute_many(statements)
+        return NodeOutput(table=table, connection=connection, records=db.count(table))
+    if len(statements) != 1:
+        raise NodeError(f"node '{ctx.label}': mode 'new_table' takes exactly one SELECT statement, "
+                        f"found {len(statements)}")
+    if ctx.config.get("storage", "local") == "database":
+        target = db.quote_ident(ctx.output_table)
+        db.execute_many([f"DROP TABLE IF EXISTS {target}"])
+        db.execute(f"CREATE TABLE {target} AS {statements[0]}", params)
+        return NodeOutput(table=ctx.output_table, connection=connection, records=db.count(ctx.output_table))
+    records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace", params)
     return NodeOutput(table=ctx.output_table, records=records)
 
 

@@ -481,3 +481,59 @@ def test_writes_happen_in_short_transactions(ws, tmp_path, monkeypatch):
     ws[0].set_trace_callback(None)
     assert statements.count("BEGIN IMMEDIATE") >= 3
     assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT")
+
+
+# --- resources -----------------------------------------------------------------------
+
+
+def traced_peak(action) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_csv_memory_does_not_grow_with_the_file(ws, tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_reader, "BATCH_VALUES", 4096)
+    monkeypatch.setattr(csv_reader, "INFER_ROWS", 100)
+    path = tmp_path / "m.csv"
+    with open(path, "w") as fh:
+        fh.write("a,b,c,d\n")
+        fh.writelines(f"{i},{i * 3},name {i},2024-01-{i % 28 + 1:02d}\n" for i in range(150_000))
+    size = path.stat().st_size
+    assert size > 5 * 2 ** 20
+    peak = traced_peak(lambda: load(ws, path))
+    assert rows(ws, 'SELECT count(*), sum(a) FROM "t"') == [(150_000, sum(range(150_000)))]
+    assert peak < size / 2
+
+
+def test_json_memory_does_not_grow_with_the_file(ws, tmp_path, monkeypatch):
+    monkeypatch.setattr(json_reader, "BATCH_VALUES", 4096)
+    monkeypatch.setattr(json_reader, "READ_CHARS", 1 << 16)
+    path = tmp_path / "m.json"
+    with open(path, "w") as fh:
+        fh.write("[\n" + ",\n".join(json.dumps({"id": i, "name": f"name {i}", "v": i / 3})
+                                    for i in range(60_000)) + "\n]")
+    size = path.stat().st_size
+    peak = traced_peak(lambda: load(ws, path))
+    assert rows(ws, 'SELECT count(*) FROM "t"') == [(60_000,)]
+    assert peak < size / 2
+
+
+def test_importing_the_readers_does_not_load_pyarrow(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; import engine.io.readers as r; "
+            "from engine.workspace import connect, WriteLease; "
+            f"p = Path({str(tmp_path)!r}); (p / 'a.csv').write_text('x\\n1\\n'); "
+            "c = connect(p / 'w.sqlite'); l = WriteLease(p / 'w.sqlite'); "
+            "r.import_file(c, l, p / 'a.csv', 't'); c.close(); l.close(); "
+            "assert 'pyarrow' not in sys.modules and 'openpyxl' not in sys.modules")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

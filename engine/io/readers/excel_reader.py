@@ -1,7 +1,7 @@
 """Excel workbooks (.xlsx) as :class:`Batch` es, one sheet per import.
 
 Guarantees: the workbook is streamed (openpyxl ``read_only``) and always closed; the
-first row of the sheet is the header; rows with no value at all are skipped; a row
+first row of the sheet (the first that is not empty) is the header; rows with no value at all are skipped; a row
 longer than the header adds ``col_N`` columns; dates and times become ISO text,
 booleans 1/0, formulas their cached values. Errors name the file and the sheet.
 
@@ -42,17 +42,21 @@ def read_excel(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
 
 
 def _pick_sheet(path: Path, book, choice: object):
-    names = book.sheetnames
-    listed = ", ".join(f"'{n}'" for n in names)
+    """The worksheet named ``choice``, or numbered (1-based), or the first one."""
+    sheets = book.worksheets          # chart sheets have no cells: not offered
+    names = [sheet.title for sheet in sheets]
+    if not sheets:
+        raise NodeError(f"{path.name}: the workbook has no worksheet")
     if choice is None or choice == "":
-        return book.worksheets[0]
+        return sheets[0]
     if isinstance(choice, str) and choice in names:
-        return book[choice]
+        return sheets[names.index(choice)]
     index = choice if isinstance(choice, int) and not isinstance(choice, bool) else None
     if isinstance(choice, str) and choice.strip().isdigit():
         index = int(choice)
-    if index is not None and 1 <= index <= len(names):
-        return book.worksheets[index - 1]
+    if index is not None and 1 <= index <= len(sheets):
+        return sheets[index - 1]
+    listed = ", ".join(f"'{n}'" for n in names)
     raise NodeError(f"{path.name}: no sheet {choice!r}; the workbook has {listed}")
 
 
@@ -68,8 +72,8 @@ def _cell(value: object) -> object:
 
 
 def _sheet_batches(label: str, rows: Iterator[tuple]) -> Iterator[Batch]:
-    header = next(rows, None)
-    if header is None or all(v is None for v in header):
+    header = next((row for row in rows if _width(row)), None)
+    if header is None:
         raise NodeError(f"{label} is empty (no header row)")
     columns = [("" if v is None else str(v)) for v in header]
     types: list[str] = []
