@@ -63,6 +63,22 @@ def launch_engine(home: Path) -> tuple[subprocess.Popen, float]:
     return proc, started
 
 
+CPU_AT_READY: dict[int, dict[str, float]] = {}
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU (user + system) used so far by the engine and, summed, by its descendants."""
+    out = {"engine": 0.0, "descendants": 0.0}
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            t = p.cpu_times()
+            out["engine" if p.pid == pid else "descendants"] += t.user + t.system
+    except psutil.NoSuchProcess:
+        pass
+    return out
+
+
 def wait_ready(home: Path, proc: subprocess.Popen, timeout: float = 60.0) -> float:
     """perf_counter() when a client's ``status`` call was answered by this engine."""
     deadline = time.monotonic() + timeout
@@ -75,6 +91,7 @@ def wait_ready(home: Path, proc: subprocess.Popen, timeout: float = 60.0) -> flo
                 status = client.call("status", timeout=5)
                 ready = time.perf_counter()
             if status["pid"] == proc.pid:
+                CPU_AT_READY[proc.pid] = cpu_seconds(proc.pid)
                 return ready
         except EngineUnavailable:
             pass
@@ -123,6 +140,7 @@ def engine_round(tmp: Path, n: int) -> dict:
     ready = wait_ready(home, proc)
     stop_ms, leftovers = stop_engine(home, proc)
     return {"ready_ms": (ready - started) * 1000, "stop_ms": stop_ms, "leftovers": leftovers,
+            "cpu": CPU_AT_READY.get(proc.pid, {}),
             "phases": log_phases(engine_log(home)), "returncode": proc.returncode}
 
 
@@ -201,6 +219,10 @@ def main() -> None:
           f"   (warm-up {warm_engine['ready_ms']:.0f})")
     print(f"  python -c pass  median {bare:7.1f}   rounds: {', '.join(f'{b:.0f}' for b in bares)}"
           f"   (warm-up {warm_bare:.0f})")
+    cpu_engine = statistics.median(r["cpu"]["engine"] * 1000 for r in engines)
+    cpu_children = statistics.median(r["cpu"]["descendants"] * 1000 for r in engines)
+    print(f"  CPU used until ready (median): engine process {cpu_engine:.0f} ms, "
+          f"its descendants (forkserver, workers) {cpu_children:.0f} ms")
     print(f"  shutdown call until exit: median {statistics.median(r['stop_ms'] for r in engines):.0f} ms; "
           f"exit statuses {sorted({r['returncode'] for r in engines})}")
     print("  engine log of the last round:")

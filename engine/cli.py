@@ -92,9 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list plugins and their load errors")
     pl.set_defaults(func=cmd_plugins)
 
-    from engine.cli_engine import add_parsers
+    from engine import cli_connections, cli_engine
 
-    add_parsers(sub)
+    cli_engine.add_parsers(sub)
+    cli_connections.add_parsers(sub)
     return p
 
 

@@ -9,7 +9,38 @@ from pathlib import Path
 
 import pytest
 
+from tests import keychain
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_service(tmp_path_factory: pytest.TempPathFactory):
+    """A private unlocked Secret Service for the whole session (before any worker starts,
+    so workers and engine subprocesses inherit it). None where dbus/gnome-keyring are missing."""
+    if not keychain.available():
+        yield None
+        return
+    service = keychain.SecretService(tmp_path_factory.mktemp("secret_service"))
+    saved = {k: os.environ.get(k) for k in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR", "XDG_DATA_HOME",
+                                            "GNOME_KEYRING_CONTROL")}
+    os.environ.update(service.start())
+    try:
+        yield service
+    finally:
+        service.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def keyring_ready(secret_service):
+    if secret_service is None:
+        pytest.skip("dbus-daemon and gnome-keyring-daemon are not installed (`bash dev setup` installs them)")
+    return secret_service
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.connectors.service import ConnectionService
 from engine.errors import DagfluxError
 from engine.history import History
 from engine.lock import DataDirLock
@@ -67,6 +68,8 @@ class Engine:
             if interrupted:
                 log.warning("%d run(s) left running by a stopped engine are now marked interrupted", interrupted)
             self.store = WorkflowStore(self.paths.workflows)
+            self.connections = ConnectionService(self.paths.connections, self.registry, self.pool,
+                                                 on_changed=self.pool.recycle_idle)
             self.bus = EventBus()
             self.runs = RunManager(self.registry, self.pool, self.history, self.bus, self._notify)
             self.triggers = TriggerManager(self.paths.root, self._fire, self._missed, self.webhook_host,
@@ -237,6 +240,39 @@ class Engine:
 
     def _call_triggers_list(self) -> list:
         return self.triggers.listing()
+
+    # Connections: secrets only ever travel inward; no call returns one.
+    def _call_connections_types(self) -> list:
+        return self.connections.types()
+
+    def _call_connections_list(self) -> list:
+        return self.connections.list()
+
+    def _call_connections_add(self, id: str, type: str, name: str = "", settings: dict | None = None,
+                              secrets: dict | None = None) -> dict:
+        return self.connections.add(id, type, name, settings, secrets)
+
+    def _call_connections_edit(self, id: str, name: str | None = None, settings: dict | None = None,
+                               secrets: dict | None = None) -> dict:
+        return self.connections.edit(id, name, settings, secrets)
+
+    def _call_connections_remove(self, id: str) -> bool:
+        return self.connections.remove(id)
+
+    def _call_connections_test(self, id: str) -> dict:
+        return self.connections.run_op("connection.test", connection=id)
+
+    def _call_connections_objects(self, id: str) -> list:
+        return self.connections.run_op("connection.objects", connection=id)
+
+    def _call_connections_fields(self, id: str, object: str) -> list:
+        return self.connections.run_op("connection.fields", connection=id, object=object)
+
+    def _call_connections_sample(self, id: str, object: str, limit: int = 5) -> dict:
+        return self.connections.run_op("connection.sample", connection=id, object=object, limit=limit)
+
+    def _call_secrets_status(self) -> dict:
+        return self.connections.status()
 
 
 def _plain(value: Any) -> Any:

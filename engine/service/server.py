@@ -28,11 +28,11 @@ from multiprocessing.connection import (
 from pathlib import Path
 from typing import Any
 
-from engine import messages
+from engine import frametap, messages
 from engine.errors import DagfluxError, ProtocolError
 from engine.messages import Call, Failure, Hello, Message, Refused, Result, Welcome
 from engine.service.events import EventBus, Subscriber
-from engine.service.ipc import prepare_socket_dir, recv, send
+from engine.service.ipc import prepare_socket_dir, recv
 
 log = logging.getLogger("dagflux.server")
 Handler = Callable[[str, dict, "ClientSession"], Any]
@@ -49,8 +49,10 @@ class ClientSession:
         self.closed = False
 
     def send(self, msg: Message) -> None:
+        frame = messages.encode(msg)
+        frametap.record(frame)
         with self._send_lock:
-            send(self.conn, msg)
+            self.conn.send_bytes(frame)
 
     def close(self) -> None:
         if not self.closed:

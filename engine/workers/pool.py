@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from engine import messages
+from engine import frametap, messages
 from engine.errors import DagfluxError, ProtocolError
 from engine.messages import NodeResult, OpResult, RunNode, RunOp, Shutdown, WorkerReady
 
@@ -346,7 +346,9 @@ class WorkerPool:
             return _result(task, "failed", job.started,
                            f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
                            "its worker was stopped")
-        msg = messages.decode(worker.conn.recv_bytes())
+        frame = worker.conn.recv_bytes()
+        frametap.record(frame)
+        msg = messages.decode(frame)
         if not isinstance(msg, OpResult if isinstance(task, RunOp) else NodeResult):
             raise ProtocolError(f"worker replied {msg.TYPE} to {task.TYPE}")
         return msg

@@ -81,10 +81,11 @@ class MariaDBConnector(Connector):
         FieldSpec("password", "Password", secret=True, required=False,
                   help="Leave empty for an account without a password"),
     )
+    connect_timeout: float = CONNECT_TIMEOUT    # seconds, for the TCP connect and for the handshake
 
     def __init__(self, connection_id: str, name: str, settings: Any) -> None:
         super().__init__(connection_id, name, settings)
-        self._connection: pymysql.connections.Connection[Any] | None = None
+        self._connection: pymysql.connections.Connection | None = None
         self._reading = False
 
     # --- lifecycle ------------------------------------------------------------------
@@ -96,7 +97,7 @@ class MariaDBConnector(Connector):
             except _DRIVER_ERRORS:              # the server is gone already; the socket is closed anyway
                 pass
 
-    def _conn(self) -> pymysql.connections.Connection[Any]:
+    def _conn(self) -> pymysql.connections.Connection:
         if self._reading:
             raise ConnectorError(f"connection '{self.name}': a read is still in progress on this connection; "
                                  "finish it before running anything else")
@@ -106,14 +107,14 @@ class MariaDBConnector(Connector):
             self._connection = self._connect()
         return self._connection
 
-    def _connect(self) -> pymysql.connections.Connection[Any]:
+    def _connect(self) -> pymysql.connections.Connection:
         settings = self.settings
         try:
             connection = pymysql.connect(
                 host=settings.get("host") or "localhost", port=int(settings.get("port") or 3306),
                 user=settings.get("user") or None, password=settings.get("password") or "",
                 database=settings.get("database") or None, charset="utf8mb4", autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT, read_timeout=CONNECT_TIMEOUT, init_command=_STRICT,
+                connect_timeout=self.connect_timeout, read_timeout=self.connect_timeout, init_command=_STRICT,
                 conv=_CONVERSIONS, program_name="DagFlux")
         except _DRIVER_ERRORS as exc:
             error = ConnectorError(f"connection '{self.name}': {self._connect_reason(exc)}")
@@ -155,34 +156,37 @@ class MariaDBConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        connection = self._conn()
-        self._reading, finished = True, False
+        cursor = self._conn().cursor(pymysql.cursors.SSCursor)
+        self._reading = True
+        stream = _Stream(cursor, batch_size)
         try:
-            yield from self._stream(connection, sql, params, batch_size)
-            finished = True
+            yield from stream.batches(sql, params)
         except _DRIVER_ERRORS as exc:
             error = self._error(exc)
         else:
             return
         finally:
             self._reading = False
-            if not finished:                    # unread rows would have to be drained first
-                self.close()
+            if stream.exhausted:
+                cursor.close()
+            else:                               # left early (or failed): do not drain the rest
+                self._abandon(cursor)
         raise error from None
 
-    @staticmethod
-    def _stream(connection: pymysql.connections.Connection[Any], sql: str, params: Sequence[Any],
-                batch_size: int) -> Iterator[tuple[list[str], list[Row]]]:
-        with connection.cursor(pymysql.cursors.SSCursor) as cursor:
-            # No params → no %-formatting, so a literal % needs no doubling.
-            cursor.execute(sql, tuple(params) if params else None)
-            names = [d[0] for d in cursor.description or ()]
-            rows = list(cursor.fetchmany(batch_size))
-            yield names, rows
-            while len(rows) == batch_size:
-                rows = list(cursor.fetchmany(batch_size))
-                if rows:
-                    yield names, rows
+    def _abandon(self, cursor: pymysql.cursors.SSCursor) -> None:
+        """Drop the connection under an unfinished unbuffered result without reading it.
+
+        PyMySQL's cursor and result would otherwise read every remaining row when
+        closed or collected; marking the result finished (private attributes of
+        PyMySQL 1.x/2.x) lets the socket simply be closed instead.
+        """
+        connection = self._connection
+        result = getattr(connection, "_result", None)
+        if result is not None:
+            result.unbuffered_active = False
+            connection._result = None           # type: ignore[union-attr]
+        self.close()
+        cursor.close()
 
     @_translated
     def write(self, table: str, columns: Columns, batches: Iterable[list[Row]], mode: str = "create") -> int:
@@ -202,7 +206,7 @@ class MariaDBConnector(Connector):
         try:
             count = self._insert_in_transaction(staging, columns, batches)
             self._swap_in(staging, self.qualified(table), self._sibling(parts, RETIRED_PREFIX) if replace else None)
-        except BaseException:
+        except BaseException:                   # any failure, even KeyboardInterrupt: clean up, re-raise
             self._drop_quietly(staging)
             raise
         return count
@@ -213,7 +217,7 @@ class MariaDBConnector(Connector):
             return
         # One RENAME TABLE with two renames is atomic: readers see the old or the new table.
         self._execute(f"RENAME TABLE {target} TO {retired}, {staging} TO {target}")
-        self._execute(f"DROP TABLE {retired}")
+        self._drop_quietly(retired)             # the new table is in place: the write succeeded
 
     def _insert_in_transaction(self, target: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
         names = ", ".join(self.quote_ident(name) for name, _ in columns)
@@ -230,7 +234,7 @@ class MariaDBConnector(Connector):
                         cursor.executemany(statement, batch)
                         count += len(batch)
             connection.commit()
-        except BaseException:
+        except BaseException:                   # any failure: undo, then re-raise it unchanged
             self._rollback_quietly(connection)
             raise
         return count
@@ -253,7 +257,7 @@ class MariaDBConnector(Connector):
             with connection.cursor() as cursor:
                 count = cursor.execute(sql, tuple(params) if params else None)
             connection.commit()
-        except BaseException:
+        except BaseException:                   # any failure: undo, then re-raise it unchanged
             self._rollback_quietly(connection)
             raise
         return int(count) if count is not None else -1
@@ -267,7 +271,7 @@ class MariaDBConnector(Connector):
                 for statement in statements:
                     cursor.execute(statement)
             connection.commit()
-        except BaseException:
+        except BaseException:                   # any failure: undo, then re-raise it unchanged
             self._rollback_quietly(connection)
             raise
 
@@ -312,7 +316,7 @@ class MariaDBConnector(Connector):
             pass
 
     @staticmethod
-    def _rollback_quietly(connection: pymysql.connections.Connection[Any]) -> None:
+    def _rollback_quietly(connection: pymysql.connections.Connection) -> None:
         try:
             connection.rollback()
         except _DRIVER_ERRORS:                  # a lost connection rolls back on the server anyway
@@ -327,7 +331,7 @@ class MariaDBConnector(Connector):
     def _describe(self, exc: pymysql.err.MySQLError) -> str:
         code, message = _code_and_message(exc)
         if code == 1146:                        # "Table 'db.x' doesn't exist"
-            table = re.search(r"'(?:[^'.]*\.)?(.*)'", message)
+            table = re.search(r"'(?:[^'.]*\.)?(.*)' doesn't exist", message)
             return f"table \"{table.group(1) if table else '?'}\" does not exist"
         if code in (2006, 2013, 2055) or (code == 0 and not message):
             return "lost the connection to the server"
@@ -346,7 +350,7 @@ class MariaDBConnector(Connector):
             return "the server has no free connection slots"
         for needles, reason in _CONNECT_REASONS:
             if any(n in low for n in needles):
-                return reason.format(timeout=CONNECT_TIMEOUT)
+                return reason.format(timeout=self.connect_timeout)
         return f"cannot connect ({self._scrub(message or type(exc).__name__)})"
 
     def _scrub(self, text: str) -> str:
@@ -362,6 +366,29 @@ _CONNECT_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("no route to host", "network is unreachable"), "cannot reach the server (no route to host)"),
     (("lost connection", "connection reset"), "the server closed the connection during the handshake"),
 )
+
+
+class _Stream:
+    """Batches from an unbuffered cursor; ``exhausted`` once the server sent the last row."""
+
+    def __init__(self, cursor: pymysql.cursors.SSCursor, batch_size: int) -> None:
+        self.cursor, self.batch_size, self.exhausted = cursor, batch_size, False
+
+    def batches(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[list[str], list[Row]]]:
+        # No params → no %-formatting, so a literal % needs no doubling.
+        self.cursor.execute(sql, tuple(params) if params else None)
+        names = [d[0] for d in self.cursor.description or ()]
+        rows = self._next()
+        yield names, rows
+        while not self.exhausted:
+            rows = self._next()
+            if rows:
+                yield names, rows
+
+    def _next(self) -> list[Row]:
+        rows = list(self.cursor.fetchmany(self.batch_size))
+        self.exhausted = len(rows) < self.batch_size
+        return rows
 
 
 def _code_and_message(exc: pymysql.err.MySQLError) -> tuple[int, str]:

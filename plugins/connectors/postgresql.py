@@ -80,6 +80,7 @@ class PostgresConnector(Connector):
                   help="Leave empty for trust, peer or certificate authentication"),
         FieldSpec("sslmode", "SSL mode", required=False, default="prefer", kind="choice", choices=SSL_MODES),
     )
+    connect_timeout: int = CONNECT_TIMEOUT      # seconds (libpq counts at least 2)
 
     def __init__(self, connection_id: str, name: str, settings: Any) -> None:
         super().__init__(connection_id, name, settings)
@@ -109,7 +110,7 @@ class PostgresConnector(Connector):
                 host=settings.get("host") or None, port=int(settings.get("port") or 5432),
                 dbname=settings.get("database") or None, user=settings.get("user") or None,
                 password=settings.get("password") or None, sslmode=settings.get("sslmode") or "prefer",
-                connect_timeout=CONNECT_TIMEOUT, application_name="DagFlux", autocommit=True)
+                connect_timeout=self.connect_timeout, application_name="DagFlux", autocommit=True)
         except psycopg.Error as exc:
             error = ConnectorError(f"connection '{self.name}': {self._connect_reason(exc)}")
         else:
@@ -187,7 +188,7 @@ class PostgresConnector(Connector):
         with connection.transaction():
             exists = self._exists(connection, table)
             if exists and mode == "create":
-                raise ConnectorError(f"connection '{self.name}': table {table!r} already exists "
+                raise ConnectorError(f"connection '{self.name}': table \"{table}\" already exists "
                                      "(write with mode replace or append)")
             if exists and mode == "append":
                 return self._copy(connection, self.qualified(table), columns, batches)
@@ -227,7 +228,7 @@ class PostgresConnector(Connector):
             raise ConnectorError(f"connection '{self.name}': unknown write mode {mode!r} "
                                  f"(use {', '.join(WRITE_MODES)})")
         if not columns:
-            raise ConnectorError(f"connection '{self.name}': writing {table!r} needs at least one column")
+            raise ConnectorError(f"connection '{self.name}': writing \"{table}\" needs at least one column")
 
     @_translated
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -258,7 +259,7 @@ class PostgresConnector(Connector):
         return bool(row and row[0])
 
     def _missing(self, obj: str) -> ConnectorError:
-        return ConnectorError(f"connection '{self.name}': table {obj!r} does not exist")
+        return ConnectorError(f"connection '{self.name}': table \"{obj}\" does not exist")
 
     def _error(self, exc: psycopg.Error) -> ConnectorError:
         return ConnectorError(f"connection '{self.name}': {self._describe(exc)}")
@@ -277,10 +278,10 @@ class PostgresConnector(Connector):
         text = _IP_ADDRESS.sub(_HIDDEN, self._scrub(str(exc).rsplit("failed:", 1)[-1]))
         low = text.lower()
         if 'database "' in low and "does not exist" in low:
-            return f"database {self.settings.get('database')!r} does not exist"
+            return f"database \"{self.settings.get('database')}\" does not exist"
         for needles, reason in _CONNECT_REASONS:
             if any(n in low for n in needles):
-                return reason.format(timeout=CONNECT_TIMEOUT, sslmode=self.settings.get("sslmode") or "prefer")
+                return reason.format(timeout=self.connect_timeout, sslmode=self.settings.get("sslmode") or "prefer")
         detail = text.replace("FATAL:", "").strip().splitlines()
         return f"cannot connect ({detail[0].strip() if detail else type(exc).__name__})"
 

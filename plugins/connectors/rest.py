@@ -32,7 +32,8 @@ Pagination (``"pagination": "page"`` is short for ``{"type": "page"}``)::
              size=100 ("" = not sent)
     cursor   cursor_param="cursor" set to the value at cursor_path="meta.next_cursor" of
              the previous reply; no value ends the fetch
-    link     the RFC 5988 ``Link: <…>; rel="next"`` header of the previous reply
+    link     the RFC 5988 ``Link: <…>; rel="next"`` header of the previous reply, followed
+             as given (it carries its own query; ``params`` go only into the first request)
 
 Every type also ends at a page without records. Page size for cursor and link APIs
 goes in ``params``.
@@ -60,16 +61,18 @@ fails or is closed (or the iterator is garbage-collected).
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import email.utils
 import json
 import math
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from engine import templates
@@ -235,7 +238,6 @@ class _Reply:
 class _Auth:
     headers: Mapping[str, str]
     query: Mapping[str, str]
-    basic: aiohttp.BasicAuth | None
 
 
 # --- the connector ---------------------------------------------------------------------
@@ -269,9 +271,10 @@ class RestConnector(Connector):
                               companions=[str(self.settings.get("username") or "")])
 
     # --- operations ------------------------------------------------------------------
-    def fetch(self, spec: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def fetch(self, spec: Mapping[str, Any]) -> Generator[list[dict[str, Any]], None, None]:
         """Pages of records (see the module doc for ``spec``). The spec, the URL, the
-        auth and the secret placeholders are checked before this returns."""
+        auth and the secret placeholders are checked before this returns; the first
+        request is sent on the first ``next()``. ``close()`` it to stop early."""
         try:
             opts = parse_spec(spec)
         except ValueError as exc:
@@ -326,7 +329,7 @@ class RestConnector(Connector):
         raise self.error("REST connections have no identifiers to quote")
 
     # --- pages -----------------------------------------------------------------------
-    def _pages(self, opts: FetchSpec, first: _Call) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, opts: FetchSpec, first: _Call) -> Generator[list[dict[str, Any]], None, None]:
         pager, taken, pages = _Pager(opts.pagination, self), 0, 0
         with _Http(self, opts) as http:
             call: _Call | None = pager.first(first)
@@ -338,7 +341,7 @@ class RestConnector(Connector):
                     return
                 if pages == opts.max_pages:
                     raise self.call_error(call, f"still returned records after max_pages={opts.max_pages} "
-                                            f"pages; raise max_pages or set max_records")
+                                                f"pages; raise max_pages or set max_records")
                 pages += 1
                 received = len(records)
                 if opts.max_records is not None:
@@ -376,7 +379,7 @@ class RestConnector(Connector):
             return
         tries = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
         raise self.call_error(call, f"failed with HTTP {reply.status} {reply.reason}{tries}: "
-                                f"{self._excerpt(reply.body)}")
+                                    f"{self._excerpt(reply.body)}")
 
     # --- requests --------------------------------------------------------------------
     def _base_url(self) -> URL:
@@ -417,20 +420,21 @@ class RestConnector(Connector):
             raise self.error(f"auth '{kind}' needs a token, and none is set")
         key_name = str(self.settings.get("api_key_name") or DEFAULT_KEY_NAMES.get(kind, ""))
         if kind == "bearer":
-            return _Auth({"Authorization": f"Bearer {token}"}, {}, None)
+            return _Auth({"Authorization": f"Bearer {token}"}, {})
         if kind == "api_key_header":
-            return _Auth({key_name: token}, {}, None)
+            return _Auth({key_name: token}, {})
         if kind == "api_key_query":
-            return _Auth({}, {key_name: token}, None)
+            return _Auth({}, {key_name: token})
         if kind == "basic":
-            return _Auth({}, {}, self._basic(token))
-        return _Auth({}, {}, None)
+            return _Auth({"Authorization": self._basic(token)}, {})
+        return _Auth({}, {})
 
-    def _basic(self, password: str) -> aiohttp.BasicAuth:
+    def _basic(self, password: str) -> str:
         user = str(self.settings.get("username") or "")
         if not user or ":" in user:
             raise self.error("Basic auth needs a user name without ':'")
-        return aiohttp.BasicAuth(user, password, encoding="utf-8")
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()  # RFC 7617, UTF-8
+        return f"Basic {pair}"
 
     def trusted(self, url: URL) -> bool:
         """Whether this connection's credentials may be sent to ``url``."""
@@ -527,7 +531,7 @@ class _Pager:
             return None
         if isinstance(value, (dict, list)):
             raise self.connector.call_error(call, f"returned a {type(value).__name__} at cursor_path "
-                                              f"'{self.p.cursor_path}', not a cursor value")
+                                                  f"'{self.p.cursor_path}', not a cursor value")
         cursor = str(value)
         self._once(call, f"cursor {_short(cursor)}", cursor)
         return call.with_params({self.p.cursor_param: cursor})
@@ -538,14 +542,14 @@ class _Pager:
             return None
         if not self.connector.trusted(url):
             raise self.connector.call_error(call, f"links its next page to {url.scheme}://{url.host}; this "
-                                              f"connection's credentials are only sent to its own host")
+                                                  f"connection's credentials are only sent to its own host")
         self._once(call, f"next link {url.path}", str(url))
         return call.at(url)
 
     def _once(self, call: _Call, what: str, key: str) -> None:
         if key in self.seen:
             raise self.connector.call_error(call, f"returned the same {what} twice: an endless pagination "
-                                              f"loop, stopped")
+                                                  f"loop, stopped")
         self.seen.add(key)
 
 
@@ -663,7 +667,7 @@ class _Http:
             return min(self.opts.retry_backoff_s * 2 ** (attempt - 1), cap)
         if asked > cap:
             raise self.connector.call_error(call, f"got HTTP {reply.status} {reply.reason} asking to wait "
-                                              f"{asked:g} s, more than max_retry_wait_s={cap:g}")
+                                                  f"{asked:g} s, more than max_retry_wait_s={cap:g}")
         return asked
 
     async def _follow(self, call: _Call) -> _Reply:
@@ -674,16 +678,16 @@ class _Http:
             target = reply.url.join(URL(reply.location))
             if not self.connector.trusted(target):
                 raise self.connector.call_error(call, f"was redirected to {target.scheme}://{target.host}; this "
-                                                  f"connection's credentials are only sent to its own host")
+                                                      f"connection's credentials are only sent to its own host")
             method = "GET" if reply.status == 303 else call.method
             call = call.at(target, method)
         raise self.connector.call_error(call, f"was redirected more than {MAX_REDIRECTS} times")
 
     async def _once(self, call: _Call) -> _Reply:
-        url, headers, basic = self._prepare(call)
+        url, headers = self._prepare(call)
         try:
             async with self._session.request(call.method, url, headers=headers, json=call.body,
-                                             auth=basic, allow_redirects=False) as resp:
+                                             allow_redirects=False) as resp:
                 body = await resp.read()
                 return _Reply(resp.status, resp.reason or "", resp.url, resp.content_type, body,
                               resp.headers.get("Retry-After"), resp.headers.get("Location"), _next_link(resp))
@@ -697,14 +701,14 @@ class _Http:
         # query and all) is not attached as the context of the ConnectorError.
         raise self.connector.call_error(call, problem)
 
-    def _prepare(self, call: _Call) -> tuple[URL, dict[str, str], aiohttp.BasicAuth | None]:
-        """The URL with every parameter and the auth, the headers (the spec's win), the Basic auth."""
+    def _prepare(self, call: _Call) -> tuple[URL, CIMultiDict[str]]:
+        """The URL with every parameter and the auth; the headers (the spec's win over the auth's)."""
         url = call.url.extend_query(call.params) if call.params else call.url
         if self.auth.query:
             url = url.update_query(self.auth.query)
-        headers = {**self.auth.headers, **call.headers}
-        explicit = any(k.lower() == "authorization" for k in call.headers)
-        return url, headers, None if explicit else self.auth.basic
+        headers = CIMultiDict(self.auth.headers)
+        headers.update(call.headers)
+        return url, headers
 
 
 def _next_link(resp: aiohttp.ClientResponse) -> URL | None:

@@ -80,7 +80,7 @@ class DataSourceNode(NodeType):
     def _rest(self, ctx: NodeContext) -> NodeOutput:
         """Every page the fetch spec walks lands in the node's workspace table."""
         connector = ctx.location(str(ctx.config["connection"]))
-        spec = {k: v for k, v in ctx.config.items() if k not in ("source", "connection")}
+        spec = {k: v for k, v in ctx.config.items() if k not in ("source", "connection", "description")}
         records = (record for page in connector.fetch(spec) for record in page)
         with ctx.building_table() as staging:
             write_rows(ctx.conn, ctx.lease, staging, records, ctx.label)

@@ -16,6 +16,7 @@ nested objects and lists):
 ``/foreign``        a bare list whose ``Link`` next page is on another host
 ``/loop``           one record and the same ``meta.next_cursor`` forever
 ``/single``         a single JSON object
+``/moved``          301 to ``/single``; ``/away`` 302 to another host
 ``/search``         POST ``{"ids": [...]}`` → ``{"hits": [records with those ids]}``
 ``/echo``           the request's headers and query as one record
 ``/flaky``          ``?key=&retry_after=1``: 429 twice (Retry-After: the given value, then
@@ -40,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import socket
 import threading
 from typing import Any
 
@@ -71,20 +71,21 @@ class RestServer:
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> RestServer:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="restserver", daemon=True)
+        loop = self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="restserver", daemon=True)
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), loop).result(10)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     async def _start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
         self._runner = web.AppRunner(self._app(), handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=1.0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
 
     def stop(self) -> None:
         if self._thread is None or self._loop is None:
@@ -109,6 +110,7 @@ class RestServer:
         app.middlewares.append(self._count)
         get = {"/": self.root, "/items": self.items, "/offset": self.offset, "/cursor": self.cursor,
                "/linked": self.linked, "/foreign": self.foreign, "/loop": self.loop, "/single": self.single,
+               "/moved": self.moved, "/away": self.away,
                "/echo": self.echo, "/flaky": self.flaky, "/limited": self.limited, "/broken": self.broken,
                "/down": self.down, "/slow": self.slow, "/notjson": self.notjson, "/echo401": self.echo401,
                "/secure/{kind}": self.secure}
@@ -160,6 +162,12 @@ class RestServer:
 
     async def single(self, request: web.Request) -> web.Response:
         return web.json_response({"id": 1, "profile": {"langs": ["nl", "en"]}})
+
+    async def moved(self, request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently("/single")
+
+    async def away(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://elsewhere.example/collect")
 
     async def search(self, request: web.Request) -> web.Response:
         ids = set((await request.json()).get("ids", []))

@@ -112,6 +112,13 @@ def test_a_next_link_to_another_host_is_refused(server: RestServer) -> None:
         fetch_all(connector(server, auth="bearer"), path="/foreign", pagination="link")
 
 
+def test_redirects_are_followed_only_on_the_same_host(server: RestServer) -> None:
+    assert fetch_all(connector(server, auth="bearer"), path="/moved")[0]["id"] == 1
+    with pytest.raises(ConnectorError, match=r"GET /away was redirected to http://elsewhere.example; this "
+                                             r"connection's credentials are only sent to its own host"):
+        fetch_all(connector(server, auth="bearer"), path="/away")
+
+
 # --- records_path, POST, sample --------------------------------------------------------------
 
 def test_records_path_navigates_objects_and_list_indexes(server: RestServer) -> None:

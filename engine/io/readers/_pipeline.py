@@ -32,6 +32,15 @@ _POLL_S = 0.05
 _SWITCH_INTERVAL_S = 0.00005
 
 
+def _free(trash: collections.deque[object], keep: int) -> None:
+    """Drop items of ``trash`` (their last reference) until ``keep`` remain."""
+    try:
+        while len(trash) > keep:
+            trash.popleft()
+    except IndexError:   # the other thread emptied it meanwhile
+        pass
+
+
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -42,6 +51,7 @@ class Prefetcher(Generic[T]):
 
     def __init__(self, source: Iterator[T], depth: int = 3, name: str = "dagflux-reader") -> None:
         self._source = source
+        self._depth = depth
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._trash: collections.deque[object] = collections.deque()
@@ -55,8 +65,7 @@ class Prefetcher(Generic[T]):
         trash = self._trash
         try:
             for item in self._source:
-                while trash:
-                    trash.popleft()   # the last reference: freed here, in this thread
+                _free(trash, keep=0)
                 if not self._put(item):
                     return
             self._put(_END)
@@ -106,6 +115,8 @@ class Prefetcher(Generic[T]):
         """Hand ``items`` back to be freed in the reader thread; empties ``items``."""
         self._trash.extend(items)
         items.clear()
+        # A reader that lags leaves the consumer idle anyway: free the excess here.
+        _free(self._trash, keep=self._depth)
 
     def close(self) -> None:
         self._stop.set()
