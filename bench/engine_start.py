@@ -50,20 +50,20 @@ ROUNDS = 5
 IDLE_S = 2.0
 POLL_S = 0.002
 MIB = 1024 * 1024
-LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\S+) \w+ (.*)$")
+CPU_AT_READY: dict[int, dict[str, float]] = {}    # engine pid → CPU seconds when it was ready
+LAUNCHED_WALL: dict[Path, float] = {}             # data dir → wall clock at launch
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\S+) \w+ (.*)$")  # logging's default
 
 
 def launch_engine(home: Path) -> tuple[subprocess.Popen, float]:
     env = dict(os.environ, DAGFLUX_HOME=str(home))
     log = (home.parent / f"{home.name}.log").open("wb")
+    LAUNCHED_WALL[home] = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--webhook-port", "0"],
                             cwd=REPO, env=env, stdout=log, stderr=log)
     log.close()
     return proc, started
-
-
-CPU_AT_READY: dict[int, dict[str, float]] = {}
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
@@ -126,11 +126,11 @@ def stop_engine(home: Path, proc: subprocess.Popen) -> tuple[float, list[str]]:
     _gone, alive = psutil.wait_procs(descendants, timeout=5)
     leftovers = []
     for p in alive:
-        leftovers.append(f"{p.pid} ({' '.join(p.cmdline()[:4])})")
         try:
+            leftovers.append(f"{p.pid} ({' '.join(p.cmdline()[:4])})")
             p.kill()
         except psutil.NoSuchProcess:
-            pass
+            leftovers.append(str(p.pid))
     return stop_ms, leftovers
 
 
@@ -141,7 +141,7 @@ def engine_round(tmp: Path, n: int) -> dict:
     stop_ms, leftovers = stop_engine(home, proc)
     return {"ready_ms": (ready - started) * 1000, "stop_ms": stop_ms, "leftovers": leftovers,
             "cpu": CPU_AT_READY.get(proc.pid, {}),
-            "phases": log_phases(engine_log(home)), "returncode": proc.returncode}
+            "logged_ready_ms": logged_ready_ms(home), "returncode": proc.returncode}
 
 
 def bare_round() -> float:
@@ -152,17 +152,15 @@ def bare_round() -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def log_phases(text: str) -> list[str]:
-    """The engine's own INFO lines with their offsets from the first one (ms resolution)."""
-    out, first = [], None
-    for line in text.splitlines():
+def logged_ready_ms(home: Path) -> float | None:
+    """When the engine's log says "ready", from launch (its log clock has ms resolution)."""
+    for line in engine_log(home).splitlines():
         m = LOG_TIME.match(line)
-        if not m:
-            continue
-        t = time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(m.group(1)[20:]) / 1000
-        first = t if first is None else first
-        out.append(f"+{(t - first) * 1000:5.0f} ms {m.group(2)}: {m.group(3)[:70]}")
-    return out
+        if m and " ready " in f" {m.group(3)} ":
+            stamp, millis = m.group(1).split(",")
+            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+            return (at - LAUNCHED_WALL[home]) * 1000
+    return None
 
 
 def memory(tmp: Path, idle_s: float) -> dict:
@@ -225,9 +223,9 @@ def main() -> None:
           f"its descendants (forkserver, workers) {cpu_children:.0f} ms")
     print(f"  shutdown call until exit: median {statistics.median(r['stop_ms'] for r in engines):.0f} ms; "
           f"exit statuses {sorted({r['returncode'] for r in engines})}")
-    print("  engine log of the last round:")
-    for line in engines[-1]["phases"]:
-        print(f"    {line}")
+    logged = [r["logged_ready_ms"] for r in engines if r["logged_ready_ms"] is not None]
+    if logged:
+        print(f"  the engine's log line \"ready\" came at (median) {statistics.median(logged):.0f} ms after launch")
     rows = mem["rows"]
     print(f"idle engine after {args.idle:g} s (MiB)")
     print(f"  {'pid':>7} {'process':<17} {'RSS':>7} {'USS':>7} {'PSS':>7}")

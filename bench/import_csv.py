@@ -18,7 +18,11 @@ last line is machine-readable::
 
 DAGFLUX_HOME points at a temporary folder that is removed at the end.
 
-    .venv/bin/python bench/import_csv.py [--rows N] [--repeat K]
+    .venv/bin/python bench/import_csv.py [--rows N] [--repeat K] [--quoted] [--nulls]
+
+``--quoted`` quotes the name column (so the csv module parses every line instead of the
+fast path); ``--nulls`` leaves every 10th customer_id empty (so NULL markers are applied
+in SQL). Both show the slower paths; the headline figures use neither.
 """
 
 from __future__ import annotations
@@ -69,20 +73,22 @@ print(json.dumps({"seconds": seconds, "records": result.records, "types": types,
 """
 
 
-def _line(i: int) -> str:
+def _line(i: int, quoted: bool = False, nulls: bool = False) -> str:
     cents = i * 2654435761 % 1000003
     day = _DATES[i % 336]
-    return (f"{i},{i * 7919 % 100003},{cents // 100}{_CENTS[cents % 100]},"
-            f"{_FRACTIONS[i * 40503 % 9973]},{_NAMES[i % 9970]},{_CATS[i % 5]},"
+    name = f'"{_NAMES[i % 9970]}"' if quoted else _NAMES[i % 9970]
+    customer = "" if nulls and i % 10 == 0 else i * 7919 % 100003
+    return (f"{i},{customer},{cents // 100}{_CENTS[cents % 100]},"
+            f"{_FRACTIONS[i * 40503 % 9973]},{name},{_CATS[i % 5]},"
             f"{day},{day}{_TIMES[i % 120]}\n")
 
 
-def write_csv(path: Path, rows: int) -> None:
+def write_csv(path: Path, rows: int, quoted: bool = False, nulls: bool = False) -> None:
     """The deterministic benchmark file: the same bytes on every run."""
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(HEADER)
         for start in range(1, rows + 1, 50_000):
-            fh.write("".join(map(_line, range(start, min(start + 50_000, rows + 1)))))
+            fh.write("".join(_line(i, quoted, nulls) for i in range(start, min(start + 50_000, rows + 1))))
 
 
 def run_ours(csv_path: Path, home: Path) -> dict:
@@ -130,14 +136,16 @@ def run_stdlib(csv_path: Path, db: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quoted", action="store_true", help="quote the name column")
+    parser.add_argument("--nulls", action="store_true", help="empty every 10th customer_id")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dagflux-bench-") as tmp_name:
         tmp = Path(tmp_name)
         os.environ["DAGFLUX_HOME"] = str(tmp / "home")
         csv_path = tmp / "orders.csv"
         start = time.perf_counter()
-        write_csv(csv_path, args.rows)
+        write_csv(csv_path, args.rows, args.quoted, args.nulls)
         print(f"generated {args.rows:,} rows × 8 columns "
               f"({csv_path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s")
         ours, cli, stdlib = [], [], []

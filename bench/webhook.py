@@ -184,12 +184,27 @@ def stop_engine(home: Path, proc: subprocess.Popen) -> list[str]:
     _gone, alive = psutil.wait_procs(descendants, timeout=5)
     leftovers = []
     for p in alive:
-        leftovers.append(f"{p.pid}")
+        leftovers.append(str(p.pid))
         try:
             p.kill()
         except psutil.NoSuchProcess:
             pass
     return leftovers
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU (user + system) used so far by the engine and, summed, by its descendants (workers)."""
+    import psutil
+
+    out = {"engine": 0.0, "workers": 0.0}
+    root = psutil.Process(pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out["engine" if p.pid == pid else "workers"] += t.user + t.system
+    return out
 
 
 class BareServer:
@@ -249,6 +264,7 @@ def measure(home: Path, count: int) -> dict:
                     statuses: dict[str, int] = {}
                     for i in range(WARMUP):
                         bare_request(bare_conn)
+                    cpu_before = cpu_seconds(proc.pid)
                     for block in range(0, WARMUP + count, BLOCK):
                         for i in range(block, min(block + BLOCK, WARMUP + count)):
                             wall0, t0 = time.time(), time.perf_counter()
@@ -264,6 +280,7 @@ def measure(home: Path, count: int) -> dict:
                         # the same number of bare requests, while the engine idles
                         bare.extend(bare_request(bare_conn) for i in range(block, min(block + BLOCK, WARMUP + count))
                                     if i >= WARMUP)
+                    cpu_after = cpu_seconds(proc.pid)
                     conn.close()
                     bare_conn.close()
                 finally:
@@ -282,7 +299,8 @@ def measure(home: Path, count: int) -> dict:
         event_before_reply += perf_arrival < t_reply
     return {"event": to_event, "reply": to_reply, "to_engine": to_engine, "engine_to_client": engine_to_client,
             "event_before_reply": event_before_reply, "statuses": statuses, "leftovers": leftovers,
-            "returncode": proc.returncode, "bare": bare}
+            "returncode": proc.returncode, "bare": bare,
+            "cpu_per_post": {k: (cpu_after[k] - cpu_before[k]) * 1000 / (WARMUP + count) for k in cpu_after}}
 
 
 def row(label: str, values: list[float]) -> str:
@@ -313,6 +331,9 @@ def main() -> None:
     print(row("  POST -> run started in engine (wall)", engine["to_engine"]))
     print(row("  engine run start -> event at client", engine["engine_to_client"]))
     print(row("bare aiohttp: request -> 202 reply", bare))
+    cpu = engine["cpu_per_post"]
+    print(f"  CPU per POST, whole run included: engine process {cpu['engine']:.2f} ms, "
+          f"its workers {cpu['workers']:.2f} ms")
     print(f"  RunStarted arrived before the 202 reply in {engine['event_before_reply']} of {args.requests}; "
           f"run statuses: {engine['statuses']}; engine exit status {engine['returncode']}; "
           f"processes left behind: {engine['leftovers'] or 'none'}")

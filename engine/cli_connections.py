@@ -64,9 +64,11 @@ def _dispatch(args: argparse.Namespace, call: Any) -> int:
         type_spec = next((t for t in call("connections.types") if t["type"] == a[0]), None)
         if type_spec is None:
             raise DagfluxError(f"unknown connection type '{a[0]}'; see `dagflux connections types`")
-        wanted = args.secret or [f["name"] for f in type_spec["fields"] if f["secret"] and f["required"]]
+        fields = {f["name"]: f for f in type_spec["fields"]}
+        wanted = args.secret or [name for name, f in fields.items() if f["secret"]]
+        optional = {name for name in wanted if name in fields and not fields[name]["required"]}
         entry = call("connections.add", id=a[1], type=a[0], name=args.name or a[1], settings=_settings(args),
-                     secrets=_read_secrets(wanted, a[1]))
+                     secrets=_read_secrets(wanted, a[1], optional))
         return _print(args, entry, lambda e: f"saved connection {e['id']} ({e['type']}); secrets set: "
                                               f"{', '.join(e['secrets_set']) or 'none'}")
     if args.action == "edit":
@@ -109,14 +111,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _read_secrets(fields: list[str], connection_id: str) -> dict[str, str]:
+def _read_secrets(fields: list[str], connection_id: str, optional: set[str] | None = None) -> dict[str, str]:
+    """One value per field: a hidden prompt on a terminal, else a line of stdin.
+    An empty answer skips an optional field and is an error for a required one."""
     values = {}
     for field in fields:
         if sys.stdin.isatty():
-            value = getpass.getpass(f"{field} for {connection_id} (hidden): ")
+            hint = ", Enter to skip" if field in (optional or set()) else ""
+            value = getpass.getpass(f"{field} for {connection_id} (hidden{hint}): ")
         else:
             value = sys.stdin.readline().rstrip("\r\n")
         if not value:
+            if field in (optional or set()):
+                continue
             raise DagfluxError(f"no value given for the secret '{field}'")
         values[field] = value
     return values

@@ -9,6 +9,7 @@ error on either side stops both and is raised in the caller.
 
 from __future__ import annotations
 
+import decimal
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -90,6 +91,8 @@ def _declared(rows: list[Row], index: int) -> str:
             return "INTEGER"
         if isinstance(value, float):
             return "REAL"
+        if isinstance(value, decimal.Decimal):
+            return "NUMERIC"
         if isinstance(value, (bytes, bytearray, memoryview)):
             return "BLOB"
         return "TEXT"

@@ -38,11 +38,14 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 INTEGER = "INTEGER"
 REAL = "REAL"
 TEXT = "TEXT"
 BLOB = "BLOB"
+
+T = TypeVar("T")
 
 _ODD_RUN = re.compile(r"[\W_]+")
 # At most 18 digits, so every match fits in a signed 64-bit integer.
@@ -132,7 +135,7 @@ def infer_value_type(values: Iterable[object]) -> str:
     return TEXT
 
 
-def column_slices(flat: Sequence[object], ncols: int, nrows: int) -> list[Sequence[object]]:
+def column_slices(flat: Sequence[T], ncols: int, nrows: int) -> list[Sequence[T]]:
     """The values of each column of a row-major flat list holding ``nrows`` rows."""
     used = flat[: ncols * nrows]
     return [used[i::ncols] for i in range(ncols)]

@@ -4,7 +4,8 @@ Guarantees:
 
 * **One pooled connection per instance**, opened on first use (5 s to connect and to
   complete the handshake), closed by :meth:`MariaDBConnector.close`; a lost
-  connection is replaced on the next call. The session runs in autocommit mode
+  connection, or one idle for a minute that no longer answers, is replaced on the
+  next call. The session runs in autocommit mode
   with ``STRICT_ALL_TABLES`` added to its ``sql_mode``, so a bad value is an error,
   never a silently truncated one.
 * **Only the password is secret** here (host and user are plain settings). Every
@@ -12,7 +13,8 @@ Guarantees:
   cause; server text passed on has the password replaced by ``***``, and the
   driver exception is not chained.
 * **Plain values.** Rows hold only ``int``, ``float``, ``str``, ``bytes`` and ``None``:
-  DECIMAL, DATE, DATETIME, TIMESTAMP and TIME come back as the server's text.
+  DECIMAL becomes a ``float`` (as SQLite would store it); DATE, DATETIME, TIMESTAMP
+  and TIME come back as the server's text.
 * **Streaming reads.** :meth:`read_batches` uses an unbuffered ``SSCursor``, so memory
   holds one batch; it yields at least one (possibly empty) batch. Leaving a read
   early drops the connection (cheaper than draining the rest of the stream).
@@ -31,6 +33,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -42,13 +45,13 @@ from pymysql.constants import FIELD_TYPE
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
 
 CONNECT_TIMEOUT = 5
+IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is pinged before use
 STAGING_PREFIX = "_dfstage_"
 RETIRED_PREFIX = "_dfold_"
 _HIDDEN = "***"
-# Everything that is not already a plain Python value comes back as the server's text.
-_CONVERSIONS = {**converters.conversions, **dict.fromkeys(
-    (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP,
-     FIELD_TYPE.TIME), converters.through)}
+# Decimals become floats; dates and times come back as the server's text.
+_CONVERSIONS = {**converters.conversions, FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float, **dict.fromkeys(
+    (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME), converters.through)}
 _STRICT = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
 _DRIVER_ERRORS = (pymysql.err.MySQLError,)
 
@@ -87,6 +90,7 @@ class MariaDBConnector(Connector):
         super().__init__(connection_id, name, settings)
         self._connection: pymysql.connections.Connection | None = None
         self._reading = False
+        self._last_used = 0.0
 
     # --- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -101,11 +105,24 @@ class MariaDBConnector(Connector):
         if self._reading:
             raise ConnectorError(f"connection '{self.name}': a read is still in progress on this connection; "
                                  "finish it before running anything else")
-        if self._connection is not None and not self._connection.open:
+        if self._connection is not None and not self._usable(self._connection):
             self.close()
         if self._connection is None:
             self._connection = self._connect()
+        self._last_used = time.monotonic()
         return self._connection
+
+    def _usable(self, connection: pymysql.connections.Connection) -> bool:
+        """False for a closed connection, or an idle one the server has dropped (wait_timeout)."""
+        if not connection.open:
+            return False
+        if time.monotonic() - self._last_used < IDLE_CHECK_S:
+            return True
+        try:
+            connection.ping(reconnect=False)
+        except _DRIVER_ERRORS:                  # dropped (idle timeout, server restart): reconnect instead
+            return False
+        return True
 
     def _connect(self) -> pymysql.connections.Connection:
         settings = self.settings

@@ -3,17 +3,19 @@
 Guarantees:
 
 * **One pooled connection per instance**, opened on first use (``connect_timeout``
-  5 s), closed by :meth:`PostgresConnector.close`; a broken connection is replaced
-  on the next call. Credentials go to psycopg as keyword arguments, never inside a
-  DSN string built here.
+  5 s), closed by :meth:`PostgresConnector.close`; a broken connection, or one idle
+  for a minute that no longer answers, is replaced on the next call. Credentials go
+  to psycopg as keyword arguments, never inside a DSN string built here.
 * **Secrets stay out of messages.** Host, user and password are secret fields for
   PostgreSQL. Every driver error becomes a :class:`ConnectorError` that names the
   connection (``connection 'sales db': …``) and the cause in our own words; any
   server text that is passed on has those values replaced by ``***``. The driver
   exception is not chained (it carries the connection parameters).
 * **Plain values.** Rows hold only ``int``, ``float``, ``bool``, ``str``, ``bytes`` and
-  ``None``: every other type (numeric, dates, json, uuid, arrays …) is returned as
-  PostgreSQL's text for it, exactly, so rows can go straight into SQLite or msgpack.
+  ``None``: ``numeric`` becomes a ``float`` (as SQLite would store it) and every other
+  type (dates, json, uuid, arrays …) PostgreSQL's text for it, so rows can go
+  straight into SQLite or msgpack. Booleans are written as 1/0, which boolean,
+  integer and text columns all accept.
 * **Streaming reads.** :meth:`read_batches` uses a server-side cursor and
   ``fetchmany``, so memory holds one batch; it yields at least one (possibly empty)
   batch, so callers always learn the column names.
@@ -32,19 +34,23 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
 
 CONNECT_TIMEOUT = 5
+IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is checked before use
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 STAGING_PREFIX = "_dfstage_"
 _HIDDEN = "***"
-# Types whose psycopg Python value is already plain; everything else is loaded as text.
+# Types whose psycopg Python value is already plain; numeric becomes float, everything else text.
 _PLAIN_TYPES = {"bool", "int2", "int4", "int8", "oid", "float4", "float8", "text", "varchar", "bpchar",
                 "name", '"char"', "bytea"}
 
@@ -86,6 +92,7 @@ class PostgresConnector(Connector):
         super().__init__(connection_id, name, settings)
         self._connection: psycopg.Connection[Any] | None = None
         self._reading = False
+        self._last_used = 0.0
 
     # --- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -97,11 +104,24 @@ class PostgresConnector(Connector):
         if self._reading:
             raise ConnectorError(f"connection '{self.name}': a read is still in progress on this connection; "
                                  "finish it before running anything else")
-        if self._connection is not None and (self._connection.closed or self._connection.broken):
+        if self._connection is not None and not self._usable(self._connection):
             self.close()
         if self._connection is None:
             self._connection = self._connect()
+        self._last_used = time.monotonic()
         return self._connection
+
+    def _usable(self, connection: psycopg.Connection[Any]) -> bool:
+        """False for a closed or broken connection, or an idle one the server has dropped."""
+        if connection.closed or connection.broken:
+            return False
+        if time.monotonic() - self._last_used < IDLE_CHECK_S:
+            return True
+        try:
+            connection.execute("SELECT 1")
+        except psycopg.Error:                   # dropped (idle timeout, server restart): reconnect instead
+            return False
+        return True
 
     def _connect(self) -> psycopg.Connection[Any]:
         settings = self.settings
@@ -211,8 +231,14 @@ class PostgresConnector(Connector):
     def _copy(self, connection: psycopg.Connection[Any], target: str, columns: Columns,
               batches: Iterable[list[Row]]) -> int:
         names = ", ".join(self.quote_ident(name) for name, _ in columns)
+        with connection.cursor() as cursor:
+            cursor.adapters.register_dumper(bool, _BoolAsDigit)
+            return self._copy_rows(cursor, f"COPY {target} ({names}) FROM STDIN", batches)
+
+    @staticmethod
+    def _copy_rows(cursor: psycopg.Cursor[Any], statement: str, batches: Iterable[list[Row]]) -> int:
         count = 0
-        with connection.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        with cursor.copy(statement) as copy:
             for batch in batches:
                 for row in batch:
                     copy.write_row(row)
@@ -311,15 +337,26 @@ _CONNECT_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+class _BoolAsDigit(Dumper):
+    """COPY booleans as 1/0: accepted by boolean, integer and text columns alike (rows
+    from SQLite or another database may carry a bool into an INTEGER column)."""
+
+    def dump(self, obj: bool) -> bytes:
+        return b"1" if obj else b"0"
+
+
 def _object_name(*parts: str) -> str:
     """``schema.table`` as :func:`split_qualified` reads it back (quote parts with ``.`` or ``"``)."""
     return ".".join('"' + p.replace('"', '""') + '"' if ("." in p or '"' in p) else p for p in parts)
 
 
 def _load_as_text(connection: psycopg.Connection[Any]) -> None:
-    """Return every non-plain type (and every array) as PostgreSQL's text for it."""
+    """Return numeric as float and every other non-plain type (and every array) as
+    PostgreSQL's text for it."""
     for info in psycopg.postgres.types:
-        if info.name not in _PLAIN_TYPES:
+        if info.name == "numeric":  # a number stays a number (a float, as SQLite would store it)
+            connection.adapters.register_loader(info.oid, FloatLoader)
+        elif info.name not in _PLAIN_TYPES:
             connection.adapters.register_loader(info.oid, TextLoader)
         if info.array_oid:
             connection.adapters.register_loader(info.array_oid, TextLoader)

@@ -136,6 +136,13 @@ def test_csv_options_delimiter_quote_encoding_header_nulls_skip(ws, tmp_path):
     assert rows(ws) == [(1, "a;b", None, "é"), (2, "c", "", "ü")]
 
 
+def test_form_style_option_values(ws, tmp_path):
+    path = write(tmp_path, "f.txt", "junk\nx\ty\n-\t2\n")
+    result = load(ws, path, "csv", delimiter="\\t", header="false", skip_rows="1", null_values="-")
+    assert result.source_columns == ["col_1", "col_2"]
+    assert rows(ws) == [("x", "y"), (None, "2")]
+
+
 def test_tsv_defaults_to_tab_and_bom_is_stripped(ws, tmp_path):
     path = write(tmp_path, "x.tsv", "\ufeffname\tn\nann\t1\n")
     result = load(ws, path)
@@ -427,6 +434,12 @@ def test_bad_options(ws, tmp_path):
         load(ws, path, delimiter=";;")
     with pytest.raises(NodeError, match=r"option 'skip_rows' must be a whole number"):
         load(ws, path, skip_rows=-1)
+    with pytest.raises(NodeError, match=r"option 'header' must be true or false, got 'maybe'"):
+        load(ws, path, header="maybe")
+    with pytest.raises(NodeError, match=r"option 'quote' must differ from the delimiter"):
+        load(ws, path, quote=",")
+    with pytest.raises(NodeError, match=r"option 'null_values' must be a list of strings"):
+        load(ws, path, null_values=[1])
     with pytest.raises(NodeError, match=r"missing\.csv: no such file"):
         load(ws, tmp_path / "missing.csv")
 
@@ -462,8 +475,21 @@ def test_malformed_jsonl_names_the_line(ws, tmp_path):
 
 
 def test_not_a_workbook_or_parquet(ws, tmp_path):
+    import zipfile
+
+    openpyxl = pytest.importorskip("openpyxl")
     with pytest.raises(NodeError, match=r"x\.xlsx: not a readable \.xlsx workbook"):
         load(ws, write(tmp_path, "x.xlsx", "plain text"))
+    book = openpyxl.Workbook()
+    book.active.append(["a"])
+    book.save(tmp_path / "ok.xlsx")
+    book.close()
+    with zipfile.ZipFile(tmp_path / "ok.xlsx") as good, zipfile.ZipFile(tmp_path / "bad.xlsx", "w") as bad:
+        for name in good.namelist():
+            data = good.read(name)
+            bad.writestr(name, b"<broken" if name.startswith("xl/worksheets/") else data)
+    with pytest.raises(NodeError, match=r"^bad\.xlsx.*(not a readable|cannot read the sheet)"):
+        load(ws, tmp_path / "bad.xlsx")
     pytest.importorskip("pyarrow")
     with pytest.raises(NodeError, match=r"x\.parquet: not a readable Parquet file"):
         load(ws, write(tmp_path, "x.parquet", "plain text"))
@@ -502,7 +528,7 @@ def peak_per_size(ws, make, sizes) -> list[int]:
     peaks = []
     for n in sizes:
         path = make(n)
-        peaks.append(traced_peak(lambda: load(ws, path)))
+        peaks.append(traced_peak(lambda path=path: load(ws, path)))
         assert rows(ws, 'SELECT count(*) FROM "t"') == [(n,)]
         ws[0].execute('DROP TABLE "t"')
     return peaks
@@ -519,7 +545,7 @@ def test_csv_memory_does_not_grow_with_the_file(ws, tmp_path, monkeypatch):
             fh.writelines(f"{i},{i * 3},name {i},2024-01-{i % 28 + 1:02d}\n" for i in range(n))
         return path
 
-    small, big = peak_per_size(ws, make, [8_000, 32_000])
+    small, big = peak_per_size(ws, make, [5_000, 20_000])
     assert big < small * 1.6, (small, big)      # the file is 4 times larger
 
 
@@ -533,7 +559,7 @@ def test_json_memory_does_not_grow_with_the_file(ws, tmp_path, monkeypatch):
                                           for i in range(n)) + "\n]")
         return path
 
-    small, big = peak_per_size(ws, make, [5_000, 20_000])
+    small, big = peak_per_size(ws, make, [3_000, 12_000])
     assert big < small * 1.6, (small, big)      # the file is 4 times larger
 
 
@@ -550,3 +576,15 @@ def test_importing_the_readers_does_not_load_pyarrow(tmp_path):
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_reader_thread_is_gone_and_switch_interval_restored(ws, tmp_path):
+    import sys
+    import threading
+
+    before = sys.getswitchinterval()
+    load(ws, write(tmp_path, "ok.csv", "a\n1\n"))
+    with pytest.raises(NodeError):
+        load(ws, write(tmp_path, "bad.csv", "a,b\n1\n"))
+    assert sys.getswitchinterval() == before
+    assert not [t for t in threading.enumerate() if t.name == "dagflux-reader"]

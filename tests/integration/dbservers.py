@@ -7,7 +7,8 @@ one database and one login with a random password, and yield a
 :class:`DatabaseServer`. On exit — normal, exception or ``KeyboardInterrupt`` —
 the server is stopped (escalating to ``SIGKILL``) and the directory deleted.
 The server also gets a parent-death signal, so if the Python process is killed
-outright the server does not outlive it.
+outright the server does not outlive it; the directory it leaves behind is
+deleted by the next start (each directory records its owner's pid).
 
 When running as root the servers run as the unprivileged ``postgres`` / ``mysql``
 system users (initdb refuses root); otherwise as the current user. Passwords are
@@ -43,6 +44,7 @@ import pytest
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+OWNER_FILE = "owner.pid"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -161,10 +163,24 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _make_dir(prefix: str, account: pwd.struct_passwd | None) -> Path:
     # Not pytest's tmp_path: as root it lives under a 0700 directory the server user cannot enter.
+    _sweep_stale(prefix)
     directory = Path(tempfile.mkdtemp(prefix=prefix))
+    (directory / OWNER_FILE).write_text(str(os.getpid()))
     if account is not None:
         os.chown(directory, account.pw_uid, account.pw_gid)
     return directory
+
+
+def _sweep_stale(prefix: str) -> None:
+    """Delete directories left by a process that was killed outright (its server died with it)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((directory / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except (OSError, ValueError):           # not ours, unreadable, or the owner is alive: leave it
+            continue
 
 
 def _stop(proc: subprocess.Popen[bytes], first_signal: signal.Signals) -> None:
@@ -309,8 +325,9 @@ def running_mariadb(database: str = "dagflux_test", user: str = "dagflux_user") 
     proc: subprocess.Popen[bytes] | None = None
     try:
         log = directory / "server.log"
-        _run([install_bin, "--no-defaults", f"--datadir={directory / 'data'}", "--auth-root-authentication-method=normal",
-              "--skip-test-db", *_MARIADB_TUNING], account, log, "mariadb-install-db")
+        _run([install_bin, "--no-defaults", f"--datadir={directory / 'data'}",
+              "--auth-root-authentication-method=normal", "--skip-test-db", *_MARIADB_TUNING],
+             account, log, "mariadb-install-db")
         proc, port = _start_mariadb(server_bin, directory, account, log)
         server = DatabaseServer("mariadb", "127.0.0.1", port, database, user, random_password(),
                                 str(directory / "mysqld.sock"), "root", random_password(), str(directory),

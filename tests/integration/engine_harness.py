@@ -46,7 +46,8 @@ class EngineProcess:
         return EngineClient.connect(DataPaths(self.home), timeout=timeout)
 
     def log_text(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return (self.home / "engine-test.log").read_text(errors="replace")
 
     def stop(self) -> None:

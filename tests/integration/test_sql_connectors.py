@@ -16,10 +16,10 @@ import socket
 import sqlite3
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -28,13 +28,14 @@ from engine.plugins import load_registry
 from plugins.connectors.mariadb import MariaDBConnector
 from plugins.connectors.postgresql import PostgresConnector
 from plugins.connectors.sqlite_file import SQLiteFileConnector
-from tests.integration.dbservers import free_port, random_password
+from tests.integration.dbservers import free_port, mariadb_admin, postgres_admin, random_password
 
 NAME = "sales db"
 SERVERS = ("postgresql", "mariadb")
 KINDS = (*SERVERS, "sqlite")
 CLASSES: dict[str, type[Connector]] = {"postgresql": PostgresConnector, "mariadb": MariaDBConnector,
                                        "sqlite": SQLiteFileConnector}
+SERVER_FIXTURES = {"postgresql": "postgres_server", "mariadb": "mariadb_server"}
 PLACEHOLDER = {"postgresql": "%s", "mariadb": "%s", "sqlite": "?"}
 SEED_25K = {
     "postgresql": "CREATE TABLE {t} AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 25000) g",
@@ -95,7 +96,7 @@ def _target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterat
         sqlite3.connect(path).close()
         settings: dict[str, Any] = {"path": str(path)}
     else:
-        settings = request.getfixturevalue(f"{kind}_server").settings()
+        settings = request.getfixturevalue(SERVER_FIXTURES[kind]).settings()
     target = Target(kind, settings)
     yield target
     for connector in target.opened:
@@ -178,8 +179,7 @@ def test_sample_returns_n_rows_of_plain_values(target: Target, table: str) -> No
     columns, rows = connector.sample(table, 5)
     assert columns == ["id", "name", "price", "seen"] and len(rows) == 5
     assert all(isinstance(value, PLAIN) for row in rows for value in row)
-    if target.kind != "sqlite":                 # exact text for decimals and timestamps
-        assert rows[0][2:] == ("12.50", "2024-01-02 03:04:05")
+    assert rows[0][2:] == (12.5, "2024-01-02 03:04:05")   # decimals as numbers, timestamps as text
 
 
 def test_read_batches_streams_25k_rows(target: Target, table: str) -> None:
@@ -207,7 +207,8 @@ def test_leaving_a_read_early_keeps_the_connector_usable(target: Target, table: 
     connector = target.connector()
     connector.execute(SEED_25K[target.kind].format(t=connector.quote_ident(table)))
     started = time.monotonic()
-    reader = connector.read_batches(f"SELECT * FROM {connector.quote_ident(table)}", batch_size=1_000)
+    reader = cast(Generator[Any, None, None],   # connectors implement read_batches as generators
+                  connector.read_batches(f"SELECT * FROM {connector.quote_ident(table)}", batch_size=1_000))
     next(reader)
     if target.kind != "sqlite":                 # one connection, one statement at a time
         with pytest.raises(ConnectorError, match=f"connection '{NAME}': a read is still in progress"):
@@ -247,6 +248,23 @@ def test_write_maps_sqlite_types(target: Target, table: str) -> None:
                 "sqlite": ["INTEGER", "REAL", "TEXT", "BLOB", ""]}[target.kind]
     assert [type_ for _, type_ in connector.list_fields(table)] == expected
     assert connector.sample(table)[1] == [(2**40, 0.5, "x", b"\x01", "y")]
+
+
+def test_booleans_are_written_as_one_and_zero(target: Target, table: str) -> None:
+    connector = target.connector()
+    connector.write(table, [("id", "INTEGER"), ("flag", "INTEGER"), ("word", "TEXT")],
+                    [[(1, True, True), (2, False, False), (3, None, None)]])
+    assert target.select_all(connector, table) == [(1, 1, "1"), (2, 0, "0"), (3, None, None)]
+
+
+def test_postgres_boolean_columns_take_python_booleans(postgres_server: Any, table: str) -> None:
+    connector = PostgresConnector("sales", NAME, postgres_server.settings())
+    try:
+        connector.execute(f'CREATE TABLE "{table}" (id int, flag boolean)')
+        connector.write(table, [("id", "INTEGER"), ("flag", "BOOLEAN")], [[(1, True), (2, False)]], mode="append")
+        assert connector.sample(table)[1] == [(1, True), (2, False)]
+    finally:
+        connector.close()
 
 
 def test_failed_append_leaves_the_table_as_it_was(target: Target, table: str) -> None:
@@ -337,6 +355,15 @@ def test_unknown_postgres_user_is_not_named(postgres_server: Any) -> None:
     _assert_no_secret(caught.value, user, postgres_server.host)
 
 
+def test_an_unknown_postgres_host_is_not_named(postgres_server: Any) -> None:
+    host = f"db-{secrets.token_hex(6)}.invalid"     # .invalid never resolves (RFC 2606)
+    connector = PostgresConnector("sales", NAME, {**postgres_server.settings(), "host": host})
+    with pytest.raises(ConnectorError, match=f"^connection '{NAME}': cannot resolve the configured host name$"
+                       ) as caught:
+        connector.test()
+    _assert_no_secret(caught.value, host, host.split(".")[0])
+
+
 def test_a_secret_echoed_by_the_server_is_hidden(server_target: Target) -> None:
     connector = server_target.connector()
     password = server_target.settings["password"]
@@ -417,7 +444,8 @@ def test_quoted_identifiers_are_inert(target: Target, table: str) -> None:
     evil_column = 'c`); DROP TABLE ' + victim + '; --"'
     assert connector.write(quoted(evil), [("id", "INTEGER"), (evil_column, "TEXT")], [[(1, "ok")]]) == 1
     assert quoted(evil) in connector.list_objects()
-    assert connector.list_fields(quoted(evil)) == [("id", _int_type(target.kind)), (evil_column, _text_type(target.kind))]
+    assert connector.list_fields(quoted(evil)) == [("id", _int_type(target.kind)),
+                                                   (evil_column, _text_type(target.kind))]
     assert connector.sample(quoted(evil)) == (["id", evil_column], [(1, "ok")])
     connector.execute(f"UPDATE {connector.quote_ident(evil)} SET {connector.quote_ident(evil_column)} = 'still ok'")
     connector.drop_table(quoted(evil))
@@ -433,6 +461,41 @@ def _int_type(kind: str) -> str:
 
 def _text_type(kind: str) -> str:
     return {"postgresql": "text", "mariadb": "longtext", "sqlite": "TEXT"}[kind]
+
+
+def test_a_connection_the_server_dropped_is_replaced(server_target: Target, request: pytest.FixtureRequest
+                                                     ) -> None:
+    server = request.getfixturevalue(SERVER_FIXTURES[server_target.kind])
+    connector: Any = server_target.connector()
+    connector.test()
+    _kill_session(server_target.kind, server, connector)
+    with pytest.raises(ConnectorError, match=f"^connection '{NAME}': (lost the connection to the server|"
+                                             "terminating connection due to administrator command)$"):
+        connector.test()                        # used a moment ago, so not checked: the loss is reported
+    connector.test()                            # … and the next call reconnects
+    _kill_session(server_target.kind, server, connector)
+    connector._last_used -= 3600                # idle for an hour: checked before use and replaced silently
+    assert connector.test()
+
+
+def _kill_session(kind: str, server: Any, connector: Any) -> None:
+    """End the connector's server session from an admin connection, as an idle timeout would."""
+    if kind == "postgresql":
+        with postgres_admin(server) as admin:
+            # With a timeout, pg_terminate_backend waits until the session has ended.
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (connector._connection.info.backend_pid,))
+        return
+    thread_id = int(connector._connection.thread_id())
+    admin = mariadb_admin(server)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"KILL {thread_id}")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and cursor.execute(
+                    "SELECT 1 FROM information_schema.processlist WHERE id = %s", (thread_id,)):
+                time.sleep(0.02)
+    finally:
+        admin.close()
 
 
 def test_close_then_use_again_reconnects(target: Target) -> None:

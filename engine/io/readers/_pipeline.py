@@ -56,10 +56,14 @@ class Prefetcher(Generic[T]):
         self._stop = threading.Event()
         self._trash: collections.deque[object] = collections.deque()
         self._done = False
+        self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
         self._saved_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._saved_interval, _SWITCH_INTERVAL_S))
-        self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            sys.setswitchinterval(self._saved_interval)
+            raise
 
     def _produce(self) -> None:
         trash = self._trash

@@ -22,10 +22,10 @@ empty or ``None`` for no quoting), ``encoding`` (default utf-8, BOM stripped), `
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from operator import methodcaller
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
@@ -49,27 +49,45 @@ class CsvOptions:
         self.delimiter = self._char(options.get("delimiter"), "delimiter", default_delim)
         quote = options.get("quote", '"')
         self.quote = None if quote in (None, "") else self._char(quote, "quote", '"')
+        if self.quote == self.delimiter:
+            raise self._bad("quote", "must differ from the delimiter")
         self.encoding = resolve_encoding(path, options.get("encoding"))
-        self.header = bool(options.get("header", True))
-        nulls = options.get("null_values", [""])
-        if isinstance(nulls, str) or not all(isinstance(v, str) for v in nulls or []):
-            raise NodeError(f"{path.name}: option 'null_values' must be a list of strings")
-        self.null_values = list(nulls or [])
-        skip = options.get("skip_rows", 0) or 0
+        self.header = self._flag(options.get("header", True), "header")
+        nulls: Any = options.get("null_values", [""])
+        nulls = [nulls] if isinstance(nulls, str) else list(nulls or [])
+        if not all(isinstance(v, str) for v in nulls):
+            raise self._bad("null_values", "must be a list of strings")
+        self.null_values: list[str] = nulls
+        skip: Any = options.get("skip_rows") or 0
+        if isinstance(skip, str) and skip.strip().isdigit():
+            skip = int(skip)
         if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-            raise NodeError(f"{path.name}: option 'skip_rows' must be a whole number ≥ 0")
+            raise self._bad("skip_rows", "must be a whole number ≥ 0")
         self.skip_rows = skip
+
+    def _bad(self, name: str, problem: str) -> NodeError:
+        return NodeError(f"{self.path.name}: option '{name}' {problem}")
 
     def _char(self, value: object, name: str, default: str) -> str:
         if value is None or value == "":
             return default
-        if value == "\\t":  # what a user types into a form field
+        if value in ("\\t", "tab"):  # what a user types into a form field
             return "\t"
         if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
-            raise NodeError(f"{self.path.name}: option '{name}' must be one character, got {value!r}")
+            raise self._bad(name, f"must be one character, got {value!r}")
         return value
 
-    def dialect(self) -> dict[str, object]:
+    def _flag(self, value: object, name: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        raise self._bad(name, f"must be true or false, got {value!r}")
+
+    def dialect(self) -> dict[str, Any]:
         if self.quote is None:
             return {"delimiter": self.delimiter, "quoting": csv.QUOTE_NONE}
         return {"delimiter": self.delimiter, "quotechar": self.quote, "doublequote": True}
@@ -157,7 +175,7 @@ class _CsvParser:
         if pending is not None:
             yield from self._csv_values(pending)
 
-    def _fast_values(self) -> Iterator[tuple[list[str], bool]]:
+    def _fast_values(self) -> Generator[tuple[list[str], bool], None, str | None]:
         """Yield blocks split in C; return the text to hand to the csv module, or None at EOF."""
         read, rest = self.stream.read, ""
         while True:
@@ -223,7 +241,8 @@ class _CsvParser:
         base = self.line
         lines = LineSource(self.opts.path, self.stream, pending, first_line=base + 1)
         reader = csv.reader(lines, **self.opts.dialect())
-        ncols, values = self.ncols, []
+        ncols = self.ncols
+        values: list[str] = []
         extend = values.extend
         try:
             for row in reader:

@@ -14,6 +14,8 @@ import datetime as dt
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
@@ -27,18 +29,24 @@ def read_excel(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise NodeError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
-    try:
-        sheet = _pick_sheet(path, book, options.get("sheet"))
-        label = f"{path.name} sheet '{sheet.title}'"
+        # Our own handle: openpyxl leaves the file open when loading fails half-way.
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with block below
+    except OSError as exc:
+        raise NodeError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from None
+    with handle:
         try:
-            yield from _sheet_batches(label, sheet.iter_rows(values_only=True))
-        except (ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
-            raise NodeError(f"{label}: cannot read the sheet ({exc})") from None
-    finally:
-        book.close()
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, ParseError, KeyError, OSError) as exc:
+            raise NodeError(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+        try:
+            sheet = _pick_sheet(path, book, options.get("sheet"))
+            label = f"{path.name} sheet '{sheet.title}'"
+            try:
+                yield from _sheet_batches(label, sheet.iter_rows(values_only=True))
+            except (ValueError, TypeError, KeyError, zipfile.BadZipFile, ParseError) as exc:
+                raise NodeError(f"{label}: cannot read the sheet ({exc})") from None
+        finally:
+            book.close()
 
 
 def _pick_sheet(path: Path, book, choice: object):
@@ -60,7 +68,7 @@ def _pick_sheet(path: Path, book, choice: object):
     raise NodeError(f"{path.name}: no sheet {choice!r}; the workbook has {listed}")
 
 
-def _cell(value: object) -> object:
+def _cell(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is float or value is None:
         return value

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
@@ -50,7 +50,7 @@ def _read(path: Path, options: Mapping[str, object], records) -> Iterator[Batch]
             raise decode_error(path, encoding) from None
 
 
-def _cell(value: object) -> object:
+def _cell(value: Any) -> Any:
     """A JSON value as SQLite stores it (see the module doc)."""
     kind = type(value)
     if kind is str or kind is float or value is None:
@@ -154,7 +154,8 @@ class _ArrayScanner:
     def _next_char(self) -> str:
         """Skip whitespace; the next character ('' at the end of the file)."""
         while True:
-            self.pos = _WHITESPACE.match(self.buf, self.pos).end()
+            blank = _WHITESPACE.match(self.buf, self.pos)   # matches '' at least
+            self.pos = blank.end() if blank else self.pos
             if self.pos < len(self.buf):
                 return self.buf[self.pos]
             if not self._read_more(READ_CHARS):
