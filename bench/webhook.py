@@ -6,7 +6,8 @@ transformer (``SELECT count(*) AS n FROM {{ input }}``). A client subscribed to 
 engine's events records when each ``RunStarted`` and ``RunFinished`` arrives (on the
 client's reader thread, by run id). POSTs are sent one after another over one
 persistent HTTP/1.1 connection (``http.client``); each is sent only after the previous
-run's ``RunFinished`` has arrived. Measured per POST: time from just before the
+run's ``RunFinished`` has arrived and the ``runs.wait`` call for it has returned (the
+event can come before the engine has released the run). Measured per POST: time from just before the
 request is sent to the arrival of the ``RunStarted`` event of the run id in the 202
 reply (the event may arrive before the reply: arrivals are matched afterwards).
 
@@ -274,6 +275,10 @@ def measure(home: Path, count: int) -> dict:
                                 raise SystemExit(f"POST {i} answered {status}: {body[:200]!r}")
                             run_id = json.loads(body)["run_id"]
                             run_status = events.wait_finished(run_id)
+                            # RunFinished can reach us before the engine has let go of the run
+                            # (a POST sent right then is skipped as "already running"): runs.wait
+                            # returns once the run manager has released it.
+                            client.call("runs.wait", run_id=run_id, timeout=30)
                             statuses[run_status] = statuses.get(run_status, 0) + 1
                             if i >= WARMUP:
                                 sent.append((run_id, t0, wall0, t_reply))

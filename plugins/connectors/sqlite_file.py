@@ -12,8 +12,10 @@ Guarantees:
 * **Writes are one transaction** (``BEGIN IMMEDIATE`` … ``COMMIT``): ``create`` /
   ``replace`` (drop and re-create inside the transaction — SQLite's DDL is
   transactional) / ``append`` (creates the table when missing). On any failure the
-  destination is exactly as it was. Declared column types are kept as given when
-  they are plain type names (SQLite accepts any), else refused.
+  destination is exactly as it was. Declared column types are kept as they are
+  (SQLite accepts any and derives the affinity from the text); one that is not a
+  plain type name like ``VARCHAR(20)`` is written quoted, so a type name from
+  another database (``int(11) unsigned``, ``integer[]``) can never inject SQL.
 * :meth:`read_batches` fetches with ``fetchmany`` (memory holds one batch) and yields
   at least one (possibly empty) batch.
 """
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
 
 BUSY_TIMEOUT_S = 30.0
-_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*[+-]?\d+\s*(,\s*[+-]?\d+\s*)?\))?")
+_TYPE_NAME = re.compile(r"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[+-]?\d+\s*(,\s*[+-]?\d+\s*)?\))?)?")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,11 +173,10 @@ class SQLiteFileConnector(Connector):
             raise ConnectorError(f"connection '{self.name}': writing \"{table}\" needs at least one column")
 
     def _declared(self, type_: str) -> str:
-        """A declared type as SQLite should see it; anything but a plain type name is refused."""
+        """A declared type as SQLite should see it: a plain type name as it is, anything
+        else quoted (SQLite keeps the text and takes the column affinity from it)."""
         type_ = (type_ or "").strip()
-        if type_ and not _TYPE_NAME.fullmatch(type_):
-            raise ConnectorError(f"connection '{self.name}': \"{type_}\" is not a column type")
-        return type_
+        return type_ if _TYPE_NAME.fullmatch(type_) else self.quote_ident(type_)
 
     @_translated
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -65,8 +65,24 @@ class OutputNode(NodeType):
         source = ctx.input()
         table = str(ctx.config.get("table") or ctx.node_id)
         mode = ctx.config.get("mode", "replace")
-        reader = ctx.location(source.connection)
         dest = ctx.location(connection)
-        records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode)
+        if source.connection == connection:  # same database: let it copy, no rows travel
+            records = _copy_inside(dest, source.table, table, mode)
+        else:
+            reader = ctx.location(source.connection)
+            records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode)
         return NodeOutput(table=table, connection=connection, records=records,
                           info={"connection": connection, "table": table})
+
+
+def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
+    target, origin = db.qualified(table), db.qualified(source)
+    if mode == "append":
+        if not db.table_exists(table):
+            raise NodeError(f"connection '{db.name}' has no table '{table}' to append to")
+        db.execute_many([f"INSERT INTO {target} SELECT * FROM {origin}"])
+    else:
+        if mode == "create" and db.table_exists(table):
+            raise NodeError(f"connection '{db.name}' already has a table '{table}' (mode is 'create')")
+        db.execute_many([f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} AS SELECT * FROM {origin}"])
+    return db.count(table)

@@ -50,6 +50,12 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
 # --- formats ------------------------------------------------------------------------
 
 
+def test_public_api():
+    import engine.io.readers as readers
+
+    assert readers.__all__ == ["FORMATS", "ImportResult", "detect_format", "import_file"]
+
+
 def test_detect_format_by_extension():
     assert [detect_format(Path(f"x.{e}")) for e in
             ("csv", "TSV", "json", "jsonl", "ndjson", "xlsx", "parquet", "sqlite", "db", "sqlite3")] == \

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import pwd
 import secrets
@@ -35,7 +36,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,10 @@ class DatabaseServer:
     port: int
     database: str
     user: str
-    password: str
+    password: str = field(repr=False)
     socket: str
     admin_user: str
-    admin_password: str
+    admin_password: str = field(repr=False)
     directory: str
     log_path: str
     admin_dsn: str = ""                         # PostgreSQL only: libpq conninfo of the admin login
@@ -284,6 +285,7 @@ def postgres_admin(server: DatabaseServer, database: str | None = None) -> Any:
 
 
 def _bootstrap_postgres(server: DatabaseServer) -> None:
+    """Create ``server.user`` (with ``server.password``) and its database ``server.database``."""
     from psycopg import sql
 
     with postgres_admin(server, "postgres") as conn:
@@ -387,12 +389,41 @@ def _bootstrap_mariadb(server: DatabaseServer) -> None:
             cur.execute("SELECT user, host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'")
             for name, host in cur.fetchall():
                 cur.execute("DROP USER %s@%s", (name, host))
-            cur.execute(f"CREATE DATABASE `{server.database}`")
-            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (server.user, server.password))
-            cur.execute(f"GRANT ALL PRIVILEGES ON `{server.database}`.* TO %s@'%%'", (server.user,))
             cur.execute("ALTER USER root@localhost IDENTIFIED BY %s", (server.admin_password,))
     finally:
         conn.close()
+    _create_mariadb_login(server)
+
+
+def _create_mariadb_login(server: DatabaseServer) -> None:
+    """Create ``server.user`` (with ``server.password``, from anywhere) and its database."""
+    conn = mariadb_admin(server, database="mysql")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{server.database}`")
+            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (server.user, server.password))
+            cur.execute(f"GRANT ALL PRIVILEGES ON `{server.database}`.* TO %s@'%%'", (server.user,))
+    finally:
+        conn.close()
+
+
+# --- more logins -------------------------------------------------------------------------
+
+def add_login(server: DatabaseServer) -> DatabaseServer:
+    """A new user with a random password and its own new database on ``server``.
+
+    For tests that change a login (its password …) or want tables of their own
+    without disturbing the session-wide login of the fixture.
+    """
+    suffix = secrets.token_hex(4)
+    login = dataclasses.replace(server, database=f"{server.database}_{suffix}", user=f"{server.user}_{suffix}",
+                                password=random_password())
+    if server.kind == "postgresql":
+        login.admin_dsn = f"host={server.socket} port={server.port} user={server.admin_user} dbname={login.database}"
+        _bootstrap_postgres(login)
+    else:
+        _create_mariadb_login(login)
+    return login
 
 
 # --- pytest fixtures (import them into a conftest.py) -------------------------------------

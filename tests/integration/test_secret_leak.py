@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from engine import frametap
-from tests.integration.dbservers import postgres_admin
+from tests.integration.dbservers import add_login, postgres_admin
 from tests.integration.engine_harness import EngineProcess
 from tests.integration.helpers import node, write_workflow
 from tests.integration.restserver import RestServer
@@ -62,6 +62,7 @@ def _flows(folder: Path) -> list[Path]:
 def test_secret_leak_nowhere_after_successful_and_failing_runs(keyring_ready, postgres_server, cli,
                                                                 dagflux_home, tmp_path, monkeypatch):
     pg_secret, wrong_secret, token = _random_secret(), _random_secret(), _random_secret()
+    postgres_server = add_login(postgres_server)  # a login of our own: we change its password
     admin = postgres_admin(postgres_server)
     try:
         with admin.cursor() as cur:

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from engine.connectors.store import load_connections
-from tests.integration.helpers import node, sql, write_workflow
+from tests.integration.dbservers import add_login
+from tests.integration.helpers import node, write_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,6 +53,7 @@ def test_keychain_states_ok_missing_and_locked(keyring_ready, cli, tmp_path):
 
 
 def test_a_connection_keeps_its_secrets_in_the_keychain_only(keyring_ready, postgres_server, cli, dagflux_home):
+    postgres_server = add_login(postgres_server)
     _seed_pg(postgres_server)
     out = _add_pg(cli, postgres_server)
     assert out.returncode == 0, out.stderr
@@ -62,7 +62,9 @@ def test_a_connection_keeps_its_secrets_in_the_keychain_only(keyring_ready, post
     for value in (postgres_server.password, postgres_server.user):
         assert value not in text
     entry = load_connections(dagflux_home / "connections.json")["sales"]
-    assert entry["secret_fields"] == ["host", "password", "sslmode"] or "password" in entry["secret_fields"]
+    assert entry["secret_fields"] == ["host", "password", "user"]
+    assert entry["settings"] == {"database": postgres_server.database, "port": postgres_server.port,
+                                 "sslmode": "prefer"}
     listed = cli("connections", "list")
     assert "password set" in listed.stdout and postgres_server.password not in listed.stdout
 
@@ -86,6 +88,7 @@ def test_wrong_password_names_the_connection_never_the_value(keyring_ready, post
 
 def test_workflows_read_in_place_transform_in_the_database_and_pull_locally(
         keyring_ready, postgres_server, cli, dagflux_home, tmp_path):
+    postgres_server = add_login(postgres_server)
     _seed_pg(postgres_server)
     assert _add_pg(cli, postgres_server).returncode == 0
     flow = write_workflow(tmp_path, "pg_flow", [

@@ -28,14 +28,21 @@ from engine.plugins import load_registry
 from plugins.connectors.mariadb import MariaDBConnector
 from plugins.connectors.postgresql import PostgresConnector
 from plugins.connectors.sqlite_file import SQLiteFileConnector
-from tests.integration.dbservers import free_port, mariadb_admin, postgres_admin, random_password
+from tests.integration.dbservers import (
+    DatabaseServer,
+    add_login,
+    free_port,
+    mariadb_admin,
+    postgres_admin,
+    random_password,
+)
 
 NAME = "sales db"
 SERVERS = ("postgresql", "mariadb")
 KINDS = (*SERVERS, "sqlite")
 CLASSES: dict[str, type[Connector]] = {"postgresql": PostgresConnector, "mariadb": MariaDBConnector,
                                        "sqlite": SQLiteFileConnector}
-SERVER_FIXTURES = {"postgresql": "postgres_server", "mariadb": "mariadb_server"}
+SERVER_FIXTURES = {"postgresql": "pg_login", "mariadb": "maria_login"}
 PLACEHOLDER = {"postgresql": "%s", "mariadb": "%s", "sqlite": "?"}
 SEED_25K = {
     "postgresql": "CREATE TABLE {t} AS SELECT g AS id, 'row ' || g AS label FROM generate_series(1, 25000) g",
@@ -103,6 +110,17 @@ def _target(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterat
         connector.close()
 
 
+@pytest.fixture(scope="module")
+def pg_login(postgres_server: DatabaseServer) -> DatabaseServer:
+    """This module's own user and database: other tests may change the fixture's login."""
+    return add_login(postgres_server)
+
+
+@pytest.fixture(scope="module")
+def maria_login(mariadb_server: DatabaseServer) -> DatabaseServer:
+    return add_login(mariadb_server)
+
+
 @pytest.fixture
 def table() -> str:
     """A table name no other test uses (the servers are shared by the session)."""
@@ -136,7 +154,7 @@ def test_test_describes_the_server_and_never_the_secrets(target: Target) -> None
     assert description.startswith({"postgresql": "PostgreSQL 1", "mariadb": "MariaDB 1", "sqlite": "SQLite 3"}
                                   [target.kind])
     if target.kind == "postgresql":
-        assert description.endswith(", database dagflux_test")
+        assert description.endswith(f", database {target.settings['database']}")
         for secret in ("host", "user", "password"):
             assert target.settings[secret] not in description
 
@@ -154,8 +172,8 @@ def test_list_objects_and_fields_with_their_types(target: Target, table: str) ->
     assert connector.list_fields(table + "_v")[0][0] == "id"
 
 
-def test_postgres_lists_other_schemas_qualified(postgres_server: Any, table: str) -> None:
-    connector = PostgresConnector("sales", NAME, postgres_server.settings())
+def test_postgres_lists_other_schemas_qualified(pg_login: DatabaseServer, table: str) -> None:
+    connector = PostgresConnector("sales", NAME, pg_login.settings())
     try:
         schema = f"s_{table}"
         connector.execute_many([f'CREATE SCHEMA "{schema}"', f'CREATE TABLE "{schema}"."dot.ted" (a int)'])
@@ -257,12 +275,26 @@ def test_booleans_are_written_as_one_and_zero(target: Target, table: str) -> Non
     assert target.select_all(connector, table) == [(1, 1, "1"), (2, 0, "0"), (3, None, None)]
 
 
-def test_postgres_boolean_columns_take_python_booleans(postgres_server: Any, table: str) -> None:
-    connector = PostgresConnector("sales", NAME, postgres_server.settings())
+def test_postgres_boolean_columns_take_python_booleans(pg_login: DatabaseServer, table: str) -> None:
+    connector = PostgresConnector("sales", NAME, pg_login.settings())
     try:
         connector.execute(f'CREATE TABLE "{table}" (id int, flag boolean)')
         connector.write(table, [("id", "INTEGER"), ("flag", "BOOLEAN")], [[(1, True), (2, False)]], mode="append")
         assert connector.sample(table)[1] == [(1, True), (2, False)]
+    finally:
+        connector.close()
+
+
+def test_sqlite_keeps_plain_declared_types_and_defuses_the_rest(tmp_path: Path) -> None:
+    connector = SQLiteFileConnector("local", NAME, {"path": str(tmp_path / "x.sqlite")})
+    try:
+        connector.write("victim", [("a", "INTEGER")], [[(1,)]])
+        declared = ["VARCHAR(20)", "numeric(10, 2)", "int(11) unsigned", "integer[]", "enum('x','y')",
+                    'text); DROP TABLE victim; --']
+        connector.write("t", [(f"c{i}", type_) for i, type_ in enumerate(declared)], [[(1, 2, 3, 4, 5, 6)]])
+        assert [type_ for _, type_ in connector.list_fields("t")] == declared
+        assert connector.sample("t")[1] == [("1", 2, 3, 4, 5, "6")]   # each column's affinity from its text
+        assert connector.count("victim") == 1
     finally:
         connector.close()
 
@@ -347,17 +379,17 @@ def test_wrong_password_names_the_connection_never_the_password(server_target: T
         _assert_no_secret(caught.value, server_target.settings["user"], server_target.settings["host"])
 
 
-def test_unknown_postgres_user_is_not_named(postgres_server: Any) -> None:
+def test_unknown_postgres_user_is_not_named(pg_login: DatabaseServer) -> None:
     user = f"nobody_{secrets.token_hex(6)}"
-    connector = PostgresConnector("sales", NAME, {**postgres_server.settings(), "user": user})
+    connector = PostgresConnector("sales", NAME, {**pg_login.settings(), "user": user})
     with pytest.raises(ConnectorError, match="authentication failed for the configured user") as caught:
         connector.test()
-    _assert_no_secret(caught.value, user, postgres_server.host)
+    _assert_no_secret(caught.value, user, pg_login.host)
 
 
-def test_an_unknown_postgres_host_is_not_named(postgres_server: Any) -> None:
+def test_an_unknown_postgres_host_is_not_named(pg_login: DatabaseServer) -> None:
     host = f"db-{secrets.token_hex(6)}.invalid"     # .invalid never resolves (RFC 2606)
-    connector = PostgresConnector("sales", NAME, {**postgres_server.settings(), "host": host})
+    connector = PostgresConnector("sales", NAME, {**pg_login.settings(), "host": host})
     with pytest.raises(ConnectorError, match=f"^connection '{NAME}': cannot resolve the configured host name$"
                        ) as caught:
         connector.test()

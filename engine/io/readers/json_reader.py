@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,7 +40,8 @@ def read_jsonl(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
     yield from _read(path, options, lambda stream: _jsonl_records(path, stream))
 
 
-def _read(path: Path, options: Mapping[str, object], records) -> Iterator[Batch]:
+def _read(path: Path, options: Mapping[str, object],
+          records: Callable[[IO[str]], Iterator[dict]]) -> Iterator[Batch]:
     encoding = resolve_encoding(path, options.get("encoding"))
     check_not_empty(path)
     with open_text(path, encoding) as stream:
