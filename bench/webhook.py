@@ -7,9 +7,10 @@ engine's events records when each ``RunStarted`` and ``RunFinished`` arrives (on
 client's reader thread, by run id). POSTs are sent one after another over one
 persistent HTTP/1.1 connection (``http.client``); each is sent only after the previous
 run's ``RunFinished`` has arrived and the ``runs.wait`` call for it has returned (the
-event can come before the engine has released the run). Measured per POST: time from just before the
-request is sent to the arrival of the ``RunStarted`` event of the run id in the 202
-reply (the event may arrive before the reply: arrivals are matched afterwards).
+event can come before the engine has released the run). Measured per POST: time from
+just before the request is sent to the arrival of the ``RunStarted`` event of the run
+id in the 202 reply (the event may arrive before the reply: arrivals are matched
+afterwards).
 
 Bare: an aiohttp application in its own subprocess on 127.0.0.1 whose handler reads
 the body and answers 202 with a small JSON object; the same client code sends the

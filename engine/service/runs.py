@@ -19,7 +19,7 @@ from typing import Any
 from engine.errors import DagfluxError
 from engine.executor import Executor
 from engine.history import History
-from engine.messages import TriggerSkipped
+from engine.messages import Message, RunFinished, TriggerSkipped
 from engine.model import validation
 from engine.model.workflow import Workflow
 from engine.plugins import PluginRegistry
@@ -45,6 +45,7 @@ class RunManager:
         self._active: dict[str, tuple[Run, threading.Thread]] = {}      # workflow id → run
         self._finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._done = threading.Condition(self._lock)
+        self._last_finished: dict[str, RunFinished] = {}
         self._closed = False
 
     def start(self, wf: Workflow, base_dir: Path, trigger: str = "manual",
@@ -60,12 +61,23 @@ class RunManager:
                 return "skipped", self._skip(wf, trigger, f"already running (run {busy})")
             validation.ensure_valid(wf, self.registry.node_types)
             run = Run(wf, base_dir, self.registry, self.executor, self.history, trigger,
-                      self.bus.publish, payload=payload)
+                      self._held_back(), payload=payload)
             thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
                                       name=f"dagflux-run-{wf.id}")
             self._active[wf.id] = (run, thread)
         thread.start()
         return "started", run.run_id
+
+    def _held_back(self) -> Callable[[Message], None]:
+        """Publish a run's events, but hold RunFinished until the run is released, so a
+        client that starts the workflow again on seeing it is never told it still runs."""
+        def publish(msg: Message) -> None:
+            if isinstance(msg, RunFinished):
+                self._last_finished[msg.run_id] = msg
+            else:
+                self.bus.publish(msg)
+
+        return publish
 
     def _skip(self, wf: Workflow, trigger: str, reason: str) -> str:
         run_id = new_run_id()
@@ -87,6 +99,9 @@ class RunManager:
                 while len(self._finished) > FINISHED_KEPT:
                     self._finished.popitem(last=False)
                 self._done.notify_all()
+            finished = self._last_finished.pop(run.run_id, None)
+            if finished is not None:
+                self.bus.publish(finished)
             if result is not None and result.status == "failed" and run.trigger != "manual":
                 self.history.set_seen(run.run_id, False)
                 if self.notify is not None:
