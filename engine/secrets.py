@@ -105,6 +105,11 @@ def _backend_name() -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "prompt" in text
+
+
 def _call(action: Callable[[Any], T]) -> T:
     """Run a keychain action with a timeout; map every failure to a SecretStoreError."""
     import keyring
@@ -117,12 +122,14 @@ def _call(action: Callable[[Any], T]) -> T:
             outcome.append(("ok", action(keyring.get_keyring())))
         except keyring.errors.KeyringLocked as exc:
             outcome.append(("locked", exc))
-        except (keyring.errors.NoKeyringError, keyring.errors.InitError) as exc:
+        except keyring.errors.InitError as exc:  # a Secret Service answered but would need a prompt
+            outcome.append(("locked" if _is_locked(exc) else "missing", exc))
+        except keyring.errors.NoKeyringError as exc:
             outcome.append(("missing", exc))
         except keyring.errors.KeyringError as exc:
-            outcome.append(("locked" if "lock" in str(exc).lower() else "missing", exc))
+            outcome.append(("locked" if _is_locked(exc) else "missing", exc))
         except Exception as exc:  # noqa: BLE001 - D-Bus and backend errors vary; all mean unusable
-            outcome.append(("locked" if "lock" in str(exc).lower() else "missing", exc))
+            outcome.append(("locked" if _is_locked(exc) else "missing", exc))
 
     thread = threading.Thread(target=work, name="dagflux-keychain", daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ class SecretService:
         self.pids: list[int] = []
         self.env: dict[str, str] = {}
 
-    def start(self) -> dict[str, str]:
+    def start(self, unlock: bool = True) -> dict[str, str]:
         runtime, data = self.root / "runtime", self.root / "data"
         runtime.mkdir(mode=0o700, parents=True)
         data.mkdir(parents=True)
@@ -31,9 +31,9 @@ class SecretService:
         self.pids.append(int(pid))
         env = {"DBUS_SESSION_BUS_ADDRESS": address, "XDG_RUNTIME_DIR": str(runtime),
                "XDG_DATA_HOME": str(data)}
-        keyring = subprocess.run(["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-                                 input=PASSWORD, capture_output=True, text=True, timeout=20,
-                                 env={**os.environ, **env}, check=True)
+        command = ["gnome-keyring-daemon", "--unlock" if unlock else "--start", "--components=secrets"]
+        keyring = subprocess.run(command, input=PASSWORD if unlock else "", capture_output=True, text=True,
+                                 timeout=20, env={**os.environ, **env}, check=True)
         for line in keyring.stdout.splitlines():
             key, _, value = line.partition("=")
             if key == "GNOME_KEYRING_PID":

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.connectors.store import load_connections
+from tests import keychain
 from tests.integration.dbservers import add_login
 from tests.integration.helpers import node, write_workflow
 
@@ -50,6 +51,16 @@ def test_keychain_states_ok_missing_and_locked(keyring_ready, cli, tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1
     assert "no usable OS keychain" in missing.stdout and "gnome-keyring" in missing.stdout
+
+    locked_service = keychain.SecretService(tmp_path / "locked")
+    try:  # a Secret Service that runs but was never unlocked
+        locked_env = {**os.environ, **locked_service.start(unlock=False)}
+        locked = subprocess.run([sys.executable, "-m", "engine.cli", "connections", "keychain"], cwd=REPO,
+                                env=locked_env, capture_output=True, text=True, timeout=60)
+    finally:
+        locked_service.stop()
+    assert locked.returncode == 1
+    assert "keychain locked" in locked.stdout and "Unlock it" in locked.stdout
 
 
 def test_a_connection_keeps_its_secrets_in_the_keychain_only(keyring_ready, postgres_server, cli, dagflux_home):
@@ -120,5 +131,68 @@ def test_workflows_read_in_place_transform_in_the_database_and_pull_locally(
             assert cur.fetchone()[0] == 7
             cur.execute("SELECT sum(doubled) FROM doubled_orders")
             assert float(cur.fetchone()[0]) > 0
+    finally:
+        admin.close()
+
+
+def test_joins_copy_foreign_inputs_into_their_destination_and_drop_the_temp_tables(
+        keyring_ready, postgres_server, cli, dagflux_home, tmp_path):
+    from tests.integration.dbservers import postgres_admin
+    from tests.integration.helpers import source, write_csv
+
+    postgres_server = add_login(postgres_server)
+    _seed_pg(postgres_server)
+    assert _add_pg(cli, postgres_server).returncode == 0
+    write_csv(tmp_path / "customers.csv", ["cid", "name"], [[i, f"customer {i}"] for i in range(4)])
+    join_spec = {"joins": [{"left": "orders", "right": "people", "type": "inner", "on": [["id", "cid"]]}],
+                 "columns": ["orders.id", "orders.total", "people.name"]}
+    flow = write_workflow(tmp_path, "mixed_join", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("orders", "data_source", {"source": "connection", "connection": "sales", "table": "orders"}),
+        source("people", "customers.csv"),
+        node("here", "join", join_spec),
+        node("there", "join", {**join_spec, "destination": "sales"}),
+        node("broken", "join", {"destination": "sales",
+                                "sql": "SELECT nope FROM {{ input.orders }} JOIN {{ input.people }} ON true"}),
+    ], [("start", "orders"), ("start", "people"), ("orders", "here"), ("people", "here"),
+        ("orders", "there"), ("people", "there"), ("orders", "broken"), ("people", "broken")])
+    out = cli("run", "--json", flow, timeout=180)
+    nodes = {n["id"]: n for n in json.loads(out.stdout)["nodes"]}
+    assert nodes["here"]["status"] == "succeeded" and nodes["here"]["records"] == 4
+    assert nodes["there"]["status"] in ("succeeded", "cancelled", "not_run")  # fail-fast may stop it
+    assert nodes["broken"]["status"] == "failed" and "nope" in nodes["broken"]["error"]
+    conn = sqlite3.connect(dagflux_home / "workspace.sqlite")
+    try:
+        rows = conn.execute('SELECT id, total, name FROM "mixed_join__here" ORDER BY id').fetchall()
+        leftovers = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '_dftmp_%'").fetchall()
+    finally:
+        conn.close()
+    assert [r[0] for r in rows] == [0, 1, 2, 3] and rows[1][2] == "customer 1"
+    assert leftovers == []
+    admin = postgres_admin(postgres_server)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE '_dftmp_%'")
+            assert cur.fetchall() == []  # dropped also when the join failed
+    finally:
+        admin.close()
+
+    ok_flow = write_workflow(tmp_path, "remote_join", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("orders", "data_source", {"source": "connection", "connection": "sales", "table": "orders"}),
+        source("people", "customers.csv"),
+        node("there", "join", {**join_spec, "destination": "sales"}),
+    ], [("start", "orders"), ("start", "people"), ("orders", "there"), ("people", "there")])
+    out = cli("run", "--json", ok_flow)
+    assert out.returncode == 0, out.stderr
+    there = {n["id"]: n for n in json.loads(out.stdout)["nodes"]}["there"]
+    assert there["records"] == 4
+    admin = postgres_admin(postgres_server)
+    try:
+        with admin.cursor() as cur:
+            cur.execute('SELECT count(*) FROM "remote_join__there"')
+            assert cur.fetchone()[0] == 4
+            cur.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE '_dftmp_%'")
+            assert cur.fetchall() == []
     finally:
         admin.close()

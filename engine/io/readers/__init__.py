@@ -4,7 +4,8 @@
 it in batches. Each batch is written in its own short ``BEGIN IMMEDIATE`` transaction
 under the workspace :class:`~engine.workspace.WriteLease`, so parallel nodes interleave
 with a long import instead of waiting for it; a reader thread parses the next batch
-while SQLite writes the current one.
+while SQLite writes the current one, and a helper thread checkpoints the WAL
+(:mod:`._checkpoint`).
 
 Guarantees:
 
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from engine.errors import NodeError
+from engine.io.readers._checkpoint import WalCheckpointer
 from engine.io.readers._pipeline import Prefetcher
 from engine.io.readers._sink import Batch, ImportResult, TableSink
 from engine.workspace import WriteLease, write_transaction
@@ -103,9 +105,11 @@ def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[
 
 def _write_all(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
                reader: Iterator[Batch]) -> None:
-    with Prefetcher(reader) as batches:
+    with Prefetcher(reader) as batches, WalCheckpointer(conn) as wal:
         while group := batches.ready(BATCHES_PER_TRANSACTION):
+            wal.before_transaction()
             _write_group(conn, lease, sink, group)
+            wal.committed()
             batches.recycle(group)
 
 
