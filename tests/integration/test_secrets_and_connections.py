@@ -196,3 +196,42 @@ def test_joins_copy_foreign_inputs_into_their_destination_and_drop_the_temp_tabl
             assert cur.fetchall() == []
     finally:
         admin.close()
+
+
+def test_replacing_a_secret_closes_pooled_connections_that_used_it(keyring_ready, postgres_server, cli,
+                                                                   dagflux_home, tmp_path):
+    import time
+
+    from tests.integration.dbservers import postgres_admin
+    from tests.integration.engine_harness import EngineProcess
+
+    postgres_server = add_login(postgres_server)
+    _seed_pg(postgres_server)
+    assert _add_pg(cli, postgres_server).returncode == 0
+    flow = write_workflow(tmp_path, "pooled", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("orders", "data_source", {"source": "connection", "connection": "sales", "table": "orders"}),
+    ], [("start", "orders")])
+
+    def sessions() -> int:
+        admin = postgres_admin(postgres_server)
+        try:
+            with admin.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (postgres_server.user,))
+                return int(cur.fetchone()[0])
+        finally:
+            admin.close()
+
+    engine = EngineProcess(dagflux_home)
+    try:
+        assert cli("run", flow).returncode == 0
+        assert sessions() >= 1  # a worker keeps its connection pooled between tasks
+        edited = cli("connections", "edit", "sales", "--secret", "password", input=f"{postgres_server.password}\n")
+        assert edited.returncode == 0, edited.stderr
+        deadline = time.monotonic() + 20
+        while sessions() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sessions() == 0
+        assert cli("run", flow).returncode == 0  # and the new secret is used from now on
+    finally:
+        engine.stop()
