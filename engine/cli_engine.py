@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DagfluxError
+from engine.procutil import pid_alive
 
 EXIT_OK, EXIT_FAILED, EXIT_NO_ENGINE = 0, 1, 3
 STOP_TIMEOUT_S = 5.0
@@ -174,26 +175,12 @@ def _stop() -> int:
         return EXIT_NO_ENGINE
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             print(f"engine (pid {pid}) stopped")
             return EXIT_OK
         time.sleep(0.02)
     _err(f"the engine (pid {pid}) is still running after {STOP_TIMEOUT_S:g} s")
     return EXIT_FAILED
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child (tests start the engine themselves) has exited
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _autostart(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ secret value; the worker's scrubber is a second line of defence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -146,3 +147,26 @@ def split_qualified(obj: str) -> list[str]:
         i += 1
     parts.append(current)
     return [p for p in parts if p != ""] or [obj]
+
+
+def map_declared_type(declared: str, exact: Mapping[str, str], *, integer: str, real: str, blob: str,
+                      text: str) -> str:
+    """A destination column type for a declared type (SQLite-style, or another database's).
+
+    Known names map through ``exact``; otherwise SQLite's affinity rules decide (``INT`` →
+    ``integer``, ``REAL``/``FLOA``/``DOUB`` → ``real``, ``BLOB`` → ``blob``) and everything
+    else — dates, times, arrays, json, uuid, ``''`` — becomes ``text``, so a write never
+    fails on a type name.
+    """
+    name = " ".join(re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split())
+    if name in exact:
+        return exact[name]
+    if name.endswith("[]") or name.startswith(("interval", "point", "time", "date")):
+        return text
+    if "int" in name:
+        return integer
+    if "blob" in name:
+        return blob
+    if any(key in name for key in ("real", "floa", "doub")):
+        return real
+    return text

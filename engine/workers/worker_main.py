@@ -25,6 +25,7 @@ from typing import Any
 from engine import messages
 from engine.errors import ProtocolError
 from engine.messages import Message, RunNode, RunOp, Shutdown, WorkerReady
+from engine.procutil import pid_alive
 
 EXIT_ORPHANED = 70
 
@@ -68,21 +69,11 @@ def exit_with(pid: int) -> None:
         if fd is not None:
             select.select([fd], [], [])
         else:
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.5)
         os._exit(EXIT_ORPHANED)
 
     threading.Thread(target=wait_for_exit, name="dagflux-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _serve(conn: Connection, state: Any) -> None:

@@ -42,7 +42,16 @@ import pymysql.cursors
 from pymysql import converters
 from pymysql.constants import FIELD_TYPE
 
-from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
+from engine.connectors.base import (
+    WRITE_MODES,
+    Columns,
+    Connector,
+    ConnectorError,
+    FieldSpec,
+    Row,
+    map_declared_type,
+    split_qualified,
+)
 
 CONNECT_TIMEOUT = 5
 IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is pinged before use
@@ -439,15 +448,5 @@ def mariadb_type(declared: str) -> str:
     follows SQLite's affinity rules and otherwise becomes ``LONGTEXT`` (dates, json,
     ``''`` …), so a write never fails on a type name.
     """
-    name = " ".join(re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split())
-    if name in _EXACT_TYPES:
-        return _EXACT_TYPES[name]
-    if name.endswith("[]") or name.startswith(("interval", "point", "time", "date")):
-        return "LONGTEXT"
-    if "int" in name:
-        return "BIGINT"
-    if "blob" in name:
-        return "LONGBLOB"
-    if any(key in name for key in ("real", "floa", "doub")):
-        return "DOUBLE"
-    return "LONGTEXT"
+    return map_declared_type(declared, _EXACT_TYPES, integer="BIGINT", real="DOUBLE", blob="LONGBLOB",
+                             text="LONGTEXT")

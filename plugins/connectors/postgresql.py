@@ -43,7 +43,16 @@ from psycopg.adapt import Dumper
 from psycopg.types.numeric import FloatLoader
 from psycopg.types.string import TextLoader
 
-from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
+from engine.connectors.base import (
+    WRITE_MODES,
+    Columns,
+    Connector,
+    ConnectorError,
+    FieldSpec,
+    Row,
+    map_declared_type,
+    split_qualified,
+)
 
 CONNECT_TIMEOUT = 5
 IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is checked before use
@@ -382,15 +391,5 @@ def postgres_type(declared: str) -> str:
     ``double precision``, ``BLOB`` → ``bytea``) and otherwise becomes ``text`` (dates,
     json, uuid, ``''`` …), so a write never fails on a type name.
     """
-    name = " ".join(re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split())
-    if name in _EXACT_TYPES:
-        return _EXACT_TYPES[name]
-    if name.endswith("[]") or name.startswith(("interval", "point", "time", "date")):
-        return "text"
-    if "int" in name:
-        return "bigint"
-    if "blob" in name:
-        return "bytea"
-    if any(key in name for key in ("real", "floa", "doub")):
-        return "double precision"
-    return "text"
+    return map_declared_type(declared, _EXACT_TYPES, integer="bigint", real="double precision", blob="bytea",
+                             text="text")
