@@ -367,6 +367,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from engine.plugins import load_registry
 
     registry = load_registry([default_paths().plugins])
+    registry.load_deferred()
     for p in registry.plugins:
         kind = "built-in" if p.builtin else "installed"
         if p.error:

@@ -48,11 +48,34 @@ class PluginInfo:
 
 @dataclass
 class PluginRegistry:
+    """Loaded plugins. Plugins that provide only connectors or skills are imported on
+    first use of :attr:`connectors` / :attr:`skills`: a worker that never touches a
+    database does not pay for importing its driver (tens of MiB and most of a worker's
+    start-up). :meth:`load_deferred` imports them now (``dagflux plugins`` does)."""
+
     node_types: dict[str, NodeType] = field(default_factory=dict)
-    connectors: dict[str, Any] = field(default_factory=dict)
-    skills: dict[str, Any] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
+    _connectors: dict[str, Any] = field(default_factory=dict, repr=False)
+    _skills: dict[str, Any] = field(default_factory=dict, repr=False)
     _sources: list[Any] = field(default_factory=list, repr=False)
+    _deferred: list[tuple[PluginInfo, Path, dict]] = field(default_factory=list, repr=False)
+    _defer_lock: Any = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def connectors(self) -> dict[str, Any]:
+        self.load_deferred()
+        return self._connectors
+
+    @property
+    def skills(self) -> dict[str, Any]:
+        self.load_deferred()
+        return self._skills
+
+    def load_deferred(self) -> None:
+        with self._defer_lock:
+            deferred, self._deferred = self._deferred, []
+            for info, folder, provides in deferred:
+                _import_plugin(self, info, folder, provides)
 
     def node_type(self, name: str) -> NodeType:
         try:
@@ -127,6 +150,17 @@ def _load_plugin(registry: PluginRegistry, folder: Path, builtin: bool) -> None:
             raise PluginError(f"a plugin named '{info.name}' is already loaded")
         provides = manifest.get("provides", {})
         info.provides = {k: sorted(v) for k, v in provides.items()}
+    except PluginError as exc:
+        info.error = str(exc)
+        return
+    if not provides.get("node_types"):
+        registry._deferred.append((info, folder, provides))
+        return
+    _import_plugin(registry, info, folder, provides)
+
+
+def _import_plugin(registry: PluginRegistry, info: PluginInfo, folder: Path, provides: dict) -> None:
+    try:
         loaded = _load_entries(registry, folder, info.name, provides)
     except PluginError as exc:
         info.error = str(exc)
@@ -134,8 +168,9 @@ def _load_plugin(registry: PluginRegistry, folder: Path, builtin: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - a broken plugin must never stop the others
         info.error = _describe_import_error(exc, folder)
         return
+    store = {"node_types": registry.node_types, "connectors": registry._connectors, "skills": registry._skills}
     for kind, entries in loaded.items():
-        getattr(registry, kind).update(entries)
+        store[kind].update(entries)
 
 
 def _load_entries(registry: PluginRegistry, folder: Path, name: str,
@@ -147,7 +182,8 @@ def _load_entries(registry: PluginRegistry, folder: Path, name: str,
     loaded: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
     for kind, entries in provides.items():
         for key, target in entries.items():
-            if key in getattr(registry, kind):
+            if key in {"node_types": registry.node_types, "connectors": registry._connectors,
+                       "skills": registry._skills}[kind]:
                 raise PluginError(f"{kind[:-1].replace('_', ' ')} '{key}' is already provided by "
                                   f"another plugin")
             module_name, attr = target.split(":", 1)
