@@ -26,7 +26,6 @@ from engine.model.workflow import Workflow
 from engine.service.filewatch import FileWatcher
 from engine.service.scheduler import Scheduler
 from engine.service.store import is_enabled, start_trigger
-from engine.service.webhook import WebhookServer, WebhookServerError, new_token
 
 log = logging.getLogger("dagflux.triggers")
 SCHEDULE_KINDS = ("interval", "daily", "weekly", "monthly", "cron")
@@ -47,24 +46,33 @@ class TriggerManager:
         self.scheduler = Scheduler(self._on_schedule, on_missed=on_missed, clock=clock)
         # The file watcher's settle window runs on real time: a fake clock is for schedules.
         self.watcher = FileWatcher(self._on_files, poll=poll_files)
-        self.webhooks = WebhookServer(self._on_webhook, host=webhook_host, port=webhook_port,
-                                      max_body_bytes=max_body_bytes)
+        # The webhook server (and aiohttp) starts with the first webhook trigger, not before:
+        # most engines have none, and importing aiohttp is a large part of a cold start.
+        self._webhook_args = {"host": webhook_host, "port": webhook_port, "max_body_bytes": max_body_bytes}
+        self.webhooks: Any = None
         self.webhook_error: str | None = None
 
     def start(self) -> None:
         self.scheduler.start()
         self.watcher.start()
-        try:
-            self.webhooks.start()
-        except WebhookServerError as exc:  # the port is taken: webhooks are off, the rest works
-            self.webhook_error = str(exc)
-            log.error("%s", self.webhook_error)
 
     def stop(self) -> None:
         self.scheduler.stop()
         self.watcher.stop()
-        if self.webhook_error is None:
+        if self.webhooks is not None and self.webhook_error is None:
             self.webhooks.stop()
+
+    def _webhook_server(self) -> Any:
+        if self.webhooks is None:
+            from engine.service.webhook import WebhookServer, WebhookServerError
+
+            self.webhooks = WebhookServer(self._on_webhook, **self._webhook_args)
+            try:
+                self.webhooks.start()
+            except WebhookServerError as exc:  # the port is taken: webhooks are off, the rest works
+                self.webhook_error = str(exc)
+                log.error("%s", self.webhook_error)
+        return self.webhooks
 
     # --- registration -----------------------------------------------------------
     def register(self, wf: Workflow, base_dir: Path) -> None:
@@ -87,7 +95,9 @@ class TriggerManager:
         elif isinstance(trigger, triggers.FileWatchTrigger):
             self.watcher.set(wf.id, trigger, Path(wanted[2]))
         elif isinstance(trigger, triggers.WebhookTrigger):
-            self.webhooks.add(self._token(wf.id), wf.id, trigger.formats)
+            server = self._webhook_server()
+            if self.webhook_error is None:
+                server.add(self._token(wf.id), wf.id, trigger.formats)
         with self._lock:
             self._registered[wf.id] = wanted
 
@@ -98,7 +108,8 @@ class TriggerManager:
             return
         self.scheduler.remove(workflow_id)
         self.watcher.remove(workflow_id)
-        self.webhooks.remove_workflow(workflow_id)
+        if self.webhooks is not None and self.webhook_error is None:
+            self.webhooks.remove_workflow(workflow_id)
 
     def forget_token(self, workflow_id: str) -> None:
         tokens = self._load_tokens()
@@ -124,7 +135,7 @@ class TriggerManager:
 
     def webhook_url(self, workflow_id: str) -> str | None:
         token = self._load_tokens().get(workflow_id)
-        if token is None or self.webhook_error:
+        if token is None or self.webhook_error or self.webhooks is None:
             return None
         return self.webhooks.url_for(token)
 
@@ -145,6 +156,8 @@ class TriggerManager:
         with self._lock:
             tokens = self._load_tokens()
             if workflow_id not in tokens:
+                from engine.service.webhook import new_token
+
                 tokens[workflow_id] = new_token()
                 self._save_tokens(tokens)
             return tokens[workflow_id]

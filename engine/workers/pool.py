@@ -176,11 +176,9 @@ class WorkerPool:
         self._jobs: dict[int, _Job] = {}
         self._pending: collections.deque[_Job] = collections.deque()
         self._closed = False
-        # Start the launcher and the warm workers before any thread of ours exists.
+        # Start the launcher and the warm workers before any thread of ours exists. Their
+        # readiness is awaited by the slot threads, so the caller goes on starting up meanwhile.
         self._slots = [_Slot(self._spawn(), i) for i in range(self.capacity)]
-        self.plugin_errors: list[str] = []
-        for slot in self._slots:
-            self.plugin_errors = list(slot.worker.wait_ready().plugin_errors)
         self._idle = list(reversed(self._slots))
         for slot in self._slots:
             slot.thread = threading.Thread(target=self._slot_loop, args=(slot,), daemon=True,
@@ -275,12 +273,17 @@ class WorkerPool:
             job.worker = None  # the slot thread replaces the worker and sends again
 
     def _slot_loop(self, slot: _Slot) -> None:
+        try:
+            slot.worker.wait_ready()
+        except WorkerStartError:
+            pass  # the first task on this slot replaces the worker and reports if it fails again
         job = slot.inbox.get()
         while job is not None:
             result, died = self._execute(slot, job)
             if died:
                 job.future.set_result(result)
-                slot.worker = self._respawn(slot.worker)
+                if not self._closed:  # a closing pool needs no replacement
+                    slot.worker = self._respawn(slot.worker)
             with self._lock:
                 self._jobs.pop(id(job.future), None)
                 following = self._next_pending()
