@@ -106,6 +106,17 @@ def test_csv_fast_path_nulls_and_crlf_at_any_block_boundary(ws, tmp_path, monkey
     assert rows(ws) == [(None, 1, "x"), (2, None, "y"), (3, 2, None), (None, 4, "z"), (5, 5, None)]
 
 
+def test_null_markers_cost_only_in_the_columns_that_hold_them(ws, tmp_path):
+    path = write(tmp_path, "n.csv", "a,b,c\n1,,x\n2,5,y\n")
+    statements: list[str] = []
+    ws[0].set_trace_callback(statements.append)
+    load(ws, path)
+    ws[0].set_trace_callback(None)
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert inserts and all(s.count("nullif") == 1 for s in inserts)
+    assert rows(ws) == [(1, None, "x"), (2, 5, "y")]
+
+
 def test_csv_fast_path_matches_the_csv_module(ws, tmp_path, monkeypatch):
     """Differential check on many small random files: the result never depends on
     where blocks end or on which parser handled a line."""
@@ -594,3 +605,28 @@ def test_reader_thread_is_gone_and_switch_interval_restored(ws, tmp_path):
         load(ws, write(tmp_path, "bad.csv", "a,b\n1\n"))
     assert sys.getswitchinterval() == before
     assert not [t for t in threading.enumerate() if t.name == "dagflux-reader"]
+
+
+def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    import engine.io.readers as readers
+    from engine.io.readers import _checkpoint
+
+    monkeypatch.setattr(csv_reader, "BATCH_VALUES", 2000)
+    monkeypatch.setattr(csv_reader, "INFER_ROWS", 10)
+    monkeypatch.setattr(readers, "BATCHES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(_checkpoint, "WAL_BYTES_LIMIT", 40 * 4096)
+    path = tmp_path / "many.csv"
+    path.write_text("a,b,c,d\n" + "".join(f"{i},{i * 7},text {i},2024-01-02\n" for i in range(40_000)))
+    conn = ws[0]
+    conn.execute("PRAGMA wal_autocheckpoint = 777")
+    assert load(ws, path).records == 40_000
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 777
+    assert not [t for t in threading.enumerate() if t.name == "dagflux-checkpoint"]
+    busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, frames - done) == (0, 0)               # nothing left to checkpoint
+    db_bytes = conn.execute("PRAGMA page_count").fetchone()[0] * 4096
+    wal_bytes = os.path.getsize(str(tmp_path / "ws.sqlite") + "-wal")
+    assert db_bytes > 1_000_000 and wal_bytes < db_bytes / 3

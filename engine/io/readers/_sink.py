@@ -12,9 +12,9 @@ Speed comes from three choices, each measured with ``bench/import_csv.py``:
 * one ``INSERT … VALUES (…), (…), …`` statement carries many rows, so the per-statement
   cost of ``executemany`` is paid once per few hundred rows and each SQLite step runs
   long enough (with the GIL released) for the reader thread to parse meanwhile;
-* null markers are applied in SQL (``nullif``) only for batches that contain one: the
-  reader may prove there is none (CSV checks its raw text, in its own thread), else a
-  C-level ``in`` scan of the batch decides.
+* null markers are applied in SQL (``nullif``), and only to the columns of a batch that
+  hold one: the reader may say which (CSV finds them in its own thread, starting from a
+  substring test on the raw text), else C-level ``in`` scans of the batch decide.
 
 Every identifier is quoted with :func:`engine.workspace.quote_ident`; marker literals
 are SQL string literals with quotes doubled. The caller holds the write transaction.
@@ -48,7 +48,14 @@ class Batch:
     types: Sequence[str]     # declared type of each of them
     values: list[Any]        # row-major, len == rows * len(columns)
     rows: int
-    maybe_null: bool = True  # False: the reader proved no value is a null marker
+    null_columns: tuple[int, ...] | None = None   # columns holding a null marker; None: unknown
+
+
+def columns_with_markers(values: list[Any], ncols: int, markers: Sequence[str]) -> tuple[int, ...]:
+    """Indexes of the columns of row-major ``values`` in which some value is a marker."""
+    if not markers or not values:
+        return ()
+    return tuple(i for i in range(ncols) if any(m in values[i::ncols] for m in markers))
 
 
 def _sql_literal(text: str) -> str:
@@ -71,7 +78,7 @@ class TableSink:
         self.source_columns: list[str] = []
         self.types: list[str] = []
         self.records = 0
-        self._statements: dict[tuple[int, bool], tuple[str, str, int]] = {}
+        self._statements: dict[tuple[int, tuple[int, ...]], tuple[str, str, int]] = {}
         self._max_params = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
     @property
@@ -84,8 +91,11 @@ class TableSink:
             self._add_columns(batch.columns[len(self.source_columns):],
                               batch.types[len(self.source_columns):])
         if batch.rows:
-            with_nulls = batch.maybe_null and any(m in batch.values for m in self.null_values)
-            self._insert(batch.values, batch.rows, len(batch.columns), with_nulls)
+            ncols = len(batch.columns)
+            nulls = batch.null_columns
+            if nulls is None:
+                nulls = columns_with_markers(batch.values, ncols, self.null_values)
+            self._insert(batch.values, batch.rows, ncols, nulls)
             self.records += batch.rows
 
     def _add_columns(self, names: Sequence[str], types: Sequence[str]) -> None:
@@ -103,8 +113,8 @@ class TableSink:
         self.source_columns.extend(names)
         self.types.extend(types)
 
-    def _insert(self, values: list[Any], rows: int, ncols: int, with_nulls: bool) -> None:
-        many_sql, one_sql, per = self._statement(ncols, with_nulls)
+    def _insert(self, values: list[Any], rows: int, ncols: int, nulls: tuple[int, ...]) -> None:
+        many_sql, one_sql, per = self._statement(ncols, nulls if self.null_values else ())
         step = per * ncols
         full = (rows // per) * step if per > 1 else 0
         # executemany over slices: one bind loop in C per statement of `per` rows.
@@ -114,13 +124,14 @@ class TableSink:
             self.conn.executemany(one_sql, (values[i:i + ncols]
                                             for i in range(full, rows * ncols, ncols)))
 
-    def _statement(self, ncols: int, with_nulls: bool) -> tuple[str, str, int]:
-        key = (ncols, with_nulls)
+    def _statement(self, ncols: int, nulls: tuple[int, ...]) -> tuple[str, str, int]:
+        """(many-row INSERT, one-row INSERT, rows per many-row statement), cached."""
+        key = (ncols, nulls)
         if key not in self._statements:
-            holder = "?"
-            for literal in self._null_literals if with_nulls else ():
-                holder = f"nullif({holder}, {literal})"
-            row = "(" + ", ".join([holder] * ncols) + ")"
+            nullable = "?"
+            for literal in self._null_literals:
+                nullable = f"nullif({nullable}, {literal})"
+            row = "(" + ", ".join(nullable if i in nulls else "?" for i in range(ncols)) + ")"
             per = max(1, min(PARAMS_PER_STATEMENT, self._max_params) // ncols)
             names = ", ".join(quote_ident(n) for n in self.namer.names[:ncols])
             head = f"INSERT INTO {quote_ident(self.table)} ({names}) VALUES "

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
-from engine.io.readers._sink import Batch
+from engine.io.readers._sink import Batch, columns_with_markers
 from engine.io.readers._text import LineSource, check_not_empty, decode_error, open_text, resolve_encoding
 
 BLOCK_CHARS = 1 << 13
@@ -133,7 +133,10 @@ class _CsvParser:
         yield self._batch(values, maybe_null)
 
     def _batch(self, values: list[str], maybe_null: bool) -> Batch:
-        return Batch(self.columns, self.types, values, len(values) // self.ncols, maybe_null)
+        """A batch that names its columns holding null markers (found here, in the reader
+        thread, and only when the cheap text test could not rule them out)."""
+        nulls = columns_with_markers(values, self.ncols, self.opts.null_values) if maybe_null else ()
+        return Batch(self.columns, self.types, values, len(values) // self.ncols, nulls)
 
     def _has_marker(self, values: list[str]) -> bool:
         return any(marker in values for marker in self.opts.null_values)

@@ -3,7 +3,8 @@
 The source is only ever opened read-only (``mode=ro``): it is never written, not even
 a WAL recovery. The copy runs in SQLite itself: the file is ATTACHed read-only and rows
 move with ``INSERT … SELECT`` in batches of :data:`BATCH_ROWS` (by rowid), each in its
-own short write transaction; the file is DETACHed afterwards, also on error. Where the
+own short write transaction, the WAL checkpointed alongside (:mod:`._checkpoint`); the
+file is DETACHed afterwards, also on error. Where the
 SQLite library cannot open URI file names on the workspace connection, rows are copied
 through Python instead (slower, same result).
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from engine.errors import NodeError
+from engine.io.readers._checkpoint import WalCheckpointer
 from engine.io.readers._sink import Batch, ImportResult, TableSink
 from engine.workspace import WriteLease, quote_ident, write_transaction
 
@@ -131,10 +133,13 @@ def _copy_attached(conn: sqlite3.Connection, lease: WriteLease, path: Path, sour
             with write_transaction(conn, lease):
                 sink.records += conn.execute(insert).rowcount
             return
-        for low, high in _rowid_ranges(conn, src, rowid):
-            with write_transaction(conn, lease):
-                sink.records += conn.execute(
-                    f"{insert} WHERE {rowid} > ? AND {rowid} <= ? ORDER BY {rowid}", (low, high)).rowcount
+        with WalCheckpointer(conn) as wal:
+            for low, high in _rowid_ranges(conn, src, rowid):
+                wal.before_transaction()
+                with write_transaction(conn, lease):
+                    sink.records += conn.execute(
+                        f"{insert} WHERE {rowid} > ? AND {rowid} <= ? ORDER BY {rowid}", (low, high)).rowcount
+                wal.committed()
     finally:
         conn.execute(f"DETACH DATABASE {quote_ident(alias)}")
 
@@ -171,7 +176,10 @@ def _copy_through_python(conn: sqlite3.Connection, lease: WriteLease, path: Path
     with _open_source(path) as src:
         picked = ", ".join(quote_ident(n) for n in names)
         cursor = src.execute(f"SELECT {picked} FROM {quote_ident(source)}")
-        while rows := cursor.fetchmany(BATCH_ROWS // 10):
-            values = [v for row in rows for v in row]
-            with write_transaction(conn, lease):
-                sink.write(Batch(names, types, values, len(rows)))
+        with WalCheckpointer(conn) as wal:
+            while rows := cursor.fetchmany(BATCH_ROWS // 10):
+                values = [v for row in rows for v in row]
+                wal.before_transaction()
+                with write_transaction(conn, lease):
+                    sink.write(Batch(names, types, values, len(rows)))
+                wal.committed()
