@@ -264,7 +264,7 @@ def measure(home: Path, count: int) -> dict:
                     bare_conn = http.client.HTTPConnection("127.0.0.1", bare_server.port, timeout=30)
                     sent: list[tuple[str, float, float, float]] = []  # run id, perf/wall before, perf reply
                     statuses: dict[str, int] = {}
-                    for i in range(WARMUP):
+                    for _ in range(WARMUP):
                         bare_request(bare_conn)
                     cpu_before = cpu_seconds(proc.pid)
                     for block in range(0, WARMUP + count, BLOCK):

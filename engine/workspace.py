@@ -28,7 +28,6 @@ from pathlib import Path
 from engine.errors import WorkspaceError
 
 BUSY_TIMEOUT_MS = 60_000
-PAGE_SIZE = 16_384
 STAGING_PREFIX = "_dfstage_"
 
 
@@ -50,7 +49,6 @@ def connect(path: str | os.PathLike[str], readonly: bool = False) -> sqlite3.Con
     Raises :class:`WorkspaceError` naming the file when it is not a database.
     """
     path = Path(path)
-    new = not readonly and (not path.exists() or path.stat().st_size == 0)
     try:
         if readonly:
             from urllib.parse import quote
@@ -60,8 +58,6 @@ def connect(path: str | os.PathLike[str], readonly: bool = False) -> sqlite3.Con
         else:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if new:  # bigger pages: faster bulk imports and scans; fixed once the file is in WAL mode
-            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         if not readonly:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":

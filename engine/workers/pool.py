@@ -279,18 +279,15 @@ class WorkerPool:
             pass  # the first task on this slot replaces the worker and reports if it fails again
         job = slot.inbox.get()
         while job is not None:
-            result, died = self._execute(slot, job)
-            if died:
-                job.future.set_result(result)
-                if not self._closed:  # a closing pool needs no replacement
-                    slot.worker = self._respawn(slot.worker)
+            result, _ = self._execute(slot, job)
+            # A lost worker is replaced when this slot next gets a task (see _execute), not
+            # here: a run being cancelled or an engine stopping should not wait for a fork.
             with self._lock:
                 self._jobs.pop(id(job.future), None)
                 following = self._next_pending()
                 if following is None:
                     self._idle.append(slot)
-            if not died:
-                job.future.set_result(result)
+            job.future.set_result(result)
             job = following if following is not None else slot.inbox.get()
         slot.worker.stop()
 
