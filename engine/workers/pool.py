@@ -104,12 +104,17 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.is_alive()
 
+    def signal_kill(self) -> None:
+        """SIGKILL the process only; safe from any thread (the slot's thread sees EOF)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def kill(self) -> None:
+        """Kill, reap and close the pipe — from the thread that owns this worker."""
         if self.process.is_alive():
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self.signal_kill()
         self.process.join(5)
         self.conn.close()
 
@@ -218,7 +223,7 @@ class WorkerPool:
             job.cancelled = True
             worker = job.worker if job.sent else None
         if worker is not None:
-            worker.kill()
+            worker.signal_kill()
 
     def close(self) -> None:
         if self._closed:
@@ -279,7 +284,13 @@ class WorkerPool:
             pass  # the first task on this slot replaces the worker and reports if it fails again
         job = slot.inbox.get()
         while job is not None:
-            result, _ = self._execute(slot, job)
+            try:
+                result, _ = self._execute(slot, job)
+            except Exception as exc:  # noqa: BLE001 - a slot thread must resolve every future it took
+                slot.worker.kill()
+                result = _result(job.task, "cancelled" if job.cancelled else "failed", job.started,
+                                 f"worker lost while running node '{job.task.title or job.task.node_id}': "
+                                 f"{type(exc).__name__}: {exc}")
             # A lost worker is replaced when this slot next gets a task (see _execute), not
             # here: a run being cancelled or an engine stopping should not wait for a fork.
             with self._lock:
@@ -331,7 +342,7 @@ class WorkerPool:
                 worker.conn.send_bytes(messages.encode(job.task))
                 job.sent = True
                 if job.cancelled:
-                    worker.kill()
+                    worker.signal_kill()
             return self._await_result(worker, job)
         except (WorkerStartError, EOFError, OSError, ProtocolError) as exc:
             return self._lost(worker, job, exc)
