@@ -36,7 +36,7 @@ class Fires:
             self.calls.append((workflow_id, info, time.monotonic()))
             self._cond.notify_all()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[dict]:
         with self._cond:
             assert self._cond.wait_for(lambda: len(self.calls) >= count, timeout), \
                 f"expected {count} fire(s), got {len(self.calls)}"
@@ -53,7 +53,7 @@ def paths_of(info: dict) -> list[tuple[str, str]]:
     return [(Path(c["path"]).name, c["event"]) for c in info["changes"]]
 
 
-def wait_until(predicate, timeout: float = 5.0) -> None:
+def wait_until(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
