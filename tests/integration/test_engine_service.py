@@ -177,3 +177,18 @@ def test_a_stale_socket_file_means_no_engine(cli, dagflux_home):
     with pytest.raises(EngineUnavailable):
         EngineClient.connect(DataPaths(dagflux_home), timeout=1)
     address.unlink()
+
+
+def test_detach_starts_a_background_engine_that_outlives_the_command(cli, dagflux_home):
+    started = cli("engine", "--detach", "--webhook-port", "0", timeout=60)
+    assert started.returncode == 0, started.stderr
+    assert "engine started in the background" in started.stdout
+    try:
+        status = cli("engine", "status", "--json")
+        assert status.returncode == 0
+        pid = json.loads(status.stdout)["pid"]
+        assert psutil.pid_exists(pid)
+        assert (dagflux_home / "engine.log").exists()
+    finally:
+        assert cli("engine", "stop").returncode == 0
+    assert cli("engine", "status").returncode == 3
