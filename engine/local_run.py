@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,8 +65,6 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
     try:
         check_workspace(paths)
         with History(paths.history) as history:
-            import time
-
             history.mark_interrupted(time.time())
             pool = WorkerPool(paths.workspace, size=pool_size, plugin_roots=[paths.plugins])
             try:

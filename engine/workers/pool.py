@@ -146,7 +146,6 @@ class _Job:
         self.worker: _Worker | None = None
         self.sent = False
         self.cancelled = False
-        self.lost = False  # the worker was killed or died while running it
 
 
 class _Slot:
@@ -285,7 +284,7 @@ class WorkerPool:
         job = slot.inbox.get()
         while job is not None:
             try:
-                result, _ = self._execute(slot, job)
+                result = self._execute(slot, job)
             except Exception as exc:  # noqa: BLE001 - a slot thread must resolve every future it took
                 slot.worker.kill()
                 result = _result(job.task, "cancelled" if job.cancelled else "failed", job.started,
@@ -309,20 +308,20 @@ class WorkerPool:
                 return job
         return None
 
-    def _execute(self, slot: _Slot, job: _Job) -> tuple[Reply, bool]:
-        """Run the job; also say whether the slot's warm worker was lost doing it."""
+    def _execute(self, slot: _Slot, job: _Job) -> Reply:
+        """Run the job on the slot's warm worker (replaced first if it was lost), or on a
+        fresh one-task worker for isolated code."""
         if job.cancelled and not job.sent:
-            return _result(job.task, "cancelled", job.started, "cancelled"), False
+            return _result(job.task, "cancelled", job.started, "cancelled")
         if job.task.isolated:
             fresh = self._spawn(isolated=True)
             try:
-                return self._run_on(fresh, job), False
+                return self._run_on(fresh, job)
             finally:
                 fresh.stop()
         if not job.sent and not slot.worker.alive():
             slot.worker = self._respawn(slot.worker)
-        result = self._run_on(slot.worker, job)
-        return result, job.lost
+        return self._run_on(slot.worker, job)
 
     def _respawn(self, worker: _Worker) -> _Worker:
         worker.kill()
@@ -352,7 +351,6 @@ class WorkerPool:
         if timeout is not None:
             timeout = max(0.0, timeout - (time.perf_counter() - job.started))
         if not worker.conn.poll(timeout):
-            job.lost = True
             worker.kill()
             return _result(task, "failed", job.started,
                            f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
@@ -366,7 +364,6 @@ class WorkerPool:
 
     def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> Reply:
         label = job.task.title or job.task.node_id
-        job.lost = True
         if job.cancelled:
             worker.kill()
             return _result(job.task, "cancelled", job.started, "cancelled")
