@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from enginectl import cpu_seconds, stop_engine  # noqa: E402
 
 from engine.client import EngineClient  # noqa: E402  (imported before any timing)
 from engine.paths import DataPaths  # noqa: E402
@@ -66,19 +67,6 @@ def launch_engine(home: Path) -> tuple[subprocess.Popen, float]:
     return proc, started
 
 
-def cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU (user + system) used so far by the engine and, summed, by its descendants."""
-    out = {"engine": 0.0, "descendants": 0.0}
-    try:
-        root = psutil.Process(pid)
-        for p in [root, *root.children(recursive=True)]:
-            t = p.cpu_times()
-            out["engine" if p.pid == pid else "descendants"] += t.user + t.system
-    except psutil.NoSuchProcess:
-        pass
-    return out
-
-
 def wait_ready(home: Path, proc: subprocess.Popen, timeout: float = 60.0) -> float:
     """perf_counter() when a client's ``status`` call was answered by this engine."""
     deadline = time.monotonic() + timeout
@@ -102,36 +90,6 @@ def wait_ready(home: Path, proc: subprocess.Popen, timeout: float = 60.0) -> flo
 
 def engine_log(home: Path) -> str:
     return (home.parent / f"{home.name}.log").read_text(errors="replace")
-
-
-def stop_engine(home: Path, proc: subprocess.Popen) -> tuple[float, list[str]]:
-    """Shut down through the client and wait; returns (ms to exit, descendants that outlived it)."""
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    started = time.perf_counter()
-    try:
-        with EngineClient.connect(DataPaths(home), timeout=5) as client:
-            client.call("shutdown")
-        proc.wait(15)
-    except (EngineUnavailable, subprocess.TimeoutExpired):
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    stop_ms = (time.perf_counter() - started) * 1000
-    _gone, alive = psutil.wait_procs(descendants, timeout=5)
-    leftovers = []
-    for p in alive:
-        try:
-            leftovers.append(f"{p.pid} ({' '.join(p.cmdline()[:4])})")
-            p.kill()
-        except psutil.NoSuchProcess:
-            leftovers.append(str(p.pid))
-    return stop_ms, leftovers
 
 
 def engine_round(tmp: Path, n: int) -> dict:

@@ -36,7 +36,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,8 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from enginectl import cpu_seconds, stop_engine  # noqa: E402  (beside this script)
 
 REQUESTS = 500
 WARMUP = 20
@@ -160,55 +161,6 @@ def start_engine(home: Path, log_file) -> subprocess.Popen:
     raise SystemExit("the engine did not become ready within 60 s")
 
 
-def stop_engine(home: Path, proc: subprocess.Popen) -> list[str]:
-    """Shut the engine down through the client; returns descendants that outlived it (then killed)."""
-    import psutil
-
-    from engine.client import EngineClient
-    from engine.paths import DataPaths
-    from engine.service.ipc import EngineUnavailable
-
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    try:
-        with EngineClient.connect(DataPaths(home), timeout=5) as client:
-            client.call("shutdown")
-        proc.wait(15)
-    except (EngineUnavailable, subprocess.TimeoutExpired):
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    _gone, alive = psutil.wait_procs(descendants, timeout=5)
-    leftovers = []
-    for p in alive:
-        leftovers.append(str(p.pid))
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    return leftovers
-
-
-def cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU (user + system) used so far by the engine and, summed, by its descendants (workers)."""
-    import psutil
-
-    out = {"engine": 0.0, "workers": 0.0}
-    root = psutil.Process(pid)
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        out["engine" if p.pid == pid else "workers"] += t.user + t.system
-    return out
-
-
 class BareServer:
     """The bare aiohttp handler in its own subprocess (like the engine's server, off our GIL)."""
 
@@ -292,7 +244,7 @@ def measure(home: Path, count: int) -> dict:
                 finally:
                     client.close()
             finally:
-                leftovers = stop_engine(home, proc)
+                _, leftovers = stop_engine(home, proc)
     finally:
         bare_server.close()
     to_event, to_reply, to_engine, engine_to_client, event_before_reply = [], [], [], [], 0
@@ -339,7 +291,7 @@ def main() -> None:
     print(row("bare aiohttp: request -> 202 reply", bare))
     cpu = engine["cpu_per_post"]
     print(f"  CPU per POST, whole run included: engine process {cpu['engine']:.2f} ms, "
-          f"its workers {cpu['workers']:.2f} ms")
+          f"its workers {cpu['descendants']:.2f} ms")
     print(f"  RunStarted arrived before the 202 reply in {engine['event_before_reply']} of {args.requests}; "
           f"run statuses: {engine['statuses']}; engine exit status {engine['returncode']}; "
           f"processes left behind: {engine['leftovers'] or 'none'}")
