@@ -50,6 +50,7 @@ class EngineClient:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._closed = False
+        self.disconnected = threading.Event()  # set when the link to the engine drops
         self._reader = threading.Thread(target=self._read_loop, name="dagflux-client-reader", daemon=True)
         self._reader.start()
 
@@ -168,6 +169,7 @@ class EngineClient:
         finally:
             self._fail_pending()
             self._events.put(None)
+            self.disconnected.set()
 
     def _resolve(self, msg: Result | Failure) -> None:
         with self._lock:

@@ -9,16 +9,18 @@ SQLite database is reported by name and left untouched.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS node_runs (
     records_out INTEGER,
     error TEXT,
     seq INTEGER NOT NULL DEFAULT 0,
+    output_table TEXT,
+    output_connection TEXT,
     PRIMARY KEY (run_id, node_id)
 );
 """
@@ -54,7 +58,11 @@ CREATE TABLE IF NOT EXISTS node_runs (
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
               "error", "node_count", "records", "seen")
 NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duration_ms", "records_in",
-               "records_out", "error")
+               "records_out", "error", "output_table", "output_connection")
+LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "error")
+# Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
+_MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
+                   "ALTER TABLE node_runs ADD COLUMN output_connection TEXT")}
 
 
 @dataclass
@@ -68,6 +76,8 @@ class NodeRow:
     records_in: int | None
     records_out: int | None
     error: str | None
+    output_table: str | None = None        # where the node's result lives (for viewers)
+    output_connection: str | None = None   # None: the workspace
 
 
 class History:
@@ -83,6 +93,7 @@ class History:
                                    "it was left untouched")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(version)
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -92,6 +103,14 @@ class History:
         except HistoryError:
             self._conn.close()
             raise
+
+    def _migrate(self, version: int) -> None:
+        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'node_runs'").fetchone()
+        if not exists or version == 0:
+            return  # a new log: the schema below creates the latest tables
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS.get(target, ()):
+                self._conn.execute(statement)
 
     def close(self) -> None:
         self._conn.close()
@@ -115,9 +134,11 @@ class History:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
-                "duration_ms, records_in, records_out, error, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "duration_ms, records_in, records_out, error, seq, output_table, output_connection) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
-                 row.duration_ms, row.records_in, row.records_out, row.error, seq))
+                 row.duration_ms, row.records_in, row.records_out, row.error, seq, row.output_table,
+                 row.output_connection))
 
     def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
                    records: int | None = None) -> None:
@@ -153,20 +174,39 @@ class History:
     # --- reading ---------------------------------------------------------------
     def list_runs(self, limit: int = 20, offset: int = 0, workflow_id: str | None = None,
                   status: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
-        where, args = [], []
-        for column, value in (("workflow_id", workflow_id), ("status", status), ("trigger", trigger)):
-            if value:
-                where.append(f"r.{column} = ?")
-                args.append(value)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, args = _filters(workflow_id, status, trigger)
         rows = self._conn.execute(
             f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} "
             f"ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
             (*args, limit, offset)).fetchall()
         return [self._run_dict(r) for r in rows]
 
-    def count_runs(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    def last_runs(self, workflow_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Each workflow's most recent run (a skipped trigger counts, with status ``skipped``),
+        in one query: ``{workflow_id: {run_id, status, trigger, started_at, ended_at, error}}``.
+        ``workflow_ids`` limits the answer to those workflows (all of them when None)."""
+        clause, args = "", ()
+        if workflow_ids is not None:
+            clause, args = "WHERE workflow_id IN (SELECT value FROM json_each(?))", (json.dumps(list(workflow_ids)),)
+        rows = self._conn.execute(
+            f"SELECT workflow_id, {', '.join(LAST_RUN_FIELDS)} FROM ("
+            f"  SELECT *, row_number() OVER (PARTITION BY workflow_id ORDER BY started_at DESC, rowid DESC) AS n"
+            f"  FROM runs {clause}) WHERE n = 1", args).fetchall()
+        return {row[0]: dict(zip(LAST_RUN_FIELDS, row[1:])) for row in rows}
+
+    def count_runs(self, workflow_id: str | None = None, status: str | None = None,
+                   trigger: str | None = None) -> int:
+        """How many runs match the same filters as :meth:`list_runs`."""
+        clause, args = _filters(workflow_id, status, trigger)
+        return int(self._conn.execute(f"SELECT count(*) FROM runs r {clause}", args).fetchone()[0])
+
+    def workflows(self) -> list[dict[str, Any]]:
+        """Every workflow in the log (deleted ones too): its id, the name of its latest run and
+        how many runs it has, ordered by name."""
+        rows = self._conn.execute(
+            "SELECT workflow_id, workflow_name, max(started_at), count(*) FROM runs GROUP BY workflow_id "
+            "ORDER BY lower(workflow_name), workflow_id").fetchall()
+        return [{"workflow_id": wf_id, "workflow_name": name, "runs": n} for wf_id, name, _latest, n in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A run with its node rows; ``run_id`` may be a unique prefix."""
@@ -191,6 +231,16 @@ class History:
         started, ended = out["started_at"], out["ended_at"]
         out["duration_ms"] = round((ended - started) * 1000, 1) if ended else None
         return out
+
+
+def _filters(workflow_id: str | None, status: str | None, trigger: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause (on alias ``r``) and its arguments shared by listing and counting."""
+    where, args = [], []
+    for column, value in (("workflow_id", workflow_id), ("status", status), ("trigger", trigger)):
+        if value:
+            where.append(f"r.{column} = ?")
+            args.append(value)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), args
 
 
 def _like_prefix(prefix: str) -> str:

@@ -228,6 +228,8 @@ class NodeFinished(Message):
     records: int | None = None
     duration_ms: float | None = None
     error: str | None = None
+    table: str | None = None          # where the result lives, for viewers (None: no table)
+    connection: str | None = None     # the connection holding ``table``; None: the workspace
 
 
 @message
@@ -335,6 +337,8 @@ METHODS: dict[str, str] = {
     "runs.active": "runs in progress",
     "runs.wait": "{run_id, timeout}: the run's summary once it ended",
     "history.list": "{limit, offset, workflow_id, status, trigger}",
+    "history.count": "{workflow_id, status, trigger}: how many runs match",
+    "history.workflows": "workflows in the log (deleted ones too): id, latest name, run count",
     "history.get": "{run_id}",
     "history.mark_seen": "{run_id}",
     "triggers.list": "every registered trigger with its state",

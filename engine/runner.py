@@ -242,11 +242,13 @@ class Run:
         state.status, state.records, state.duration_ms, state.error = status, records, duration_ms, error
         self._to_check.update(self._successors[state.id])
         self._seq += 1
+        table = state.table if status == "succeeded" else None
+        connection = state.connection if table else None
         row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
-                      state.records_in, records, error)
+                      state.records_in, records, error, table, connection)
         self._backlog.append((row, self._seq, NodeFinished(
             run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
-            records=records, duration_ms=duration_ms, error=error)))
+            records=records, duration_ms=duration_ms, error=error, table=table, connection=connection)))
 
     def _flush(self) -> None:
         """Write the node rows and events of nodes that ended since the last flush."""

@@ -38,7 +38,8 @@ def start(log: History, run_id: str, started_at: float, workflow_id: str = "orde
 def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     history.start_run("run-1", "orders", "Orders", "manual", 1000.0, node_count=2)
     assert history.get_run("run-1")["status"] == "running"
-    history.record_node("run-1", node("load", node_type="data_source", records_in=None), seq=1)
+    history.record_node("run-1", node("load", node_type="data_source", records_in=None,
+                                      output_table="orders__load"), seq=1)
     history.record_node("run-1", node("clean", status="failed", error="SQL error: no such column: x",
                                       records_out=None), seq=2)
     history.finish_run("run-1", "failed", 1002.5, error="node 'clean' failed", records=None)
@@ -51,11 +52,35 @@ def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
                    "duration_ms": 2500.0}
     assert nodes == [
         {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
-         "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None},
+         "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None,
+         "output_table": "orders__load", "output_connection": None},
         {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
-         "error": "SQL error: no such column: x"},
+         "error": "SQL error: no such column: x", "output_table": None, "output_connection": None},
     ]
+
+
+def test_a_log_from_schema_1_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_name TEXT NOT NULL
+            DEFAULT '', trigger TEXT NOT NULL DEFAULT 'manual', status TEXT NOT NULL, started_at REAL NOT NULL,
+            ended_at REAL, error TEXT, node_count INTEGER NOT NULL DEFAULT 0, records INTEGER,
+            seen INTEGER NOT NULL DEFAULT 1);
+        CREATE TABLE node_runs (run_id TEXT NOT NULL, node_id TEXT NOT NULL, node_type TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, started_at REAL, duration_ms REAL,
+            records_in INTEGER, records_out INTEGER, error TEXT, seq INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, node_id));
+        INSERT INTO runs (run_id, workflow_id, status, started_at) VALUES ('old', 'orders', 'succeeded', 5.0);
+        INSERT INTO node_runs (run_id, node_id, status, records_out) VALUES ('old', 'load', 'succeeded', 3);
+        PRAGMA user_version = 1;""")
+    old.close()
+    with History(path) as log:
+        node_row = log.get_run("old")["nodes"][0]
+        assert node_row["records_out"] == 3 and node_row["output_table"] is None
+        log.record_node("old", node("clean", output_table="orders__clean"), seq=2)
+        assert log.get_run("old")["nodes"][1]["output_table"] == "orders__clean"
 
 
 def test_a_running_run_has_no_duration(history: History) -> None:
@@ -252,3 +277,58 @@ def test_a_log_from_a_newer_dagflux_is_left_unchanged(tmp_path: Path) -> None:
         History(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.sqlite"]
+
+
+# --- each workflow's last run (the Workflows screen) ---------------------------------------
+def test_last_runs_gives_each_workflows_most_recent_run_with_skipped_ones_counting(history: History) -> None:
+    start(history, "o-1", 1000.0, "orders")
+    history.finish_run("o-1", "succeeded", 1001.0)
+    start(history, "o-2", 2000.0, "orders", trigger="schedule")
+    history.finish_run("o-2", "failed", 2003.0, error="node 'clean' failed")
+    start(history, "s-1", 1500.0, "sales")
+    history.record_skipped("s-2", "sales", "Sales", "webhook", 1600.0, "already running")
+    start(history, "t-1", 900.0, "tidy")
+
+    last = history.last_runs()
+    assert last == {
+        "orders": {"run_id": "o-2", "status": "failed", "trigger": "schedule", "started_at": 2000.0,
+                   "ended_at": 2003.0, "error": "node 'clean' failed"},
+        "sales": {"run_id": "s-2", "status": "skipped", "trigger": "webhook", "started_at": 1600.0,
+                  "ended_at": 1600.0, "error": "already running"},
+        "tidy": {"run_id": "t-1", "status": "running", "trigger": "manual", "started_at": 900.0,
+                 "ended_at": None, "error": None},
+    }
+    assert set(history.last_runs(["sales", "tidy", "never_ran"])) == {"sales", "tidy"}
+    assert history.last_runs([]) == {}
+
+
+def test_last_runs_breaks_a_tie_on_start_time_by_the_later_written_row(history: History) -> None:
+    start(history, "b-first", 1000.0, "orders")
+    start(history, "a-second", 1000.0, "orders")
+    assert history.last_runs(["orders"])["orders"]["run_id"] == "a-second"
+
+
+# --- counting and the workflows in the log (the History screen's filters) -----------------
+@pytest.mark.parametrize("filters, expected", [
+    ({}, 5),
+    ({"workflow_id": "orders"}, 3),
+    ({"status": "succeeded"}, 2),
+    ({"trigger": "schedule"}, 2),
+    ({"workflow_id": "orders", "status": "running"}, 1),
+    ({"workflow_id": "billing", "trigger": "manual"}, 1),
+    ({"workflow_id": "nope"}, 0),
+])
+def test_runs_are_counted_with_the_same_filters_as_listing(many_runs: History, filters: dict,
+                                                           expected: int) -> None:
+    assert many_runs.count_runs(**filters) == expected
+    assert len(many_runs.list_runs(limit=100, **filters)) == expected
+
+
+def test_the_workflows_in_the_log_carry_their_latest_name_and_run_count(history: History) -> None:
+    history.start_run("a-1", "orders", "Orders (old name)", "manual", 10.0, node_count=1)
+    history.start_run("a-2", "orders", "Orders", "manual", 20.0, node_count=1)
+    history.record_skipped("b-1", "billing", "Billing", "webhook", 15.0, "already running")
+    assert history.workflows() == [
+        {"workflow_id": "billing", "workflow_name": "Billing", "runs": 1},
+        {"workflow_id": "orders", "workflow_name": "Orders", "runs": 2},
+    ]

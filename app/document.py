@@ -1,0 +1,165 @@
+"""An open workflow: the graph truth while editing, its undo stack and its last run.
+
+Screens and the canvas never change a :class:`~engine.model.workflow.Workflow` directly:
+they push commands (:mod:`engine.model.commands`) through :meth:`WorkflowDocument.push`.
+The document autosaves through a ``save`` callable (the app passes one that calls the
+engine), tracks the file on disk to offer a reload when someone else changed it, and
+folds run events (``RunStarted``/``NodeStarted``/``NodeFinished``/``RunFinished``) into
+per-node run states the canvas draws. Pure Python: tests use it without Kivy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.messages import Message, NodeFinished, NodeStarted, RunFinished, RunStarted
+from engine.model import fileformat, validation
+from engine.model.commands import Command, UndoStack
+from engine.model.workflow import Workflow
+from engine.plugin_api import NodeType
+
+RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run")
+RunListener = Callable[[str | None], None]
+
+
+@dataclass
+class NodeRunState:
+    status: str = "queued"
+    records: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    table: str | None = None
+    connection: str | None = None
+
+
+class WorkflowDocument:
+    def __init__(self, workflow: Workflow, types: Mapping[str, NodeType] | None = None,
+                 save: Callable[[dict[str, Any]], None] | None = None, path: Path | None = None) -> None:
+        self.workflow = workflow
+        self.types = dict(types or {})
+        self.stack = UndoStack(limit=500)
+        self._save = save
+        self.path = path
+        self.run_id: str | None = None
+        self.run_status: str | None = None   # None, running, or the finished run's status
+        self.run_error: str | None = None
+        self.node_states: dict[str, NodeRunState] = {}
+        self._run_listeners: list[RunListener] = []
+        self._saved_digest = self._digest(fileformat.dumps(workflow))
+
+    # --- editing -------------------------------------------------------------------------
+    def push(self, command: Command) -> None:
+        self.stack.push(command)
+
+    def undo(self) -> None:
+        if self.stack.can_undo:
+            self.stack.undo()
+
+    def redo(self) -> None:
+        if self.stack.can_redo:
+            self.stack.redo()
+
+    @property
+    def dirty(self) -> bool:
+        """Edited since the last save (cheap: the stack's clean mark, no serialising)."""
+        return not self.stack.is_clean
+
+    def problems(self) -> list[validation.Problem]:
+        return validation.validate(self.workflow, self.types)
+
+    def problems_by_node(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for problem in self.problems():
+            for node_id in problem.nodes:
+                out.setdefault(node_id, []).append(problem.message)
+        return out
+
+    # --- saving and the file on disk -----------------------------------------------------
+    def save(self, force: bool = False) -> bool:
+        """Hand the current workflow to ``save`` when it changed (or ``force``); True when sent."""
+        text = fileformat.dumps(self.workflow)
+        digest = self._digest(text)
+        if self._save is None:
+            return False
+        if digest == self._saved_digest and not force:
+            self.stack.set_clean()  # edited and edited back: nothing to write
+            return False
+        self._save(fileformat.to_dict(self.workflow))
+        self._saved_digest = digest
+        self.stack.set_clean()
+        return True
+
+    def changed_on_disk(self) -> bool:
+        """True when the file holds a workflow other than the one we last loaded or saved."""
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            text = fileformat.dumps(fileformat.load(self.path))
+        except Exception:  # noqa: BLE001 - a half-written or broken file is "not ours" either way
+            return True
+        return self._digest(text) != self._saved_digest
+
+    def reload(self, workflow: Workflow) -> None:
+        """Adopt ``workflow`` (read from disk) as the new truth; history of edits is dropped."""
+        self.workflow = workflow
+        self.stack.clear()
+        self._saved_digest = self._digest(fileformat.dumps(workflow))
+
+    @staticmethod
+    def _digest(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    # --- runs ----------------------------------------------------------------------------
+    def subscribe_run(self, listener: RunListener) -> Callable[[], None]:
+        """``listener(node_id)`` after a node's run state changed; ``listener(None)`` for the run."""
+        self._run_listeners.append(listener)
+        return lambda: self._run_listeners.remove(listener) if listener in self._run_listeners else None
+
+    def _notify_run(self, node_id: str | None) -> None:
+        for listener in list(self._run_listeners):
+            listener(node_id)
+
+    def apply_event(self, msg: Message) -> bool:
+        """Fold one engine event into the run state; False when it is about another run."""
+        if isinstance(msg, RunStarted):
+            if msg.workflow_id != self.workflow.id:
+                return False
+            self.run_id, self.run_status, self.run_error = msg.run_id, "running", None
+            self.node_states = {node_id: NodeRunState() for node_id in msg.node_ids}
+            self._notify_run(None)
+            return True
+        if getattr(msg, "run_id", None) != self.run_id or self.run_id is None:
+            return False
+        if isinstance(msg, NodeStarted):
+            self.node_states.setdefault(msg.node_id, NodeRunState()).status = "running"
+            self._notify_run(msg.node_id)
+        elif isinstance(msg, NodeFinished):
+            state = self.node_states.setdefault(msg.node_id, NodeRunState())
+            state.status, state.records, state.error = msg.status, msg.records, msg.error
+            state.duration_ms = msg.duration_ms
+            state.table, state.connection = msg.table, msg.connection
+            self._notify_run(msg.node_id)
+        elif isinstance(msg, RunFinished):
+            self.run_status, self.run_error = msg.status, msg.error
+            for state in self.node_states.values():
+                if state.status in ("queued", "running"):
+                    state.status = "not_run" if state.status == "queued" else "cancelled"
+            self._notify_run(None)
+        return True
+
+    def load_run(self, run: Mapping[str, Any]) -> None:
+        """Show a past run (a ``history.get`` record) as the current run state."""
+        self.run_id, self.run_status, self.run_error = run["run_id"], run["status"], run.get("error")
+        self.node_states = {
+            n["node_id"]: NodeRunState(n["status"], n.get("records_out"), n.get("error"), n.get("duration_ms"),
+                                       n.get("output_table"), n.get("output_connection"))
+            for n in run.get("nodes", [])}
+        self._notify_run(None)
+
+    @property
+    def running(self) -> bool:
+        return self.run_status == "running"

@@ -1,0 +1,131 @@
+"""Driving a real Kivy window from tests: frames, waiting, touches, screenshots.
+
+Touches are ``kivy.tests.common.UnitTestTouch`` objects in window coordinates; helpers here
+only add what those lack (mouse buttons, the wheel, several fingers at once).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from kivy.base import EventLoop
+from kivy.core.window import Window
+from kivy.tests.common import UnitTestTouch
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("DAGFLUX_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def pump(frames: int = 1) -> None:
+    for _ in range(frames):
+        EventLoop.idle()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        EventLoop.idle()
+        time.sleep(0.005)
+
+
+def pause(seconds: float) -> None:
+    """Let real time pass while frames keep running (long-press timers use the clock)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        EventLoop.idle()
+        time.sleep(0.01)
+
+
+@contextmanager
+def running(app) -> Iterator:
+    """Build ``app`` into the window and run frames by hand; stop it afterwards."""
+    app._run_prepare()
+    pump(3)
+    try:
+        yield app
+    finally:
+        app.stop()
+        pump(1)
+
+
+def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
+    t = UnitTestTouch(x, y)
+    if button is not None:
+        t.button = button
+        t.profile = list(t.profile) + ["button"]
+    return t
+
+
+def tap(x: float, y: float, button: str | None = None, frames: int = 2) -> None:
+    t = touch(x, y, button)
+    t.touch_down()
+    pump(1)
+    t.touch_up()
+    pump(frames)
+
+
+def drag(start: Sequence[float], end: Sequence[float], steps: int = 8, button: str | None = None) -> None:
+    t = touch(*start, button=button)
+    t.touch_down()
+    pump(1)
+    for i in range(1, steps + 1):
+        f = i / steps
+        t.touch_move(start[0] + (end[0] - start[0]) * f, start[1] + (end[1] - start[1]) * f)
+        pump(1)
+    t.touch_up()
+    pump(2)
+
+
+def gesture(paths: Sequence[tuple[Sequence[float], Sequence[float]]], steps: int = 8) -> None:
+    """Several fingers down together, moving in step from their start to their end points."""
+    fingers = [touch(*start) for start, _ in paths]
+    for f in fingers:
+        f.touch_down()
+    pump(1)
+    for i in range(1, steps + 1):
+        k = i / steps
+        for f, (start, end) in zip(fingers, paths):
+            f.touch_move(start[0] + (end[0] - start[0]) * k, start[1] + (end[1] - start[1]) * k)
+        pump(1)
+    for f in fingers:
+        f.touch_up()
+    pump(2)
+
+
+def wheel(x: float, y: float, direction: str = "up") -> None:
+    """One mouse-wheel notch at (x, y): Kivy's ``scrollup`` zooms in… as the canvas defines."""
+    t = touch(x, y, button="scroll" + direction)
+    t.is_mouse_scrolling = True
+    t.touch_down()
+    pump(1)
+    t.touch_up()
+    pump(1)
+
+
+def screenshot(name: str) -> Path:
+    """Save the window to ``test-artifacts/<name>.png`` and return the path."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pump(2)
+    saved = Path(Window.screenshot(name=str(ARTIFACTS / f"{name}.png")))
+    final = ARTIFACTS / f"{name}.png"
+    saved.replace(final)  # Kivy appends a counter; keep a stable name
+    return final
+
+
+def non_blank(path: Path, min_colours: int = 8) -> bool:
+    """True when the image has real content: many distinct colours, not one flat fill."""
+    from kivy.core.image import Image as CoreImage
+
+    image = CoreImage(str(path), keep_data=True)
+    w, h = image.size
+    colours = set()
+    for i in range(0, 400):
+        x, y = (i * 7919) % w, (i * 104729) % h
+        colours.add(tuple(image.read_pixel(x, y)))
+    return len(colours) >= min_colours
