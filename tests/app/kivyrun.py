@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kivy.base import EventLoop
+from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.tests.common import UnitTestTouch
 
@@ -51,7 +52,8 @@ def running(app) -> Iterator:
         yield app
     finally:
         app.stop()
-        pump(1)
+        for event in Clock.get_events():  # nothing of this app may run inside the next one
+            event.cancel()
 
 
 def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
