@@ -107,8 +107,10 @@ class EngineBridge(EventDispatcher):
 
     # --- the main-thread hop -----------------------------------------------------------
     def _to_main(self, fn: Callback, *args: Any) -> None:
-        """The only place where anything from a background thread enters the UI."""
-        Clock.schedule_once(lambda _dt: fn(*args), 0)
+        """The only place where anything from a background thread enters the UI (nothing
+        enters once the bridge is stopped: the app may be gone by then)."""
+        if not self._stopped.is_set():
+            Clock.schedule_once(lambda _dt: None if self._stopped.is_set() else fn(*args), 0)
 
     def _set_state(self, state: str, detail: str) -> None:
         self.detail = detail

@@ -106,6 +106,27 @@ def build_app_class() -> type:
         def _bridge_state(self, bridge: EngineBridge, state: str) -> None:
             self.engine_ok = state == "connected"
 
+        def attach_bridge(self, bridge: EngineBridge) -> None:
+            """Use ``bridge`` from now on (a new data directory); the old one is let go."""
+            if self.bridge is not None:
+                self.bridge.unbind(state=self._bridge_state)
+            self.bridge = bridge
+            self.engine_ok = False
+            bridge.bind(state=self._bridge_state)
+            bridge.start()
+
+        def forget_screens(self, keep: tuple[str, ...] = ()) -> list[str]:
+            """Close and drop built screens (they hold the old engine link); rebuilt on next use.
+            Returns the names dropped."""
+            dropped = [n for n in self._screens if n not in keep]
+            for name in dropped:
+                screen = self._screens.pop(name)
+                closing = getattr(screen, "on_app_stop", None)
+                if closing is not None:
+                    closing()
+                self.root.ids.screens.remove_widget(screen)
+            return dropped
+
         # --- navigation ----------------------------------------------------------------
         def screen(self, name: str):
             """The screen called ``name``, built and added on first use."""

@@ -184,14 +184,17 @@ class History:
     def last_runs(self, workflow_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Each workflow's most recent run (a skipped trigger counts, with status ``skipped``),
         in one query: ``{workflow_id: {run_id, status, trigger, started_at, ended_at, error}}``.
-        ``workflow_ids`` limits the answer to those workflows (all of them when None)."""
-        clause, args = "", ()
-        if workflow_ids is not None:
-            clause, args = "WHERE workflow_id IN (SELECT value FROM json_each(?))", (json.dumps(list(workflow_ids)),)
+        ``workflow_ids`` limits the answer to those workflows (all of them when None). One index
+        probe per workflow (``runs_workflow``), so the cost does not grow with the log."""
+        if workflow_ids is None:
+            ids, args = "SELECT DISTINCT workflow_id FROM runs", ()
+        else:
+            ids, args = "SELECT DISTINCT value FROM json_each(?)", (json.dumps(list(workflow_ids)),)
         rows = self._conn.execute(
-            f"SELECT workflow_id, {', '.join(LAST_RUN_FIELDS)} FROM ("
-            f"  SELECT *, row_number() OVER (PARTITION BY workflow_id ORDER BY started_at DESC, rowid DESC) AS n"
-            f"  FROM runs {clause}) WHERE n = 1", args).fetchall()
+            f"WITH ids(workflow_id) AS ({ids}) "
+            f"SELECT r.workflow_id, {', '.join('r.' + f for f in LAST_RUN_FIELDS)} FROM ids JOIN runs r "
+            f"ON r.rowid = (SELECT rowid FROM runs WHERE workflow_id = ids.workflow_id "
+            f"ORDER BY started_at DESC, rowid DESC LIMIT 1)", args).fetchall()
         return {row[0]: dict(zip(LAST_RUN_FIELDS, row[1:])) for row in rows}
 
     def count_runs(self, workflow_id: str | None = None, status: str | None = None,

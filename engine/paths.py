@@ -2,6 +2,10 @@
 
 The user data directory comes from ``platformdirs``; the environment variable
 ``DAGFLUX_HOME`` overrides it (tests and benchmarks always set it to a temp dir).
+Between the two sits the data dir the user chose in the app: an absolute path in the
+pointer file ``<user config dir>/dagflux/data-dir`` (:func:`pointer_file`). Order:
+``DAGFLUX_HOME``, then a readable absolute pointer, then the platform default; a missing,
+empty, unreadable or relative pointer is ignored.
 Nothing here creates a folder until :func:`ensure_data_dir` is called.
 """
 
@@ -12,15 +16,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "DAGFLUX_HOME"
+POINTER_NAME = "data-dir"
 
 
 def data_dir() -> Path:
     override = os.environ.get(ENV_VAR)
     if override:
         return Path(override).expanduser().resolve()
+    chosen = _pointed_dir()
+    if chosen is not None:
+        return chosen
     import platformdirs
 
     return Path(platformdirs.user_data_dir("dagflux", appauthor=False))
+
+
+def pointer_file() -> Path:
+    """The file naming the data dir chosen in the app (honoured when DAGFLUX_HOME is unset)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("dagflux", appauthor=False)) / POINTER_NAME
+
+
+def _pointed_dir() -> Path | None:
+    try:
+        text = pointer_file().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    path = Path(text).expanduser() if text else None
+    return path.resolve() if path is not None and path.is_absolute() else None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ def app(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
             yield application
         finally:
             try:
+                application.bridge.start_engine = False  # no new engine after this one
                 application.bridge.call_blocking("shutdown", timeout=10)
             except Exception:  # noqa: BLE001 - already gone
                 pass
@@ -130,7 +131,8 @@ def test_a_run_in_progress_shows_live_states_and_dark_theme(app, example_copy: P
     assert non_blank(screenshot("editor_run_in_progress"))
     editor.cancel_run()
     wait_until(lambda: not doc.running, 60, "the cancelled run to end")
-    assert doc.run_status == "cancelled", (doc.run_error, {n: (st.status, st.error) for n, st in doc.node_states.items()})
+    states = {n: (st.status, st.error) for n, st in doc.node_states.items()}
+    assert doc.run_status == "cancelled", (doc.run_error, states)
     assert doc.node_states["report_csv"].status in ("not_run", "cancelled")
     app.apply_theme("light")
 
