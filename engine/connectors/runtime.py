@@ -62,6 +62,12 @@ class ConnectionRuntime:
         self.scrubber.add(value, placeholder(connection_id, field), self._companions(meta))
         return value
 
+    def forget(self, connection_id: str) -> None:
+        """Close the pooled connector of ``connection_id`` so the next use connects afresh."""
+        pooled = self._pool.pop(connection_id, None)
+        if pooled is not None:
+            pooled[1].close()
+
     def close_all(self) -> None:
         for _, connector in self._pool.values():
             connector.close()

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine.connectors.store import load_connections
 from tests import keychain
 from tests.integration.dbservers import add_login
@@ -233,5 +235,34 @@ def test_replacing_a_secret_closes_pooled_connections_that_used_it(keyring_ready
             time.sleep(0.1)
         assert sessions() == 0
         assert cli("run", flow).returncode == 0  # and the new secret is used from now on
+    finally:
+        engine.stop()
+
+
+def test_a_connection_test_checks_the_credentials_now_not_a_pooled_session(keyring_ready, postgres_server,
+                                                                          cli, dagflux_home):
+    from psycopg import sql
+
+    from engine.client import EngineClient
+    from engine.paths import DataPaths
+    from tests.integration.dbservers import postgres_admin
+    from tests.integration.engine_harness import EngineProcess
+
+    postgres_server = add_login(postgres_server)
+    assert _add_pg(cli, postgres_server).returncode == 0
+    engine = EngineProcess(dagflux_home, "--workers", "1")  # one worker: the second test reuses its pool
+    try:
+        with EngineClient.connect(DataPaths(dagflux_home)) as client:
+            assert client.call("connections.test", id="sales")["ok"]
+            admin = postgres_admin(postgres_server)
+            try:
+                admin.execute(sql.SQL("ALTER ROLE {} PASSWORD 'changed-elsewhere'").format(
+                    sql.Identifier(postgres_server.user)))
+            finally:
+                admin.close()
+            from engine.client import EngineCallError
+
+            with pytest.raises(EngineCallError, match="authentication failed"):
+                client.call("connections.test", id="sales")
     finally:
         engine.stop()
