@@ -1,0 +1,137 @@
+"""The dialogs of the Workflows screen: a name (new / rename), delete confirmation, import.
+
+Each dialog only collects input and shows what the engine answered: its confirm button
+hands the input to ``action`` (the screen makes the engine call) and stays disabled
+while that call is pending; an error is shown inside the dialog, which stays open with
+the user's input, so nothing typed is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
+from kivymd.uix.dialog import MDDialog, MDDialogIcon
+from kivymd.uix.filemanager import MDFileManager
+
+from app.kvload import load_kv
+
+# The engine's refusal to import over a saved workflow (engine/service/store.py import_file).
+_DUPLICATE_RE = re.compile(r"a workflow '([a-z][a-z0-9_]*)' already exists")
+
+
+class _WorkflowDialog(MDDialog):
+    headline = StringProperty("")
+    message = StringProperty("")
+    error_text = StringProperty("")
+    busy = BooleanProperty(False)      # an engine call is pending: the confirm button waits
+    action = ObjectProperty(None)
+
+    def show_error(self, message: str) -> None:
+        self.busy = False
+        self.error_text = message
+
+
+class WorkflowNameDialog(_WorkflowDialog):
+    """Asks for a workflow name; ``action(dialog, name)``. With ``id_preview(name) -> id``
+    it shows the id the name will get."""
+
+    confirm_text = StringProperty("OK")
+    id_preview = ObjectProperty(None, allownone=True)
+    hint_text = StringProperty("")
+
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        field = self.ids.field
+        field.text = text
+        field.bind(text=self._typed)
+        self._typed(field, text)
+
+    def on_open(self, *args: Any) -> None:
+        Clock.schedule_once(lambda _dt: setattr(self.ids.field, "focus", True), 0.1)
+
+    def _typed(self, _field: Any, text: str) -> None:
+        self.error_text = ""
+        if self.id_preview is not None:
+            self.hint_text = f"Id: {self.id_preview(text)}" if text.strip() else "The id is made from the name."
+
+    def confirm(self) -> None:
+        if not self.busy:
+            self.action(self, self.ids.field.text)
+
+
+class ConfirmDeleteDialog(_WorkflowDialog):
+    """Says what is deleted; ``action(dialog)``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # added here, not in kv: kv adds a child before its own rule sizes it, and the icon
+        # slot keeps the 100 px default height it saw then
+        self.add_widget(MDDialogIcon(icon="delete-outline"))
+
+    def confirm(self) -> None:
+        if not self.busy:
+            self.action(self)
+
+
+class ImportWorkflowDialog(_WorkflowDialog):
+    """A path field (typed, or chosen with Browse); ``action(dialog, path, as_copy)``.
+    When the engine says the file's workflow id is taken, "Import as a copy" appears."""
+
+    duplicate_id = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._copy_button = self.ids.copy_button
+        self.ids.buttons.remove_widget(self._copy_button)
+        self.ids.field.bind(text=lambda *_: self._reset())
+        self._manager: MDFileManager | None = None
+
+    def _reset(self) -> None:
+        self.error_text = ""
+        self.duplicate_id = ""
+
+    def on_duplicate_id(self, _dialog: Any, value: str) -> None:
+        buttons = self.ids.buttons
+        if value and self._copy_button.parent is None:
+            buttons.add_widget(self._copy_button, index=1)
+        elif not value and self._copy_button.parent is not None:
+            buttons.remove_widget(self._copy_button)
+
+    def show_error(self, message: str) -> None:
+        super().show_error(message)
+        found = _DUPLICATE_RE.search(message)
+        self.duplicate_id = found.group(1) if found else ""
+
+    def confirm(self, as_copy: bool = False) -> None:
+        if not self.busy:
+            self.action(self, os.path.expanduser(self.ids.field.text), as_copy)
+
+    # --- choosing a file ---------------------------------------------------------------
+    def browse(self) -> None:
+        typed = Path(os.path.expanduser(self.ids.field.text.strip() or "~"))
+        start = typed if typed.is_dir() else typed.parent
+        if not start.is_dir():
+            start = Path.home()
+        self._manager = MDFileManager(exit_manager=self._close_manager, select_path=self._chosen,
+                                      selector="file", ext=[".json"])
+        self._manager.show(str(start))
+
+    def _chosen(self, path: str | list) -> None:
+        if isinstance(path, str):
+            self.ids.field.text = path
+        self._close_manager()
+
+    def _close_manager(self, *_args: Any) -> None:
+        manager: Callable[[], None] | None = getattr(self._manager, "close", None)
+        self._manager = None
+        if manager is not None:
+            manager()
+
+
+load_kv(__file__)
