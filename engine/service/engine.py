@@ -173,7 +173,11 @@ class Engine:
         return True
 
     def _call_workflows_list(self) -> list:
-        return self.store.list()
+        listed = self.store.list()
+        last = self.history.last_runs([w["id"] for w in listed])
+        for entry in listed:
+            entry["last_run"] = last.get(entry["id"])
+        return listed
 
     def _call_workflows_get(self, id: str) -> dict:
         return fileformat.to_dict(self.store.load(id))
@@ -231,6 +235,13 @@ class Engine:
                            status: str | None = None, trigger: str | None = None) -> list:
         return self.history.list_runs(limit, offset, workflow_id, status, trigger)
 
+    def _call_history_count(self, workflow_id: str | None = None, status: str | None = None,
+                            trigger: str | None = None) -> int:
+        return self.history.count_runs(workflow_id, status, trigger)
+
+    def _call_history_workflows(self) -> list:
+        return self.history.workflows()
+
     def _call_history_get(self, run_id: str) -> dict:
         return self.history.get_run(run_id)
 
@@ -273,6 +284,32 @@ class Engine:
 
     def _call_secrets_status(self) -> dict:
         return self.connections.status()
+
+    # --- Node panels: Data Source previews, Excel sheets, "try on sample", table pages ------
+    # Each runs as a worker operation (engine.workers.preview_ops) through NodePanelService
+    # (engine.service.previews), built on first use; nothing here changes real data.
+    def _node_panels(self) -> Any:
+        service = getattr(self, "_node_panel_service", None)
+        if service is None:
+            from engine.service.previews import NodePanelService
+
+            service = self._node_panel_service = NodePanelService(self.store, self.history, self.pool,
+                                                                  self.connections)
+        return service
+
+    def _call_nodes_preview(self, workflow_id: str | None, node: dict, limit: int = 5) -> dict:
+        return self._node_panels().preview(workflow_id, node, limit)
+
+    def _call_nodes_sheets(self, workflow_id: str | None, path: str) -> list:
+        return self._node_panels().sheets(workflow_id, path)
+
+    def _call_nodes_try(self, workflow_id: str, node: dict, limit: int = 5, inputs: list | None = None,
+                        sample: int = 1000) -> dict:
+        return self._node_panels().try_sample(workflow_id, node, limit, inputs, sample)
+
+    def _call_tables_page(self, table: str, connection: str | None = None, offset: int = 0,
+                          limit: int = 100) -> dict:
+        return self._node_panels().page(table, connection, offset, limit)
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
 from engine.messages import RunOp
+from engine.workers.preview_ops import OPS as PREVIEW_OPS
 
 
 def run_op(op: RunOp, state: Any) -> Any:
@@ -21,6 +22,9 @@ def run_op(op: RunOp, state: Any) -> Any:
 
 
 def _test(state: Any, connection: str) -> dict[str, Any]:
+    # A test must prove the credentials work now: a pooled session opened earlier would
+    # still answer after the server changed the password.
+    state.runtime.forget(connection)
     connector = state.runtime.connector(connection)
     return {"ok": True, "detail": connector.test()}
 
@@ -41,4 +45,4 @@ def _sample(state: Any, connection: str, object: str, limit: int = 5) -> dict[st
 
 
 _OPS = {"connection.test": _test, "connection.objects": _objects, "connection.fields": _fields,
-        "connection.sample": _sample}
+        "connection.sample": _sample, **PREVIEW_OPS}

@@ -1,0 +1,375 @@
+"""Field widgets shared by the node forms.
+
+Every field reports a *user* edit through one event and never because code set its value,
+so a form can re-read the model into its fields (after an undo, say) without echoing the
+values back as new edits:
+
+* :class:`TextRow` and :class:`CodeRow` dispatch ``on_commit(text)`` when the text is
+  committed — Enter (single-line) or focus loss — and only when it differs from the value
+  last loaded with :meth:`TextRow.load`; one commit per edit, not per keystroke.
+* :class:`SegmentRow` (one of several), :class:`ChipsRow` (any of several),
+  :class:`CheckRow` (on/off) and :class:`DropdownRow` dispatch ``on_choice(value)`` from taps.
+* Every field has a ``key`` (the config field its problems are reported under, e.g.
+  ``trigger.time``) and an ``error`` text shown under it in the theme's error colour.
+
+:class:`PreviewTable` shows a few rows with their column types; :class:`BusyLine` a
+spinner with a status or error line for a call in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
+from kivy.uix.textinput import TextInput
+from kivymd.uix.boxlayout import MDBoxLayout
+from kivymd.uix.button import MDIconButton
+from kivymd.uix.gridlayout import MDGridLayout
+from kivymd.uix.menu import MDDropdownMenu
+
+from app.kvload import load_kv
+
+load_kv(__file__)
+
+CELL_MAX_CHARS = 60
+PREVIEW_CELL_CHARS = 28
+
+
+def shown(value: Any, limit: int = CELL_MAX_CHARS) -> str:
+    """A table cell as text: NULL shown as such, bytes as their size, long text cut."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class FieldBase(MDBoxLayout):
+    """A labelled field with an error line; ``key`` names the config field it edits."""
+
+    key = StringProperty("")
+    label = StringProperty("")
+    error = StringProperty("")
+    helper = StringProperty("")
+
+
+class TextRow(FieldBase):
+    """One line of text (or a few, with ``multiline``) committed on Enter or focus loss."""
+
+    hint = StringProperty("")
+    multiline = BooleanProperty(False)
+    loaded = StringProperty("")
+
+    __events__ = ("on_commit",)
+
+    def load(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        self.loaded = text
+        self.ids.field.text = text
+
+    @property
+    def text(self) -> str:
+        return self.ids.field.text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.ids.field.text = value
+
+    def on_field_focus(self, focused: bool) -> None:
+        if not focused:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.ids.field.text != self.loaded:
+            self.loaded = self.ids.field.text
+            self.dispatch("on_commit", self.ids.field.text)
+
+    def on_commit(self, text: str) -> None:
+        pass
+
+
+class CodeEditor(TextInput):
+    """A monospace multi-line editor (SQL, Python, JSON): Tab inserts spaces."""
+
+    def insert_text(self, substring: str, from_undo: bool = False) -> None:
+        super().insert_text(substring.replace("\t", "    "), from_undo=from_undo)
+
+
+class CodeRow(TextRow):
+    """A code editor; commits on focus loss (Enter is a new line)."""
+
+    editor_height = NumericProperty(dp(180))
+
+
+class SegmentButton(ButtonBehavior, Label):
+    selected = BooleanProperty(False)
+    value = ObjectProperty(None, allownone=True)
+
+
+class SegmentRow(FieldBase):
+    """One of several values, as a row of buttons (wrapping when they do not fit)."""
+
+    options = ListProperty([])      # [(value, label), …]
+    value = ObjectProperty(None, allownone=True)
+
+    __events__ = ("on_choice",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_options()
+
+    def on_options(self, *_args: Any) -> None:
+        box = self.ids.get("buttons")
+        if box is None:
+            return      # still being built: __init__ fills the buttons
+        box.clear_widgets()
+        for value, text in self.options:
+            button = SegmentButton(text=text, value=value, selected=value == self.value)
+            button.bind(on_release=self._tapped)
+            box.add_widget(button)
+
+    def on_value(self, *_args: Any) -> None:
+        for button in self.buttons():
+            button.selected = button.value == self.value
+
+    def buttons(self) -> list[SegmentButton]:
+        box = self.ids.get("buttons")
+        return list(reversed(box.children)) if box is not None else []
+
+    def _tapped(self, button: SegmentButton) -> None:
+        if button.value != self.value:
+            self.choose(button.value)
+
+    def choose(self, value: Any) -> None:
+        """What a tap on the button for ``value`` does."""
+        self.value = value
+        self.dispatch("on_choice", value)
+
+    def button_for(self, value: Any) -> SegmentButton:
+        return next(b for b in self.buttons() if b.value == value)
+
+    def on_choice(self, value: Any) -> None:
+        pass
+
+
+class ChipsRow(SegmentRow):
+    """Any of several values (``values`` in ``options`` order)."""
+
+    values = ListProperty([])
+
+    def on_options(self, *_args: Any) -> None:
+        super().on_options()
+        self.on_values()
+
+    def on_values(self, *_args: Any) -> None:
+        for button in self.buttons():
+            button.selected = button.value in self.values
+
+    def _tapped(self, button: SegmentButton) -> None:
+        self.choose(button.value)
+
+    def choose(self, value: Any) -> None:
+        chosen = set(self.values) ^ {value}
+        self.values = [v for v, _ in self.options if v in chosen]
+        self.dispatch("on_choice", list(self.values))
+
+    def on_value(self, *_args: Any) -> None:
+        pass
+
+
+class CheckRow(ButtonBehavior, FieldBase):
+    """A whole-row check box (a 48 dp hit target)."""
+
+    active = BooleanProperty(False)
+
+    __events__ = ("on_choice",)
+
+    def on_release(self) -> None:
+        self.active = not self.active
+        self.dispatch("on_choice", self.active)
+
+    def on_choice(self, value: bool) -> None:
+        pass
+
+
+class DropdownRow(FieldBase):
+    """A value picked from a menu; ``options`` are ``(value, label)`` pairs."""
+
+    options = ListProperty([])
+    value = ObjectProperty(None, allownone=True)
+    placeholder = StringProperty("Choose…")
+    shown_text = StringProperty("")
+    loading = BooleanProperty(False)
+
+    __events__ = ("on_choice", "on_open")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._menu: MDDropdownMenu | None = None
+        Clock.schedule_once(lambda _dt: self._update_text(), 0)
+
+    def on_value(self, *_args: Any) -> None:
+        self._update_text()
+
+    def on_options(self, *_args: Any) -> None:
+        self._update_text()
+
+    def _update_text(self) -> None:
+        labels = dict((value, text) for value, text in self.options)
+        if self.value in (None, ""):
+            self.shown_text = self.placeholder
+        else:
+            self.shown_text = str(labels.get(self.value, self.value))
+
+    def open_menu(self) -> None:
+        self.dispatch("on_open")
+        if not self.options:
+            return
+        items = [{"text": str(text), "on_release": (lambda v=value: self._picked(v))}
+                 for value, text in self.options]
+        self._menu = MDDropdownMenu(caller=self.ids.box, items=items, position="bottom")
+        self._menu.open()
+
+    def _picked(self, value: Any) -> None:
+        if self._menu is not None:
+            self._menu.dismiss()
+            self._menu = None
+        self.choose(value)
+
+    def choose(self, value: Any) -> None:
+        """What picking ``value`` from the menu does."""
+        self.value = value
+        self.dispatch("on_choice", value)
+
+    def on_choice(self, value: Any) -> None:
+        pass
+
+    def on_open(self) -> None:
+        pass
+
+
+class PickButton(MDIconButton):
+    """The folder button beside a path field."""
+
+
+class BusyLine(MDBoxLayout):
+    """A spinner while ``busy``; ``text`` is a status line, red when ``failed``."""
+
+    busy = BooleanProperty(False)
+    text = StringProperty("")
+    failed = BooleanProperty(False)
+
+    def start(self, text: str) -> None:
+        self.busy, self.failed, self.text = True, False, text
+
+    def done(self, text: str = "") -> None:
+        self.busy, self.failed, self.text = False, False, text
+
+    def fail(self, text: str) -> None:
+        self.busy, self.failed, self.text = False, True, text
+
+
+class PreviewTable(ScrollView):
+    """A few rows under a header of column names and types; scrolls sideways."""
+
+    columns = ListProperty([])
+    rows = ListProperty([])
+
+    def show(self, reply: Mapping[str, Any]) -> None:
+        types = dict((name, kind) for name, kind in reply.get("types") or [])
+        self.columns = [(name, types.get(name, "")) for name in reply.get("columns") or []]
+        self.rows = [list(r) for r in reply.get("rows") or []]
+        self._build()
+
+    def clear(self) -> None:
+        self.columns, self.rows = [], []
+        self._build()
+
+    def _build(self) -> None:
+        grid: MDGridLayout = self.ids.grid
+        grid.clear_widgets()
+        grid.cols = max(1, len(self.columns))
+        headers = [PreviewHeader(text=shown(name, PREVIEW_CELL_CHARS), kind=str(kind or "—"))
+                   for name, kind in self.columns]
+        cells = [[PreviewCell(text=shown(v, PREVIEW_CELL_CHARS), null=v is None) for v in row] for row in self.rows]
+        for index, header in enumerate(headers):
+            column = [row[index] for row in cells if index < len(row)]
+            width = max([header.natural_width(), *(natural_width(cell) for cell in column)])
+            for widget in (header, *column):
+                widget.width = width
+        for widget in headers + [cell for row in cells for cell in row]:
+            grid.add_widget(widget)
+
+    def cell_texts(self) -> list[list[str]]:
+        """The rows as shown (for tests and accessibility)."""
+        return [[shown(v, PREVIEW_CELL_CHARS) for v in row] for row in self.rows]
+
+
+class SamplePreview(MDBoxLayout):
+    """A preview area: a spinner line while a call runs, then a :class:`PreviewTable` and a note."""
+
+    note = StringProperty("")
+
+    def start(self, text: str) -> None:
+        self.ids.busy.start(text)
+
+    def show(self, reply: Mapping[str, Any], total_text: str = "{:,} rows in all") -> None:
+        total = reply.get("total")
+        self.ids.busy.done(total_text.format(total) if isinstance(total, int) else "")
+        self.ids.table.show(reply)
+        self.note = str(reply.get("note") or "")
+
+    def fail(self, message: str) -> None:
+        self.ids.busy.fail(message)
+        self.ids.table.clear()
+        self.note = ""
+
+    def reset(self, text: str = "") -> None:
+        self.ids.busy.done(text)
+        self.ids.table.clear()
+        self.note = ""
+
+    @property
+    def busy(self) -> bool:
+        return self.ids.busy.busy
+
+    @property
+    def table(self) -> PreviewTable:
+        return self.ids.table
+
+    @property
+    def status(self) -> str:
+        return self.ids.busy.text
+
+
+def natural_width(label: Label) -> float:
+    """The width ``label`` needs for its text on one line, plus its padding."""
+    label.text_size = (None, None)
+    label.texture_update()
+    width = label.texture_size[0]
+    label.text_size = label.size     # back to the kv binding's value: aligned in its box
+    return max(dp(56), width + dp(16))
+
+
+class PreviewHeader(MDBoxLayout):
+    text = StringProperty("")
+    kind = StringProperty("")
+
+    def natural_width(self) -> float:
+        return max(natural_width(self.ids.name), natural_width(self.ids.kind))
+
+
+class PreviewCell(Label):
+    null = BooleanProperty(False)
+
+
+def option_pairs(values: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    labels = labels or {}
+    return [(v, labels.get(v, v)) for v in values]

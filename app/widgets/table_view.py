@@ -1,0 +1,187 @@
+"""A paged viewer for one table — a node's output in the workspace or in a connection.
+
+:class:`TableView` asks the engine for one page at a time (``tables.page``: columns,
+declared types, rows, total) and shows it under a header of column names and types, in a
+:class:`~kivy.uix.recycleview.RecycleView` that scrolls both ways (the header follows it
+sideways), with Previous / Next and "rows a–b of N". Only one page is held; a reply to an
+older request is dropped, so quick paging never shows a page out of order.
+
+:func:`open_output_viewer` opens it in a modal sheet: the Editor calls it when a node's
+output is opened after a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kivy.metrics import dp, sp
+from kivy.properties import (
+    BooleanProperty,
+    ColorProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
+from kivy.uix.recycleview.views import RecycleDataViewBehavior
+from kivymd.uix.boxlayout import MDBoxLayout
+
+from app.kvload import load_kv
+from app.widgets.inspector.fields import shown
+
+load_kv(__file__)
+
+PAGE_SIZE = 100
+MIN_COLUMN_DP, MAX_COLUMN_DP = 72, 320
+CHAR_DP = 6.9       # average advance of a 13sp Roboto character, in dp
+
+
+def column_width(texts: list[str]) -> float:
+    """A column wide enough for its longest text (within bounds), in pixels."""
+    longest = max((len(t) for t in texts), default=0)
+    return dp(max(MIN_COLUMN_DP, min(MAX_COLUMN_DP, longest * CHAR_DP * sp(1) / dp(1) + 24)))
+
+
+def range_text(offset: int, count: int, total: int) -> str:
+    if total == 0:
+        return "no rows"
+    return f"rows {offset + 1:,}–{offset + count:,} of {total:,}"
+
+
+class TableCell(Label):
+    text_color = ColorProperty((0, 0, 0, 1))
+    null_color = ColorProperty((0.4, 0.4, 0.4, 1))
+
+
+class TableRow(RecycleDataViewBehavior, BoxLayout):
+    """One row: a cell per column, built for the column count it is given."""
+
+    index = NumericProperty(0)
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: Mapping[str, Any]) -> None:
+        self.index = index
+        cells, widths, nulls = data["cells"], data["widths"], data["nulls"]
+        if len(self.children) != len(cells):
+            self.clear_widgets()
+            for _ in cells:
+                self.add_widget(TableCell())
+        for widget, text, width, null in zip(reversed(self.children), cells, widths, nulls):
+            widget.text, widget.width, widget.italic = text, width, null
+        super().refresh_view_attrs(rv, index, {})
+
+
+class HeaderCell(BoxLayout):
+    name = StringProperty("")
+    kind = StringProperty("")
+
+
+class TableView(MDBoxLayout):
+    """``TableView(bridge=…, table=…, connection=None)``; call :meth:`load` to fetch page 1."""
+
+    bridge = ObjectProperty(None, allownone=True)
+    table = StringProperty("")
+    connection = ObjectProperty(None, allownone=True)
+    page_size = NumericProperty(PAGE_SIZE)
+    offset = NumericProperty(0)
+    total = NumericProperty(-1)
+    shown_rows = NumericProperty(0)
+    loading = BooleanProperty(False)
+    error = StringProperty("")
+    status = StringProperty("")
+    columns = ListProperty([])          # [(name, type), …]
+    content_width = NumericProperty(0)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._request = 0
+        self._widths: list[float] = []
+
+    # --- paging ------------------------------------------------------------------------------
+    @property
+    def has_next(self) -> bool:
+        return self.total >= 0 and self.offset + self.page_size < self.total
+
+    @property
+    def has_previous(self) -> bool:
+        return self.offset > 0
+
+    def load(self, offset: int = 0) -> None:
+        if self.bridge is None:
+            self.error = "Not connected to the engine"
+            return
+        self._request += 1
+        number = self._request
+        self.loading, self.error = True, ""
+        self.bridge.call("tables.page", on_result=lambda page: self._loaded(number, offset, page),
+                         on_error=lambda message: self._failed(number, message), table=self.table,
+                         connection=self.connection, offset=offset, limit=int(self.page_size))
+
+    def next_page(self) -> None:
+        if self.has_next and not self.loading:
+            self.load(self.offset + int(self.page_size))
+
+    def previous_page(self) -> None:
+        if self.has_previous and not self.loading:
+            self.load(max(0, self.offset - int(self.page_size)))
+
+    # --- replies -----------------------------------------------------------------------------
+    def _loaded(self, number: int, offset: int, page: Mapping[str, Any]) -> None:
+        if number != self._request:
+            return
+        types = dict((name, kind) for name, kind in page.get("types") or [])
+        columns = [(name, types.get(name, "")) for name in page.get("columns") or []]
+        rows = page.get("rows") or []
+        cells = [[shown(v) for v in row] for row in rows]
+        if columns != self.columns:
+            self.columns, self._widths = columns, []
+        self._widths = self._fit_widths(columns, cells)
+        self.content_width = sum(self._widths)
+        self._build_header()
+        self.ids.rv.data = [{"cells": row, "widths": self._widths, "nulls": [v is None for v in raw]}
+                            for row, raw in zip(cells, rows)]
+        self.ids.rv.scroll_y = 1
+        self.offset, self.total, self.shown_rows = offset, int(page.get("total", len(rows))), len(rows)
+        self.loading = False
+        self.status = range_text(self.offset, self.shown_rows, self.total)
+
+    def _failed(self, number: int, message: str) -> None:
+        if number == self._request:
+            self.loading, self.error = False, message
+
+    def _fit_widths(self, columns: list[tuple[str, str]], cells: list[list[str]]) -> list[float]:
+        widths = []
+        for index, (name, kind) in enumerate(columns):
+            fitted = column_width([name, kind, *(row[index] for row in cells if index < len(row))])
+            previous = self._widths[index] if index < len(self._widths) else 0
+            widths.append(max(fitted, previous))      # columns never shrink while paging
+        return widths
+
+    def _build_header(self) -> None:
+        header = self.ids.header
+        header.clear_widgets()
+        for (name, kind), width in zip(self.columns, self._widths):
+            header.add_widget(HeaderCell(name=str(name), kind=str(kind or "—"), width=width))
+
+    def visible_rows(self) -> list[list[str]]:
+        """The rows of the current page as shown (for tests and accessibility)."""
+        return [list(item["cells"]) for item in self.ids.rv.data]
+
+
+class OutputViewer(ModalView):
+    title = StringProperty("")
+    subtitle = StringProperty("")
+
+
+def open_output_viewer(bridge: Any, title: str, table: str, connection: str | None = None) -> OutputViewer:
+    """Show ``table`` (in the workspace, or in ``connection``) in a modal viewer."""
+    where = f"table '{table}' in connection '{connection}'" if connection else f"workspace table '{table}'"
+    viewer = OutputViewer(title=title or table, subtitle=where)
+    view = viewer.ids.view
+    view.bridge, view.table, view.connection = bridge, table, connection
+    viewer.open()
+    view.load(0)
+    return viewer
