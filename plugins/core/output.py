@@ -36,7 +36,7 @@ class OutputNode(NodeType):
         if fmt is None and path and writers.format_for_path(Path(str(path))) is None:
             problems.append(ConfigProblem("format", f"cannot tell the format from '{path}'; set 'format'"))
         if "connection" in config and not config.get("connection"):
-            problems.append(ConfigProblem("connection", "pick the connection to write to"))
+            problems.append(ConfigProblem("connection", "choose the connection to write to"))
         if config.get("connection"):
             if config.get("mode", "replace") not in WRITE_MODES:
                 problems.append(ConfigProblem("mode", f"must be one of {', '.join(WRITE_MODES)}"))

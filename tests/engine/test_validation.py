@@ -308,5 +308,5 @@ def test_ensure_valid_raises_listing_every_problem(types: Mapping[str, NodeType]
 
 def test_an_output_to_a_connection_not_picked_yet_is_a_problem(types: Mapping[str, NodeType]) -> None:
     problems = types["output"].validate_config({"connection": "", "table": "sales"}, ["clean"])
-    assert [(p.field, p.message) for p in problems] == [("connection", "pick the connection to write to")]
+    assert [(p.field, p.message) for p in problems] == [("connection", "choose the connection to write to")]
     assert types["output"].validate_config({"connection": "warehouse", "table": "sales"}, ["clean"]) == []

@@ -149,11 +149,6 @@ class OutputForm(NodeForm):
 
         bridge.call("connections.list", on_result=done, on_error=failed)
 
-    def extra_problems(self, config: Mapping[str, Any]) -> dict[str, list[str]]:
-        if "connection" in config and not config.get("connection"):
-            return {"connection": ["choose the connection to write to"]}
-        return {}
-
     def _summary(self, config: Mapping[str, Any], destination: str, fmt: str | None) -> str:
         wf = self.document.workflow
         sources = [wf.node(e.source).label for e in wf.inputs_of(self.node.id) if wf.has_node(e.source)]
