@@ -102,8 +102,7 @@ def gesture(paths: Sequence[tuple[Sequence[float], Sequence[float]]], steps: int
 
 def wheel(x: float, y: float, direction: str = "up") -> None:
     """One mouse-wheel notch at (x, y): Kivy's ``scrollup`` zooms in… as the canvas defines."""
-    t = touch(x, y, button="scroll" + direction)
-    t.is_mouse_scrolling = True
+    t = touch(x, y, button="scroll" + direction)  # is_mouse_scrolling follows from the button
     t.touch_down()
     pump(1)
     t.touch_up()

@@ -1,0 +1,1 @@
+"""Reusable widgets of the DagFlux app (the graph canvas, forms, viewers)."""

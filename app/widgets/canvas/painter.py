@@ -1,0 +1,209 @@
+"""How a node and an edge look at each level of detail, written into mesh builders.
+
+Four levels, chosen by zoom (see :mod:`app.widgets.canvas.scene`):
+
+* ``far`` — one flat quad per node (type colour; selection, failure or a running node
+  recolour it; a corner marker for problems) and one straight line per edge: the fewest
+  primitives and pixels, since software GL pays for each.
+* ``overview`` — a node is its type colour with a darker top band, a run-state band at
+  the bottom and an outline when selected or failed; edges are one-pixel lines with a
+  few segments. No text. Shapes are split so no pixel is painted twice (fill rate is
+  what software GL is short of).
+* ``detail`` — rounded header in the type colour, a body in the surface colour, ports,
+  a run-state badge, problem marker; edges are smooth strokes.
+* ``text`` — on top of ``detail``: type icon and title, a type/status line, the error
+  or first problem, Branch port names and the record count of the last run on edges.
+
+Painters only read a :class:`NodeLook` / :class:`EdgeLook`; they never touch the model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.widgets.canvas.geometry import HEADER_H, PORT_RADIUS, Point, Rect, sample_cubic, segments_for
+from app.widgets.canvas.labels import icon_char
+from app.widgets.canvas.meshes import MeshBuilder, rounded_rect
+from app.widgets.canvas.palette import Palette, mix, with_alpha
+from engine.model.workflow import Edge
+
+CORNER = 8.0
+TITLE_SIZE = 15.0
+LINE_SIZE = 12.0
+COUNT_SIZE = 12.0
+ICON_SIZE = 20.0
+STATUS_BAND = 12.0
+PORT_LABEL_ROOM = 34.0  # room kept free for the names of several output ports
+
+
+@dataclass(slots=True)
+class NodeLook:
+    id: str
+    type: str
+    rect: Rect
+    title: str
+    type_label: str
+    icon: str
+    status: str | None
+    records: int | None
+    error: str | None
+    problems: list[str]
+    selected: bool
+    pinned: bool
+    has_input: bool
+    outputs: dict[str, Point]
+
+
+@dataclass(slots=True)
+class EdgeLook:
+    edge: Edge
+    ctrl: tuple[Point, Point, Point, Point]
+    label: str | None
+    active: bool
+
+
+_NODE_PREFIX = re.compile(r"^(?:[\w ]+ )?node '[^']*'(?: \([^)]*\))*:? ?")
+
+
+def short_problem(message: str) -> str:
+    """A validation message without the "node 'x' (Title) (type):" it starts with: on the
+    node itself that part is obvious."""
+    return _NODE_PREFIX.sub("", message, count=1) or message
+
+
+def status_text(look: NodeLook) -> str:
+    """The node's second line: what its last run did, else its first problem."""
+    if look.status == "failed":
+        return look.error or "failed"
+    if look.status == "succeeded":
+        return f"{look.records} rows" if look.records is not None else "done"
+    if look.status == "running":
+        return "running…"
+    if look.status in ("queued", "skipped", "cancelled"):
+        return look.status
+    if look.status == "not_run":
+        return "not run"
+    return short_problem(look.problems[0]) if look.problems else ""
+
+
+# --- far --------------------------------------------------------------------------------------
+def far_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
+    """One quad (selection, failure or a running node recolour it) and a corner marker when
+    the node has problems."""
+    r = look.rect
+    if look.selected:
+        colour = pal.selection
+    elif look.status in ("failed", "running"):
+        colour = pal.status_colour(look.status)
+    else:
+        colour = pal.type_colour(look.type)
+    b.rect(r.x, r.y, r.right, r.bottom, colour)
+    if look.problems:
+        b.rect(r.right - 40, r.y - 12, r.right + 12, r.y + 40, pal.warning)
+
+
+def far_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+    b.polyline((look.ctrl[0], look.ctrl[3]), pal.edge_active if look.active else pal.edge)
+
+
+# --- overview ---------------------------------------------------------------------------------
+def overview_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
+    r = look.rect
+    x0, y0, x1, y1 = r.x, r.y, r.right, r.bottom
+    band = r.y + HEADER_H
+    bottom = y1 - STATUS_BAND if look.status else y1
+    b.rect(x0, y0, x1, band, pal.type_shade(look.type))
+    b.rect(x0, band, x1, bottom, pal.type_colour(look.type))
+    if look.status:
+        b.rect(x0, bottom, x1, y1, pal.status_colour(look.status))
+    outline = pal.selection if look.selected else pal.error if look.status == "failed" else None
+    if outline is not None:
+        w = 10.0 if look.selected else 7.0
+        outer = ((x0 - w, y0 - w), (x1 + w, y0 - w), (x1 + w, y1 + w), (x0 - w, y1 + w))
+        b.ring(outer, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), outline)
+    if look.problems:
+        b.rect(x1 - 22, y0 - 10, x1 + 10, y0 + 22, pal.warning)
+
+
+def overview_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+    segments = segments_for(look.ctrl, 0.4, 30.0, lo=2, hi=5)
+    b.polyline(sample_cubic(look.ctrl, segments), pal.edge_active if look.active else pal.edge)
+
+
+# --- detail -----------------------------------------------------------------------------------
+def detail_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
+    r = look.rect
+    x0, y0, x1, y1 = r.x, r.y, r.right, r.bottom
+    band = y0 + HEADER_H
+    outline = rounded_rect(x0, y0, x1, y1, CORNER)
+    if look.selected or look.status == "failed":
+        w = 5.0 if look.selected else 3.5
+        colour = pal.selection if look.selected else pal.error
+        b.ring(rounded_rect(x0 - w, y0 - w, x1 + w, y1 + w, CORNER + w), outline, colour)
+    else:
+        b.ring(rounded_rect(x0 - 1.2, y0 - 1.2, x1 + 1.2, y1 + 1.2, CORNER + 1.2), outline,
+               pal.node_outline)
+    b.polygon(rounded_rect(x0, y0, x1, band, CORNER, (True, True, False, False)), pal.type_colour(look.type))
+    b.polygon(rounded_rect(x0, band, x1, y1, CORNER, (False, False, True, True)), pal.node_body)
+    if look.status:
+        room = PORT_LABEL_ROOM if len(look.outputs) > 1 else 0  # keep clear of "true" / "false"
+        b.disc(x1 - 16 - room, band + 12, 6.5, pal.status_colour(look.status), 8)
+    if look.problems:
+        b.disc(x1 - 2, y0 + 2, 10.0, pal.warning, 8)
+    port_fill, port_ring = pal.node_body, pal.port
+    if look.has_input:
+        _port(b, (x0, y0 + r.h / 2), port_fill, port_ring)
+    for pos in look.outputs.values():
+        _port(b, pos, port_fill, port_ring)
+
+
+def _port(b: MeshBuilder, pos: Point, fill: tuple, ring: tuple) -> None:
+    b.disc(pos[0], pos[1], PORT_RADIUS + 1.8, ring, 8)
+    b.disc(pos[0], pos[1], PORT_RADIUS - 0.6, fill, 8)
+
+
+def detail_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+    segments = segments_for(look.ctrl, 1.0, 20.0, lo=4, hi=16)
+    colour = pal.edge_active if look.active else pal.edge
+    b.stroke(sample_cubic(look.ctrl, segments), 3.2 if look.active else 2.2, colour)
+
+
+# --- text -------------------------------------------------------------------------------------
+def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
+    atlas = b.atlas
+    r = look.rect
+    x0, y0, x1 = r.x, r.y, r.right
+    b.icon(look.icon, x0 + 7, y0 + 4, ICON_SIZE, pal.header_text)
+    title_x = x0 + 7 + ICON_SIZE + 5
+    right = x1 - (26 if look.pinned else 8)
+    title = atlas.fit(look.title, TITLE_SIZE, right - title_x)
+    b.text(title, title_x, y0 + (HEADER_H - TITLE_SIZE * 1.19) / 2, TITLE_SIZE, pal.header_text)
+    if look.pinned:
+        b.icon(icon_char("pin"), x1 - 22, y0 + 6, 16, pal.header_text)
+    port_room = PORT_LABEL_ROOM if len(look.outputs) > 1 else 0
+    body_right = x1 - (30 if look.status else 10) - port_room
+    first = look.type_label if look.status != "failed" else "Failed"
+    b.text(atlas.fit(first, LINE_SIZE, body_right - x0 - 10), x0 + 10, y0 + HEADER_H + 5, LINE_SIZE,
+           pal.error if look.status == "failed" else pal.text_muted)
+    second = status_text(look)
+    if second:
+        colour = pal.error if look.status == "failed" else pal.warning if (
+            look.problems and not look.status) else pal.text
+        b.text(atlas.fit(second, LINE_SIZE, body_right - x0 - 10), x0 + 10, y0 + HEADER_H + 22, LINE_SIZE, colour)
+    if len(look.outputs) > 1:
+        for name, (px, py) in look.outputs.items():
+            w = atlas.measure(name, 10.0)
+            b.text(name, px - 10 - w, py - 6, 10.0, pal.text_muted)
+
+
+def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+    if not look.label:
+        return
+    mid = sample_cubic(look.ctrl, 2)[1]
+    w = b.atlas.measure(look.label, COUNT_SIZE)
+    h = COUNT_SIZE * 1.25
+    x0, y0 = mid[0] - w / 2 - 6, mid[1] - h / 2 - 1
+    pill = mix(pal.pill, pal.edge_active, 0.12) if look.active else pal.pill
+    b.polygon(rounded_rect(x0, y0, x0 + w + 12, y0 + h + 2, h / 2, steps=3), pill)
+    b.text(look.label, x0 + 6, y0 + 1, COUNT_SIZE, with_alpha(pal.text, 0.9))

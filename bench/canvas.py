@@ -1,0 +1,242 @@
+"""Canvas frame times while panning and zooming: an empty workflow, 500 and 2,000 nodes.
+
+Drives the real Editor screen (``EditorScreen.show_document``) of the real app, built
+without an engine (``start_engine=False``; nothing here needs one) in a temporary
+``DAGFLUX_HOME``; ``--bare`` drives a window holding only a GraphCanvas and a Minimap
+(what the canvas itself costs, without the rest of the screen). Kivy runs with
+``maxfps = 0``, so a frame is drawn as soon as the previous one is done; every frame a
+scripted camera changes both zoom and pan (from the whole graph in view in to 1:1 and
+out again, drifting across the graph), and the time between successive
+``Window.on_flip`` events is the frame time. Each workload runs the
+same script after a short warm-up (not counted).
+
+Opening: the time from ``show_document(doc)`` (which attaches the canvas and fits the
+graph to the view) to the first flipped frame, for the 2,000-node workflow minus the
+same for the empty one.
+
+Workflows are generated with the model (``engine.model.workflow.Node``/``Edge``): a
+layered DAG — one Start, a column of Data Sources, then columns of Transformers with a
+Join every few rows and Branches here and there, Outputs last — with about as many
+edges as nodes; a node's inputs come from the column before it, within three rows.
+Configs are left empty: validity does not matter for drawing.
+
+Run under Xvfb (the numbers are for software GL; the renderer is printed)::
+
+    xvfb-run -a -s '-screen 0 1280x800x24' .venv/bin/python bench/canvas.py [--frames N] [--bare]
+
+The last line is machine-readable::
+
+    ms_per_frame_empty=… ms_per_frame_500=… ms_per_frame_2000=… p95_ms_2000=…
+    ratio_2000_vs_empty=… open_s_2000=…
+
+(targets: ratio_2000_vs_empty ≤ 2, open_s_2000 ≤ 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="dagflux-bench-kivy-"))
+os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+os.environ["DAGFLUX_HOME"] = tempfile.mkdtemp(prefix="dagflux-bench-home-")
+
+from app import kivyconfig  # noqa: E402
+
+kivyconfig.configure(1280, 800)
+from kivy.config import Config  # noqa: E402
+
+Config.set("graphics", "maxfps", "0")
+
+from engine.model.workflow import Edge, Node, Workflow  # noqa: E402
+
+FRAMES = 360
+WARMUP = 30
+ROWS = 50
+
+
+def layered_workflow(n: int, seed: int = 7) -> Workflow:
+    """About ``n`` nodes in columns of ``ROWS``, each fed by the column before it."""
+    rng = random.Random(seed)
+    if n == 0:
+        return Workflow("bench_empty")
+    nodes = [Node("start", "start", "Start", (0.0, ROWS * 60.0))]
+    edges: list[Edge] = []
+    columns = [["start"]]
+    col = 1
+    while len(nodes) < n:
+        count = min(ROWS, n - len(nodes))
+        last = len(nodes) + count >= n
+        column = []
+        for row in range(count):
+            kind = ("data_source" if col == 1 else "output" if last else
+                    "join" if row % 7 == 3 else "branch" if row % 11 == 5 else "transformer")
+            node_id = f"{kind}_{col}_{row}"
+            nodes.append(Node(node_id, kind, f"{kind.replace('_', ' ').title()} {col}.{row}",
+                              (col * 240.0, row * 120.0)))
+            column.append(node_id)
+            prev = columns[-1]
+            near = prev[max(0, row - 3):row + 4] or prev[-1:]  # inputs come from nearby rows
+            sources = rng.sample(near, min(2, len(near))) if kind == "join" else [prev[min(row, len(prev) - 1)]]
+            for source in sources:
+                kind_of = source.split("_")[0]
+                port = rng.choice(("true", "false")) if kind_of == "branch" else "out"
+                edges.append(Edge(source, node_id, port))
+        columns.append(column)
+        col += 1
+    return Workflow(f"bench_{n}", nodes=nodes, edges=edges)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Bench:
+    """The real app's Editor screen, or with ``bare`` only a GraphCanvas and a Minimap."""
+
+    def __init__(self, frames: int, bare: bool = False) -> None:
+        from kivy.core.window import Window
+
+        from tests.app.kivyrun import pump
+
+        self.frames = frames
+        self.pump = pump
+        self.flips: list[float] = []
+        Window.bind(on_flip=lambda *_a: self.flips.append(time.perf_counter()))
+        self.app = _bare_app() if bare else _editor_app()
+        self.app._run_prepare()
+        pump(5)
+        if bare:
+            self.editor = None
+            self.canvas = self.app.graph
+            Window.clearcolor = self.canvas.scene.palette.background
+        else:
+            self.editor = self.app.open_screen("editor")
+            pump(5)
+            self.canvas = self.editor.ids.canvas
+        self.types = self.app.registry.node_types
+
+    def open(self, workflow: Workflow) -> float:
+        """Seconds from show_document to the first frame that shows it."""
+        from app.document import WorkflowDocument
+
+        doc = WorkflowDocument(workflow, self.types)
+        self.pump(3)
+        self.flips.clear()
+        start = time.perf_counter()
+        if self.editor is not None:
+            self.editor.show_document(doc)
+        else:
+            self.canvas.attach(doc)
+            self.canvas.fit_to_view()
+        while not self.flips:
+            self.pump(1)
+        return self.flips[0] - start
+
+    def camera(self, i: int, fit_scale: float, bounds) -> tuple[float, float, float]:
+        """Zoom from the whole graph to 1:1 and back while drifting over it."""
+        t = i / self.frames
+        lo, hi = math.log(fit_scale), math.log(max(1.0, fit_scale))
+        scale = math.exp(lo + (hi - lo) * (0.5 - 0.5 * math.cos(2 * math.pi * t)))
+        cx = bounds.x + bounds.w * (0.5 + 0.35 * math.sin(2 * math.pi * t * 1.5))
+        cy = bounds.y + bounds.h * (0.5 + 0.35 * math.sin(2 * math.pi * t * 2.0 + 0.7))
+        return scale, cx, cy
+
+    def pan_zoom(self) -> list[float]:
+        from app.widgets.canvas.geometry import Rect, View
+
+        canvas = self.canvas
+        canvas.fit_to_view()
+        self.pump(3)
+        fit_scale = canvas.scale
+        bounds = canvas.scene.nodes.bounds() or Rect(-400, -300, 800, 600)
+        from kivy.metrics import dp
+
+        deltas: list[float] = []
+        for i in range(-WARMUP, self.frames):
+            scale, cx, cy = self.camera(i % self.frames, fit_scale, bounds)
+            canvas.set_view(View(scale * dp(1), 0, 0).centered((cx, cy), canvas.width, canvas.height))
+            before = len(self.flips)
+            while len(self.flips) == before:
+                self.pump(1)
+            if i >= 0:
+                deltas.append((self.flips[-1] - self.flips[-2]) * 1000)
+        return deltas
+
+    def stop(self) -> None:
+        self.app.stop()
+        self.pump(1)
+
+
+def _editor_app():
+    from app.main import build_app_class
+
+    return build_app_class()(start_engine=False)
+
+
+def _bare_app():
+    from kivy.uix.floatlayout import FloatLayout
+    from kivymd.app import MDApp
+
+    from app.widgets.canvas import GraphCanvas, Minimap
+    from engine.plugins import load_registry
+
+    class BareCanvasApp(MDApp):
+        def build(self):
+            self.registry = load_registry()
+            root = FloatLayout()
+            self.graph = GraphCanvas()
+            root.add_widget(self.graph)
+            root.add_widget(Minimap(graph=self.graph, size_hint=(None, None), size=(200, 132), pos=(1068, 12)))
+            return root
+
+    return BareCanvasApp()
+
+
+def renderer() -> str:
+    from kivy.graphics.opengl import GL_RENDERER, GL_VERSION, glGetString
+
+    return f"{glGetString(GL_RENDERER).decode()} / OpenGL {glGetString(GL_VERSION).decode()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=FRAMES)
+    parser.add_argument("--bare", action="store_true",
+                        help="a window with only the canvas and minimap instead of the app's Editor screen")
+    args = parser.parse_args()
+    bench = Bench(args.frames, args.bare)
+    where = "bare canvas + minimap" if args.bare else "the app's Editor screen"
+    print(f"renderer: {renderer()}; window 1280x800; {where}; {args.frames} frames per workload", flush=True)
+    results: dict[str, dict[str, float]] = {}
+    for n in (0, 500, 2000):
+        workflow = layered_workflow(n)
+        opened = bench.open(workflow)
+        deltas = bench.pan_zoom()
+        name = "empty" if n == 0 else str(n)
+        results[name] = {"median": statistics.median(deltas), "p95": percentile(deltas, 0.95), "open": opened}
+        stats = bench.canvas.scene.stats()
+        print(f"{name:>5}: {len(workflow)} nodes, {len(workflow.edges)} edges: median {results[name]['median']:.1f} ms"
+              f" ({1000 / results[name]['median']:.0f} fps), p95 {results[name]['p95']:.1f} ms, max {max(deltas):.1f}"
+              f" ms; opened in {opened * 1000:.0f} ms; last frame drew {stats}", flush=True)
+    bench.stop()
+    empty, big = results["empty"], results["2000"]
+    print(f"ms_per_frame_empty={empty['median']:.2f} ms_per_frame_500={results['500']['median']:.2f} "
+          f"ms_per_frame_2000={big['median']:.2f} p95_ms_2000={big['p95']:.2f} "
+          f"ratio_2000_vs_empty={big['median'] / empty['median']:.2f} open_s_2000={big['open'] - empty['open']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
