@@ -226,8 +226,9 @@ class EditorScreen(MDScreen):
                              workflow_id=self.document.workflow.id)
 
     def _run_accepted(self, result: dict) -> None:
-        if self.document is not None and not self.document.running:
-            self.run_text = "Running…"  # RunStarted has not arrived yet
+        doc = self.document
+        if doc is not None and doc.run_id != result.get("run_id"):
+            self.run_text = "Running…"  # its RunStarted event has not arrived yet (a fast run may be over)
 
     def _run_failed_to_start(self, message: str) -> None:
         self.running = False
