@@ -453,12 +453,13 @@ def test_two_thousand_nodes_cull_and_rebuild_only_what_changed(app, canvas: Grap
     doc = WorkflowDocument(big_workflow(), app.registry.node_types)
     canvas.attach(doc)
     canvas.fit_to_view()
-    pump(2)
     scene = canvas.scene
+    wait_until(lambda: not scene.pending and scene.stats()["shapes"], 10, "the whole graph drawn")
     assert scene.lod == "far" and scene.stats()["shapes"] >= 1
     assert non_blank(screenshot("canvas_2000_overview"))
     canvas.set_view(View(dp(1.0), 0, 0).centered((4800, 3000), canvas.width, canvas.height))
-    pump(2)
+    pump(1)
+    wait_until(lambda: not scene.pending, 10, "the tiles around the view")
     assert scene.lod == "text"
     attached = scene.stats()["shapes"]
     tiles = len(scene.grids["detail"].tiles)
@@ -470,7 +471,8 @@ def test_two_thousand_nodes_cull_and_rebuild_only_what_changed(app, canvas: Grap
     assert doc.workflow.node("n20_25").position != (20 * 240.0, 25 * 120.0)
     assert scene.builds - built <= 3 * 4 * 3  # a few tiles per frame, never the whole graph
     canvas.pan_by(400, 0)
-    pump(2)
+    pump(1)
+    wait_until(lambda: not scene.pending, 10, "the tiles around the view")
     assert scene.stats()["shapes"] < tiles / 5
 
 

@@ -100,6 +100,7 @@ class GraphCanvas(EditingMixin, Widget):
         with self.canvas.after:
             ScissorPop()
         self._redraw = Clock.create_trigger(self._update, -1)
+        self._next_frame = Clock.create_trigger(self._update, 0)
         self._problems_ev = Clock.create_trigger(self._recompute_problems, PROBLEMS_DELAY_S)
         self._theme_ev = Clock.create_trigger(self._apply_palette, 0)
         self.bind(pos=self._view_changed, size=self._view_changed, scale=self._view_changed,
@@ -293,7 +294,8 @@ class GraphCanvas(EditingMixin, Widget):
         self._scissor.x, self._scissor.y = int(wx), int(wy)
         self._scissor.width, self._scissor.height = int(math.ceil(self.width)), int(math.ceil(self.height))
         self._update_grid()
-        scene.update()
+        if scene.update():
+            self._next_frame()  # more tiles to build: a little more each frame
         if self._changed:
             self._changed = False
             self.revision += 1

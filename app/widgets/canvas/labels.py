@@ -44,14 +44,43 @@ def icon_char(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Glyph:
+    """Where a glyph's inked box is in the atlas, and where it sits in its line (all sizes
+    in pixels at the raster size ``px``)."""
+
     u0: float
     v_top: float
     u1: float
     v_bottom: float
-    w: float  # bitmap size in pixels at the raster size
+    w: float  # the inked box (transparent margins cropped: fewer pixels to draw)
     h: float
-    advance: float  # pen advance in pixels at the raster size
+    advance: float  # pen advance
     px: int  # the raster size
+    ox: float = 0.0  # the inked box's offset from the pen position and the line's top
+    oy: float = 0.0
+    line_h: float = 0.0  # the height of a whole line
+
+
+@dataclass(frozen=True, slots=True)
+class Bitmap:
+    w: int
+    h: int
+    data: bytes  # RGBA rows, top first
+    advance: float
+    ox: int = 0
+    oy: int = 0
+    line_h: int = 0
+
+
+def crop(w: int, h: int, data: bytes, advance: float) -> Bitmap:
+    """The inked part of a ``w`` × ``h`` RGBA bitmap (alpha > 0), with its offset."""
+    alpha = data[3::4]
+    rows = [r for r in range(h) if any(alpha[r * w:(r + 1) * w])]
+    cols = [c for c in range(w) if any(alpha[c::w])]
+    if not rows or not cols:
+        return Bitmap(0, 0, b"", advance, 0, 0, h)
+    x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
+    inked = b"".join(data[(r * w + x0) * 4:(r * w + x1) * 4] for r in range(y0, y1))
+    return Bitmap(x1 - x0, y1 - y0, inked, advance, x0, y0, h)
 
 
 class _ImageSink:
@@ -63,8 +92,8 @@ class _ImageSink:
         self.data = data
 
 
-def rasterise(char: str, font_path: str, px: int) -> tuple[int, int, bytes, float]:
-    """(width, height, RGBA rows top first, advance) of one character in white."""
+def rasterise(char: str, font_path: str, px: int) -> Bitmap:
+    """One character in white, cropped to its ink."""
     from kivy.core.text import Label as CoreLabel
 
     label = CoreLabel(text=char, font_size=px, font_name=font_path, color=(1, 1, 1, 1))
@@ -72,13 +101,13 @@ def rasterise(char: str, font_path: str, px: int) -> tuple[int, int, bytes, floa
     advance = float(label.get_extents(char)[0])
     size = label.render()  # the layout pass, as LabelBase.refresh() does it
     if size[0] <= 1 or size[1] <= 1:
-        return 0, 0, b"", advance
+        return Bitmap(0, 0, b"", advance, 0, 0, size[1])
     label._size = size  # refresh() records the size before the real pass, and so do we
     sink = _ImageSink()
     label.texture = sink
     label.render(real=True)
     data = sink.data
-    return data.width, data.height, bytes(data.data), advance
+    return crop(data.width, data.height, bytes(data.data), advance)
 
 
 class GlyphAtlas:
@@ -89,9 +118,8 @@ class GlyphAtlas:
         self.generation = 0
         self.texture: Any = None
         self._fonts = _fonts()
-        self._bitmaps: dict[tuple[str, str], tuple[int, int, bytes, float]] = {}
+        self._bitmaps: dict[tuple[str, str], Bitmap] = {}
         self._glyphs: dict[tuple[str, str], Glyph] = {}
-        self._line_h: dict[str, float] = {}
         self._pack_all()
 
     # --- lookups -----------------------------------------------------------------------
@@ -109,12 +137,6 @@ class GlyphAtlas:
                 self._grow()
             found = self._glyphs[key]
         return found
-
-    def line_height(self, font: str = "text") -> float:
-        """Bitmap height of a line, in pixels at the raster size."""
-        if font not in self._line_h:
-            self._line_h[font] = self.glyph("Ag" if font == "text" else icon_char("circle"), font).h
-        return self._line_h[font]
 
     def measure(self, text: str, size: float) -> float:
         """Width of ``text`` drawn ``size`` world units tall."""
@@ -151,7 +173,8 @@ class GlyphAtlas:
         self._dirty = True
 
     def _place(self, key: tuple[str, str]) -> bool:
-        w, h, data, advance = self._bitmaps[key]
+        bitmap = self._bitmaps[key]
+        w, h = bitmap.w, bitmap.h
         cell_w, cell_h = w + PAD, h + PAD
         if self._shelf_x + cell_w > self.size:
             self._shelf_x, self._shelf_y, self._shelf_h = 0, self._shelf_y + self._shelf_h, 0
@@ -161,10 +184,11 @@ class GlyphAtlas:
         stride = self.size * 4
         for row in range(h):
             start = (y + row) * stride + x * 4
-            self._pixels[start:start + w * 4] = data[row * w * 4:(row + 1) * w * 4]
+            self._pixels[start:start + w * 4] = bitmap.data[row * w * 4:(row + 1) * w * 4]
         s = float(self.size)
         px = self._fonts[key[0]][1]
-        self._glyphs[key] = Glyph(x / s, y / s, (x + w) / s, (y + h) / s, w, h, advance, px)
+        self._glyphs[key] = Glyph(x / s, y / s, (x + w) / s, (y + h) / s, w, h, bitmap.advance, px,
+                                  bitmap.ox, bitmap.oy, bitmap.line_h)
         self._shelf_x += cell_w
         self._shelf_h = max(self._shelf_h, cell_h)
         self._dirty = True

@@ -177,7 +177,8 @@ class MeshBuilder:
             g = atlas.glyph(char, font)
             k = size / g.px
             if g.w:
-                self._glyph_quad(x, y_top, x + g.w * k, y_top + g.h * k, g, c)
+                gx, gy = x + g.ox * k, y_top + g.oy * k
+                self._glyph_quad(gx, gy, gx + g.w * k, gy + g.h * k, g, c)
             x += g.advance * k
         return x
 
@@ -185,7 +186,9 @@ class MeshBuilder:
         if char:
             g = self.atlas.glyph(char, "icon")
             k = size / g.px
-            self._glyph_quad(x, y_top, x + g.w * k, y_top + g.h * k, g, c)
+            if g.w:
+                gx, gy = x + g.ox * k, y_top + g.oy * k
+                self._glyph_quad(gx, gy, gx + g.w * k, gy + g.h * k, g, c)
 
     def _glyph_quad(self, x0: float, y0: float, x1: float, y1: float, g: Any, c: RGBA) -> None:
         base = self._reserve(4)

@@ -15,6 +15,8 @@ Four levels, chosen by zoom (see :mod:`app.widgets.canvas.scene`):
   or first problem, Branch port names and the record count of the last run on edges.
 
 Painters only read a :class:`NodeLook` / :class:`EdgeLook`; they never touch the model.
+The edges and shapes layers are drawn without blending, so everything painted there is
+opaque; translucent things (record-count pills, text) belong to the text layer.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ Guarantees (what keeps 2,000 nodes smooth on software GL):
   closer still, text (``text``). See :mod:`painter`. Each level's geometry does not depend
   on the exact zoom, so zooming within a level rebuilds nothing.
 * **Incremental.** A model event marks only the tiles it touches stale; stale tiles are
-  rebuilt when they are next drawn, once per frame at most.
+  rebuilt when they are next drawn, once per frame at most, and no more building per
+  frame than :data:`BUILD_BUDGET_S` allows (the rest follows in the next frames; until a
+  new level of detail is complete the previous one stays on screen).
 
 The scene mirrors only geometry (a spatial index of node rectangles and edge curves);
 graph truth stays in the workflow, read when a tile is built.
@@ -24,11 +26,13 @@ graph truth stays in the workflow, read when a tile is built.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kivy.graphics import InstructionGroup, PopMatrix, PushMatrix, RenderContext, Scale, Translate
+from kivy.graphics import Callback, InstructionGroup, PopMatrix, PushMatrix, RenderContext, Scale, Translate
+from kivy.graphics import opengl as gl
 
 from app.node_style import style_of
 from app.widgets.canvas import painter
@@ -58,6 +62,7 @@ TEXT_PX = 0.58  # ... and text
 OVERVIEW_TILE = 2048.0
 DETAIL_TILE = 512.0
 VIEW_MARGIN = 0.05  # attach tiles a little beyond the view so a small pan attaches nothing
+BUILD_BUDGET_S = 0.012  # tile building per frame; the rest waits for the next frames
 NODE_MARGIN = 16.0  # outlines, markers and ports reach this far outside a node's rectangle
 LABEL_MARGIN = 60.0  # a record-count label reaches this far around an edge's midpoint
 WANTED = {"far": ("far",), "overview": ("overview",), "detail": ("detail",), "text": ("detail", "text")}
@@ -141,12 +146,14 @@ class Scene:
         self.size: Point = (100.0, 100.0)
         self.lod = "overview"
         self.builds = 0  # tile layers built so far (tests check rebuilds stay local)
+        self.pending = False  # tiles the view needs are still to be built
         self._generation = atlas.generation
         self._build_root()
 
     def _build_root(self) -> None:
         """grid, edges, shapes (solid shader) | text (textured shader) | overlay, all under
-        one Translate + Scale; the text context inherits the transform from the root."""
+        one Translate + Scale; the text context inherits the transform from the root.
+        Everything in the edges and shapes layers must be opaque (see :mod:`painter`)."""
         self.root = RenderContext(use_parent_projection=True, use_parent_modelview=True,
                                   use_parent_frag_modelview=True)
         install_shader(self.root)
@@ -162,7 +169,13 @@ class Scene:
                                      use_parent_frag_modelview=True)
         install_shader(text_context, textured=True)
         text_context.add(self.layers["text"])
-        for group in (self.grid_layer, self.layers["edges"], self.layers["shapes"], text_context, self.overlay):
+        # Edges and shapes are opaque: drawn without blending, each pixel is written instead
+        # of read, mixed and written (~15 % of a frame on software GL). Kivy never switches
+        # blending itself, so it is simply back on for everything after them.
+        opaque_begin = Callback(lambda _instr: gl.glDisable(gl.GL_BLEND))
+        opaque_end = Callback(lambda _instr: gl.glEnable(gl.GL_BLEND))
+        for group in (self.grid_layer, opaque_begin, self.layers["edges"], self.layers["shapes"], opaque_end,
+                      text_context, self.overlay):
             self.root.add(group)
         self.root.add(PopMatrix())
 
@@ -343,33 +356,49 @@ class Scene:
         return self.view.world_rect(*self.size)
 
     # --- building ------------------------------------------------------------------------------
-    def update(self) -> None:
-        """Attach the tiles the view needs at its level of detail, rebuilding stale ones."""
+    def update(self) -> bool:
+        """Attach the tiles the view needs at its level of detail, rebuilding stale ones.
+
+        Building stops for this frame once :data:`BUILD_BUDGET_S` is spent: tiles still to
+        build keep what they showed before (the previous level of detail stays up until the
+        new one is complete), and True is returned — call again on the next frame."""
         for _ in range(3):  # again if the atlas grew while building (all coordinates changed)
             if self.atlas.generation != self._generation:
                 self._generation = self.atlas.generation
                 self.invalidate_all()
-            self._update_tiles()
+            # A document that shows nothing yet is built in one go: there is nothing to keep up.
+            fresh = not any(group.children for group in self.layers.values())
+            self.pending = self._update_tiles(math.inf if fresh else time.perf_counter() + BUILD_BUDGET_S)
             if self.atlas.generation == self._generation:
                 break
+        return self.pending
 
-    def _update_tiles(self) -> None:
+    def _update_tiles(self, deadline: float) -> bool:
         s = self.view.s
         self.lod = "far" if s < FAR_PX else "overview" if s < DETAIL_PX else "detail" if s < TEXT_PX else "text"
         wanted = WANTED[self.lod]
         region = self.visible_rect()
         region = region.inflate(region.w * VIEW_MARGIN, region.h * VIEW_MARGIN)
+        pending = False
+        idle = []
         for grid in self.grids.values():
             reps = [name for name in grid.layers if name in wanted]
-            empty = []
-            for key, tile in grid.tiles.items():
-                if not tile.nodes:
-                    empty.append(key)
-                    continue
-                self._sync_tile(tile, self._visible_groups(tile, reps, region) if reps else set())
-            for key in empty:
-                self._detach_all(grid.tiles.pop(key))
+            if not reps:
+                idle.append(grid)
+                continue
+            for tile in self._live_tiles(grid):
+                pending |= not self._sync_tile(tile, self._visible_groups(tile, reps, region), deadline)
+        for grid in idle:  # the other level of detail goes once this one is complete
+            for tile in self._live_tiles(grid):
+                if not pending:
+                    self._detach_all(tile)
         self.atlas.flush()
+        return pending
+
+    def _live_tiles(self, grid: TileGrid) -> list[Tile]:
+        for key in [k for k, tile in grid.tiles.items() if not tile.nodes]:
+            self._detach_all(grid.tiles.pop(key))
+        return list(grid.tiles.values())
 
     def _visible_groups(self, tile: Tile, reps: list[str], region: Rect) -> set[tuple[str, str]]:
         """(representation, layer) pairs of ``tile`` that reach into ``region``: a tile's
@@ -380,18 +409,23 @@ class Scene:
         shown["text"] = shown["shapes"] or (labels_box is not None and labels_box.intersects(region))
         return {(rep, layer) for rep in reps for layer in LAYERS_OF[rep] if shown[layer]}
 
-    def _sync_tile(self, tile: Tile, show: set[tuple[str, str]]) -> None:
+    def _sync_tile(self, tile: Tile, show: set[tuple[str, str]], deadline: float = math.inf) -> bool:
+        """Make ``show`` what the tile has on the canvas; False (tile left as it was) when a
+        representation it needs would have to be built after ``deadline``."""
+        missing = {rep for rep, _layer in show if rep in tile.stale or rep not in tile.built}
+        if missing and time.perf_counter() > deadline:
+            return False
         for key in list(tile.attached):
             if key not in show or key[0] in tile.stale:
                 self.layers[key[1]].remove(tile.built[key[0]][key[1]])
                 tile.attached.discard(key)
-        for rep in {rep for rep, _layer in show}:
-            if rep in tile.stale or rep not in tile.built:
-                tile.built[rep] = self._build(tile, rep)
-                tile.stale.discard(rep)
+        for rep in missing:
+            tile.built[rep] = self._build(tile, rep)
+            tile.stale.discard(rep)
         for key in show - tile.attached:
             self.layers[key[1]].add(tile.built[key[0]][key[1]])
             tile.attached.add(key)
+        return True
 
     def _detach_all(self, tile: Tile) -> None:
         self._sync_tile(tile, set())
