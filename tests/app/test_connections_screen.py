@@ -148,7 +148,7 @@ def _edit_replace_password(screen, conn_id: str, password: str) -> None:
     type_into(secret.input, password)
     _save_and_check_cleared(screen, [secret.input])
     assert not form.error_text
-    wait_until(lambda: not screen.form_open and not screen.loading, 15, "the form to close and the list")
+    wait_until(lambda: not screen.form_open and not screen.loading, 45, "the form to close and the list")
 
 
 # --- the test ----------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_connections_add_test_replace_remove_and_no_secret_reaches_the_ui(
         with running(app):
             wait_until(lambda: app.engine_ok, 60, "the engine link")
             screen = app.open_screen("connections")
-            wait_until(lambda: not app.root.ids.screens.transition.is_active, 10, "the screen transition")
+            wait_until(lambda: not app.root.ids.screens.transition.is_active, 45, "the screen transition")
             wait_until(lambda: screen.types and not screen.loading, 30, "the connector types and the list")
             assert screen.rows == {} and "No connections yet" in screen.ids.empty.text
             _add_postgres(screen, login, first)
@@ -248,13 +248,13 @@ def _add_postgres(screen, login, password: str) -> None:
     type_into(form.field("password").input, password)
     tap_widget(form.field("sslmode").ids.button)
     menu = form.field("sslmode")._menu
-    wait_until(lambda: menu.parent is not None, 5, "the drop-down menu")
+    wait_until(lambda: menu.parent is not None, 45, "the drop-down menu")
     form.field("sslmode").choose("disable")
     assert form.field("sslmode").ids.value.text == "disable"
-    wait_until(lambda: menu.parent is None, 5, "the drop-down menu to close")
+    wait_until(lambda: menu.parent is None, 45, "the drop-down menu to close")
     _save_and_check_cleared(screen, secret_inputs)
     assert not form.error_text
-    wait_until(lambda: "sales_db" in screen.rows and not screen.loading, 15, "the new connection in the list")
+    wait_until(lambda: "sales_db" in screen.rows and not screen.loading, 45, "the new connection in the list")
     assert not screen.form_open
 
 
@@ -294,7 +294,7 @@ def _add_sqlite(screen, path: Path) -> None:
     type_into(form.field("_name").input, "Local file")
     type_into(form.field("path").input, str(path))
     _save_and_check_cleared(screen, [])
-    wait_until(lambda: "local_file" in screen.rows and not screen.loading, 15, "the SQLite connection")
+    wait_until(lambda: "local_file" in screen.rows and not screen.loading, 45, "the SQLite connection")
     row = screen.rows["local_file"]
     assert row.secrets_text == "no secret fields" and str(path) in row.summary
 
@@ -317,15 +317,15 @@ def _remove(app, screen, conn_id: str) -> None:
     tap_widget(screen.rows[conn_id].ids.remove_button)
     dialog = screen._dialog
     assert dialog is not None
-    wait_until(lambda: dialog.opacity == 1, 5, "the confirmation dialog")
+    wait_until(lambda: dialog.opacity == 1, 45, "the confirmation dialog")
     tap_widget(dialog.cancel_button)                   # cancelling keeps it
-    wait_until(lambda: screen._dialog is None, 5, "the dialog to close")
+    wait_until(lambda: screen._dialog is None, 45, "the dialog to close")
     assert conn_id in screen.rows
     tap_widget(screen.rows[conn_id].ids.remove_button)
     dialog = screen._dialog
-    wait_until(lambda: dialog.opacity == 1, 5, "the confirmation dialog")
+    wait_until(lambda: dialog.opacity == 1, 45, "the confirmation dialog")
     tap_widget(dialog.remove_button)
-    wait_until(lambda: conn_id not in screen.rows, 15, "the removed connection to leave the list")
+    wait_until(lambda: conn_id not in screen.rows, 45, "the removed connection to leave the list")
     assert [c["id"] for c in app.bridge.call_blocking("connections.list")] == ["sales_db"]
 
 

@@ -72,7 +72,7 @@ def test_open_the_example_from_the_workflows_screen_run_it_and_see_every_node(ap
     app.bridge.call_blocking("workflows.import", path=str(example_copy))
     workflows = app.open_screen("workflows")
     workflows.refresh()
-    wait_until(lambda: workflow_row(app, "orders_report") is not None, 15, "the example in the list")
+    wait_until(lambda: workflow_row(app, "orders_report") is not None, 45, "the example in the list")
     row = workflow_row(app, "orders_report")
     tap(*row.to_window(row.x + 40, row.center_y))
     editor = app.screen("editor")
@@ -103,7 +103,7 @@ def test_open_the_example_from_the_workflows_screen_run_it_and_see_every_node(ap
     def viewers() -> list:
         return [w for top in app.root_window.children for w in top.walk() if isinstance(w, TableView)]
 
-    wait_until(lambda: any(v.total >= 0 for v in viewers()), 15, "the output table")
+    wait_until(lambda: any(v.total >= 0 for v in viewers()), 45, "the output table")
     viewer = viewers()[0]
     assert viewer.total == doc.node_states["revenue_by_country"].records
     assert [name for name, _kind in viewer.columns][:3] == ["country", "orders", "revenue"]
@@ -143,18 +143,18 @@ def test_edits_autosave_and_an_outside_change_offers_a_reload(app, example_copy:
     doc = editor.document
     doc.push(MoveNodesCommand(doc.workflow, {"orders": (300.0, 40.0)}))
     saved = app.paths.workflows / "orders_report.json"
-    wait_until(lambda: fileformat.load(saved).node("orders").position == (300.0, 40.0), 15, "the autosave")
+    wait_until(lambda: fileformat.load(saved).node("orders").position == (300.0, 40.0), 45, "the autosave")
     assert editor.can_undo
     tap(*center(editor.ids.undo))
     assert doc.workflow.node("orders").position != (300.0, 40.0)
     tap(*center(editor.ids.redo))
     assert doc.workflow.node("orders").position == (300.0, 40.0)
-    wait_until(lambda: not doc.dirty and editor._autosave_ev is None, 15, "the autosave after redo")
+    wait_until(lambda: not doc.dirty and editor._autosave_ev is None, 45, "the autosave after redo")
 
     outside = fileformat.load(saved)
     outside.name = "Changed elsewhere"
     fileformat.save(outside, saved)
-    wait_until(lambda: editor.disk_changed, 15, "the reload offer")
+    wait_until(lambda: editor.disk_changed, 45, "the reload offer")
     tap(*center(editor.ids.reload_button))
     assert not editor.disk_changed
     assert editor.document.workflow.name == "Changed elsewhere" and editor.workflow_name == "Changed elsewhere"

@@ -114,7 +114,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             failed = _run(app, "broken_report")
 
             screen = app.open_screen("history")
-            wait_until(lambda: len(_listed(screen)) == 5 and _settled(screen), 20, "the runs list")
+            wait_until(lambda: len(_listed(screen)) == 5 and _settled(screen), 45, "the runs list")
             assert _listed(screen) == [failed, ok_2, ok_1, "seed-skipped", "seed-unseen"]
             assert screen.count_text == "5 runs"
             rows = {row["run_id"]: row for row in screen.ids.runs.data}
@@ -127,35 +127,35 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             assert non_blank(shot)
 
             _choose(screen, "status_filter", "Failed")
-            wait_until(lambda: screen.status == "failed" and _settled(screen), 10, "the status filter")
+            wait_until(lambda: screen.status == "failed" and _settled(screen), 45, "the status filter")
             assert _listed(screen) == [failed, "seed-unseen"] and screen.count_text == "2 runs match"
             _choose(screen, "trigger_filter", "Webhook")
-            wait_until(lambda: screen.trigger == "webhook" and _settled(screen), 10, "the trigger filter")
+            wait_until(lambda: screen.trigger == "webhook" and _settled(screen), 45, "the trigger filter")
             assert _listed(screen) == [] and "No runs match" in screen.placeholder
             _choose(screen, "status_filter", "Any status")
-            wait_until(lambda: screen.status is None and _settled(screen), 10, "dropping the status filter")
+            wait_until(lambda: screen.status is None and _settled(screen), 45, "dropping the status filter")
             assert _listed(screen) == ["seed-skipped"]
             _tap_widget(screen.ids.clear_filters)
-            wait_until(lambda: not screen.filtered and _settled(screen), 10, "clearing the filters")
+            wait_until(lambda: not screen.filtered and _settled(screen), 45, "clearing the filters")
             _choose(screen, "workflow_filter", "orders report  (3)")
-            wait_until(lambda: screen.workflow_id == "orders_report" and _settled(screen), 10, "the workflow filter")
+            wait_until(lambda: screen.workflow_id == "orders_report" and _settled(screen), 45, "the workflow filter")
             assert _listed(screen) == [ok_2, ok_1, "seed-skipped"]
             assert screen.workflow_label == "orders report"
             _tap_widget(screen.ids.clear_filters)
-            wait_until(lambda: len(_listed(screen)) == 5 and _settled(screen), 10, "all runs again")
+            wait_until(lambda: len(_listed(screen)) == 5 and _settled(screen), 45, "all runs again")
 
             # an unseen failure is marked seen once opened
             _tap_widget(_run_row(screen, "seed-unseen"))
             detail = screen.ids.detail
-            wait_until(lambda: detail.run_loaded and detail.run_id == "seed-unseen", 10, "the unseen run")
-            wait_until(lambda: not any(r["unseen"] for r in screen.ids.runs.data), 10, "the run marked seen")
+            wait_until(lambda: detail.run_loaded and detail.run_id == "seed-unseen", 45, "the unseen run")
+            wait_until(lambda: not any(r["unseen"] for r in screen.ids.runs.data), 45, "the run marked seen")
             assert app.bridge.call_blocking("history.get", run_id="seed-unseen")["seen"] is True
             _tap_widget(detail.ids.back_button)
             assert screen.ids.pages.current == "runs"
 
             # a skipped trigger: no node ran, the reason is shown
             _tap_widget(_run_row(screen, "seed-skipped"))
-            wait_until(lambda: detail.run_loaded and detail.run_id == "seed-skipped", 10, "the skipped run")
+            wait_until(lambda: detail.run_loaded and detail.run_id == "seed-skipped", 45, "the skipped run")
             assert list(detail.ids.timeline.bars) == [] and detail.ids.nodes.data == []
             assert detail.run_error_label == "Why it was skipped"
             assert "already running" in detail.ids.run_error.text
@@ -163,7 +163,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
 
             # the failed run: one bar per node in start order, the failing node selected
             _tap_widget(_run_row(screen, failed))
-            wait_until(lambda: detail.run_loaded and detail.run_id == failed, 10, "the failed run")
+            wait_until(lambda: detail.run_loaded and detail.run_id == failed, 45, "the failed run")
             run = app.bridge.call_blocking("history.get", run_id=failed)
             bars = detail.ids.timeline.bars
             assert sorted(b.node_id for b in bars) == sorted(n["node_id"] for n in run["nodes"])
@@ -201,7 +201,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             # the successful run's timeline: parallel branches after "clean"
             _tap_widget(detail.ids.back_button)
             _tap_widget(_run_row(screen, ok_1))
-            wait_until(lambda: detail.run_loaded and detail.run_id == ok_1, 10, "the successful run")
+            wait_until(lambda: detail.run_loaded and detail.run_id == ok_1, 45, "the successful run")
             bars = detail.ids.timeline.bars
             assert [b.node_id for b in bars][:3] == ["start", "src", "clean"]
             assert sorted(b.node_id for b in bars) == sorted(ORDERS_NODES)
@@ -221,7 +221,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             shot = screenshot("history_list_dark")
             assert non_blank(shot)
             _tap_widget(_run_row(screen, failed))
-            wait_until(lambda: detail.run_loaded and detail.run_id == failed, 10, "the failed run (dark)")
+            wait_until(lambda: detail.run_loaded and detail.run_id == failed, 45, "the failed run (dark)")
             shot = screenshot("history_detail_dark")
             assert non_blank(shot)
 
@@ -284,7 +284,7 @@ def test_a_long_history_is_paged_as_the_user_scrolls(app_env, dagflux_home: Path
         try:
             wait_until(lambda: app.engine_ok, 30, "the engine link")
             screen = app.open_screen("history")
-            wait_until(lambda: len(_listed(screen)) == PAGE_SIZE and _settled(screen), 20, "the first page")
+            wait_until(lambda: len(_listed(screen)) == PAGE_SIZE and _settled(screen), 45, "the first page")
             pump(5)
             assert screen.count_text == "10,000 runs"
             assert len(pages) == 1 and screen.loaded_text == f"{PAGE_SIZE} of 10,000 loaded"
@@ -310,7 +310,7 @@ def test_a_long_history_is_paged_as_the_user_scrolls(app_env, dagflux_home: Path
             before = scrolled()
             newer = _add_runs(dagflux_home, 3)
             screen.pager.refresh()                     # what a RunFinished event does
-            wait_until(lambda: len(_listed(screen)) == 253 and not screen.pager.loading, 20, "the newer runs")
+            wait_until(lambda: len(_listed(screen)) == 253 and not screen.pager.loading, 45, "the newer runs")
             pump(5)
             assert _listed(screen) == newer + newest_first[:250]
             assert scrolled() == pytest.approx(before + 3 * ROW_H, abs=2)

@@ -35,7 +35,7 @@ def settings_app(app_env: Path):
         try:
             wait_until(lambda: app.engine_ok, 30, "the engine link")
             screen = app.open_screen("settings")
-            wait_until(lambda: screen.engine_state == "running", 15, "the engine status")
+            wait_until(lambda: screen.engine_state == "running", 45, "the engine status")
             yield app, screen
         finally:
             _shutdown(app)
@@ -51,7 +51,7 @@ def _shutdown(app) -> None:
     except (EngineUnavailable, EngineCallError):
         pid = None
     if pid is not None:
-        wait_until(lambda: not pid_alive(pid), 15, "the engine to exit")
+        wait_until(lambda: not pid_alive(pid), 45, "the engine to exit")
     bridge.stop()
     bridge._thread.join(10)  # its last state report is queued before the app stops
     pump(3)
@@ -78,7 +78,7 @@ def test_theme_choice_applies_at_once_and_is_saved(settings_app) -> None:
     assert non_blank(shot)
 
     _tap_widget(screen.ids.theme_dark)
-    wait_until(lambda: app.theme_cls.theme_style == "Dark", 5, "the dark theme")
+    wait_until(lambda: app.theme_cls.theme_style == "Dark", 45, "the dark theme")
     assert AppSettings(app.paths.root).get("theme") == "dark"
     assert screen.ids.theme_dark.active and not screen.ids.theme_light.active
     pump(30)  # let the segment's check-mark animation finish before the picture
@@ -86,9 +86,9 @@ def test_theme_choice_applies_at_once_and_is_saved(settings_app) -> None:
     assert non_blank(shot)
 
     _tap_widget(screen.ids.theme_light)
-    wait_until(lambda: app.theme_cls.theme_style == "Light", 5, "the light theme")
+    wait_until(lambda: app.theme_cls.theme_style == "Light", 45, "the light theme")
     _tap_widget(screen.ids.theme_system)  # DAGFLUX_SYSTEM_THEME=dark stands in for the desktop
-    wait_until(lambda: app.theme_cls.theme_style == "Dark", 5, "the system (dark) theme")
+    wait_until(lambda: app.theme_cls.theme_style == "Dark", 45, "the system (dark) theme")
     saved = json.loads((app.paths.root / "app-settings.json").read_text())
     assert saved["theme"] == "system"
 
@@ -99,12 +99,12 @@ def test_stop_and_start_buttons_control_the_real_engine(settings_app) -> None:
     assert screen.ids.engine_start.disabled and not screen.ids.engine_stop.disabled
 
     _tap_widget(screen.ids.engine_stop)
-    wait_until(lambda: screen.engine_state == "stopped", 20, "the stopped state")
-    wait_until(lambda: not pid_alive(first_pid), 15, "the engine process to exit")
+    wait_until(lambda: screen.engine_state == "stopped", 45, "the stopped state")
+    wait_until(lambda: not pid_alive(first_pid), 45, "the engine process to exit")
     assert screen.ids.engine_pid.text == "—"
     assert not screen.ids.engine_start.disabled
     # the bridge keeps trying to attach, but no longer starts an engine behind our back
-    wait_until(lambda: app.bridge.detail.startswith("no engine is running"), 15, "the bridge's next attempt")
+    wait_until(lambda: app.bridge.detail.startswith("no engine is running"), 45, "the bridge's next attempt")
     with pytest.raises(EngineUnavailable):
         EngineClient.connect(app.paths, timeout=2).close()
     assert screen.engine_state == "stopped" and not app.engine_ok
@@ -124,18 +124,18 @@ def test_autostart_switch_writes_and_removes_the_desktop_entry(settings_app, app
     assert not screen.ids.autostart.active and not entry.exists()
 
     _tap_widget(screen.ids.autostart)
-    wait_until(lambda: entry.exists(), 5, "the autostart entry")
+    wait_until(lambda: entry.exists(), 45, "the autostart entry")
     assert autostart.is_enabled() and screen.autostart_on
     assert "engine.cli engine" in entry.read_text()
 
     _tap_widget(screen.ids.autostart)
-    wait_until(lambda: not entry.exists(), 5, "the entry to be removed")
+    wait_until(lambda: not entry.exists(), 45, "the entry to be removed")
     assert not screen.autostart_on
 
     autostart.enable(["dagflux", "engine"])  # switched on elsewhere: the screen reads the file
     app.open_screen("workflows")
     app.open_screen("settings")
-    wait_until(lambda: screen.ids.autostart.active, 5, "the switch to show the entry")
+    wait_until(lambda: screen.ids.autostart.active, 45, "the switch to show the entry")
 
 
 def test_keychain_card_shows_the_unlocked_test_keyring(settings_app, keyring_ready) -> None:
@@ -190,7 +190,7 @@ def test_a_new_data_dir_restarts_the_engine_there(settings_app, tmp_path: Path) 
     target = tmp_path / "moved data"
     screen.ids.new_dir.text = str(target)
     _tap_widget(screen.ids.change_dir)
-    wait_until(lambda: screen._dialog is not None and screen._dialog.parent is not None, 5, "the dialog")
+    wait_until(lambda: screen._dialog is not None and screen._dialog.parent is not None, 45, "the dialog")
     dialog = screen._dialog
     wait_until(lambda: dialog.opacity == 1 and dialog.scale_value_y == 1
                and dialog.ids.button_container.y == dp(24), 5, "the dialog's opening animation")
@@ -204,7 +204,7 @@ def test_a_new_data_dir_restarts_the_engine_there(settings_app, tmp_path: Path) 
     assert app.paths.root == target and (target / "workflows").is_dir()
     assert app.bridge.call_blocking("status")["data_dir"] == str(target)
     assert pointer_file().read_text().strip() == str(target)
-    wait_until(lambda: not pid_alive(old_pid), 15, "the old engine to exit")
+    wait_until(lambda: not pid_alive(old_pid), 45, "the old engine to exit")
     assert old_root.is_dir()  # the old folder is left as it was
     assert old_workflows.parent is None
     fresh = app.open_screen("workflows")

@@ -42,7 +42,7 @@ def test_an_unreachable_engine_is_shown_and_the_app_reconnects(app_env, dagflux_
 
     app = build_app_class()(start_engine=False)
     with running(app):
-        wait_until(lambda: app.bridge.state == "unreachable", 15, "the unreachable state")
+        wait_until(lambda: app.bridge.state == "unreachable", 45, "the unreachable state")
         assert not app.engine_ok
         assert app.root.ids.banner.opacity == 1
         engine = EngineProcess(dagflux_home)
@@ -51,5 +51,5 @@ def test_an_unreachable_engine_is_shown_and_the_app_reconnects(app_env, dagflux_
             assert app.root.ids.banner.opacity == 0
         finally:
             engine.stop()
-        wait_until(lambda: app.bridge.state == "unreachable", 15, "losing the engine")
+        wait_until(lambda: app.bridge.state == "unreachable", 45, "losing the engine")
         assert os.environ["DAGFLUX_HOME"] == str(dagflux_home)
