@@ -210,7 +210,10 @@ def _stop_engine(paths) -> None:
         return
     pid = client.welcome.pid
     with client:
-        client.call("shutdown", timeout=15)
+        try:
+            client.call("shutdown", timeout=15)
+        except EngineUnavailable:
+            pass  # the engine may close the link before its answer is out: the exit below is the proof
     deadline = time.monotonic() + 30
     while _alive(pid) and time.monotonic() < deadline:  # the app is stopped: no frames to run
         time.sleep(0.05)
