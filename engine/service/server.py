@@ -173,6 +173,11 @@ class IpcServer:
         return True
 
     def _answer(self, session: ClientSession, call: Call) -> None:
+        if call.method == "shutdown" and not call.params:
+            # Answer first: stopping closes every session, and the caller must learn it worked.
+            _try_send(session, Result(id=call.id, value=True))
+            self._handler(call.method, {}, session)
+            return
         try:
             if call.method == "subscribe":
                 self._subscribe(session)
