@@ -61,16 +61,22 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
-                fmt: str | None = None, options: Mapping | None = None) -> ImportResult:
-    """Create ``table`` from the file at ``path`` and return what was imported."""
+def checked_source(path: Path, fmt: str | None, options: Mapping | None) -> tuple[Path, str, dict]:
+    """The file, its format (given or detected) and options, or a clear error for an unknown
+    format or a missing file — what every reader entry point checks first."""
     path = Path(path)
-    options = dict(options or {})
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise NodeError(f"{path.name}: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     if not path.is_file():
         raise NodeError(f"{path.name}: no such file ({path})")
+    return path, fmt, dict(options or {})
+
+
+def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
+                fmt: str | None = None, options: Mapping | None = None) -> ImportResult:
+    """Create ``table`` from the file at ``path`` and return what was imported."""
+    path, fmt, options = checked_source(path, fmt, options)
     if fmt == "sqlite":
         from engine.io.readers.sqlite_reader import import_sqlite
 

@@ -25,7 +25,7 @@ from xml.etree.ElementTree import ParseError
 
 from engine.errors import NodeError
 from engine.io.columns import ColumnNamer
-from engine.io.readers import FORMATS, _reader, detect_format
+from engine.io.readers import _reader, checked_source
 from engine.io.readers._sink import TableSink
 from engine.workspace import quote_ident
 
@@ -42,13 +42,7 @@ class FilePreview:
 def preview_file(path: Path, fmt: str | None = None, options: Mapping[str, Any] | None = None,
                  limit: int = 5) -> FilePreview:
     """The first ``limit`` rows of ``path`` with the column names and types an import gives."""
-    path = Path(path)
-    options = dict(options or {})
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise NodeError(f"{path.name}: unknown format '{fmt}' (known: {', '.join(FORMATS)})")
-    if not path.is_file():
-        raise NodeError(f"{path.name}: no such file ({path})")
+    path, fmt, options = checked_source(path, fmt, options)
     if fmt == "sqlite":
         return _preview_sqlite(path, options, limit)
     batches, null_values = _reader(fmt, path, options)
