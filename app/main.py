@@ -37,22 +37,14 @@ def build_app_class() -> type:
     from kivy.clock import Clock
     from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
     from kivymd.app import MDApp
-    from kivymd.uix.snackbar import MDSnackbar, MDSnackbarText
 
     from app.bridge import EngineBridge
     from app.kvload import load_kv
     from app.screens import SCREENS
     from app.settings_store import AppSettings
+    from app.widgets.snackbar import show_notification
     from engine.paths import default_paths, ensure_data_dir
     from engine.plugins import load_registry
-
-    class AppSnackbar(MDSnackbar):
-        """An MDSnackbar is 0 px tall while its ripple Fbo is made, which Mesa rejects
-        ("FBO Initialization failed: Incomplete attachment"); its kv height takes over after."""
-
-        def init_fbos(self) -> None:
-            self.height = max(self.height, 1)
-            super().init_fbos()
 
     class DagFluxApp(MDApp):
         """``open_screen(name)`` shows a screen (built on first use); ``open_workflow(id)`` the
@@ -176,8 +168,8 @@ def build_app_class() -> type:
             Clock.schedule_once(when_ready, 0)
 
         def notify(self, text: str, seconds: float = 4.0) -> None:
-            AppSnackbar(MDSnackbarText(text=text), y="24dp", pos_hint={"center_x": 0.5}, size_hint_x=0.6,
-                       duration=seconds).open()
+            rail = self.root.ids.rail if self.root is not None else None
+            show_notification(text, seconds, left=rail.right if rail is not None else 0)
 
     return DagFluxApp
 

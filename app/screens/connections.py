@@ -18,11 +18,12 @@ from kivy.properties import BooleanProperty, DictProperty, ListProperty, ObjectP
 from kivy.uix.widget import Widget
 from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.button import MDButton, MDButtonText
-from kivymd.uix.dialog import MDDialog, MDDialogButtonContainer, MDDialogHeadlineText, MDDialogSupportingText
+from kivymd.uix.dialog import MDDialogButtonContainer, MDDialogHeadlineText, MDDialogSupportingText
 from kivymd.uix.screen import MDScreen
 
 from app.kvload import load_kv
 from app.widgets.connection_form import ConnectionFormWidget, FormRequest, type_icon  # noqa: F401  (kv uses the form)
+from app.widgets.dialog import AppDialog
 
 TEST_TIMEOUT_S = 90.0       # the engine gives a worker operation 60 s; leave room for the reply
 
@@ -76,7 +77,7 @@ class ConnectionsScreen(MDScreen):
         super().__init__(**kwargs)
         self.rows: dict[str, ConnectionRowWidget] = {}
         self._test_tokens: dict[str, int] = {}
-        self._dialog: MDDialog | None = None
+        self._dialog: AppDialog | None = None
         self.app.bridge.bind(state=self._engine_state)
 
     @property
@@ -232,13 +233,13 @@ class ConnectionsScreen(MDScreen):
         self.refresh()
 
     # --- removing ------------------------------------------------------------------------
-    def confirm_remove(self, conn_id: str) -> MDDialog:
+    def confirm_remove(self, conn_id: str) -> AppDialog:
         conn = self.connection(conn_id) or {"id": conn_id, "name": conn_id}
         cancel = MDButton(MDButtonText(text="Cancel"), style="text", theme_height="Custom", size_hint_y=None,
                          height="48dp")
         remove = MDButton(MDButtonText(text="Remove"), style="filled", theme_height="Custom", size_hint_y=None,
                          height="48dp")
-        dialog = MDDialog(
+        dialog = AppDialog(
             MDDialogHeadlineText(text=f"Remove {conn.get('name') or conn_id}?"),
             MDDialogSupportingText(text=f"The connection '{conn_id}' and its secrets in the keychain are deleted. "
                                         "Workflows that use it will fail until it is added again."),

@@ -32,7 +32,6 @@ from kivy.properties import BooleanProperty, DictProperty, OptionProperty, Strin
 from kivy.uix.widget import Widget
 from kivymd.uix.button import MDButton, MDButtonText
 from kivymd.uix.dialog import (
-    MDDialog,
     MDDialogButtonContainer,
     MDDialogHeadlineText,
     MDDialogIcon,
@@ -42,6 +41,7 @@ from kivymd.uix.screen import MDScreen
 
 from app import datadir
 from app.kvload import load_kv
+from app.widgets.dialog import AppDialog
 from engine.paths import ENV_VAR
 from engine.service import autostart
 
@@ -115,7 +115,7 @@ class SettingsScreen(MDScreen):
         self._pending: str | None = None       # starting | stopping | switching
         self._status_in_flight = False
         self._ticker: Any = None
-        self._dialog: MDDialog | None = None
+        self._dialog: AppDialog | None = None
         self._bridge: Any = None
         self.app.bind(bridge=self._bridge_changed)
         self._bridge_changed(self.app, self.app.bridge)
@@ -168,7 +168,7 @@ class SettingsScreen(MDScreen):
             self.dir_error = str(exc)
             return
         self.dir_error = ""
-        self._dialog = MDDialog(
+        self._dialog = AppDialog(
             MDDialogIcon(icon="folder-swap-outline"),
             MDDialogHeadlineText(text="Move to another data directory?"),
             MDDialogSupportingText(text=f"The engine stops and restarts on\n{target}\n\nRuns in progress are "

@@ -16,16 +16,17 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
-from kivymd.uix.dialog import MDDialog, MDDialogIcon
+from kivymd.uix.dialog import MDDialogIcon
 from kivymd.uix.filemanager import MDFileManager
 
 from app.kvload import load_kv
+from app.widgets.dialog import AppDialog
 
 # The engine's refusal to import over a saved workflow (engine/service/store.py import_file).
 _DUPLICATE_RE = re.compile(r"a workflow '([a-z][a-z0-9_]*)' already exists")
 
 
-class _WorkflowDialog(MDDialog):
+class _WorkflowDialog(AppDialog):
     headline = StringProperty("")
     message = StringProperty("")
     error_text = StringProperty("")

@@ -282,6 +282,44 @@ def test_duplicate_from_the_row(app: Any, screen: Any) -> None:
     assert "to_copy" in listed(app)
 
 
+def test_a_tap_while_a_dialog_fades_out_reaches_the_screen(app: Any, screen: Any) -> None:
+    """A dismissed dialog fades out; a tap during the fade goes to what is under it (it was
+    swallowed: the user had to tap again)."""
+    from kivy.core.window import Window
+
+    save(app, "fading", "Fading")
+    refreshed(screen, lambda: "fading" in rows(screen), "the row")
+    first = open_dialog(screen, row(screen, "fading").ids.delete_button)
+    first.hide_duration = 30  # a long fade: the next tap surely lands while it is still on screen
+    press(first.ids.cancel_button)
+    assert screen.dialog is None and first in Window.children  # closed for the screen, still fading
+    press(row(screen, "fading").ids.delete_button)
+    second = screen.dialog
+    assert second is not None and second is not first  # the tap opened the next dialog
+    wait_until(lambda: second.opacity > 0.99, WAIT, "the second dialog")
+    press(second.ids.cancel_button)
+    dialog_gone(screen)
+
+
+def test_a_notification_never_takes_a_tap(app: Any, screen: Any) -> None:
+    """A snackbar is information only: a tap on it reaches what is under it (here the open
+    dialog's outside, which closes the dialog) — "Saved …" once covered a form's Cancel button."""
+    from kivy.core.window import Window
+
+    from app.widgets.snackbar import AppSnackbar
+
+    dialog = open_dialog(screen, screen.ids.new_button)
+    app.notify("Something happened", seconds=60)
+    bar = next(w for w in Window.children if isinstance(w, AppSnackbar))
+    wait_until(lambda: bar.height > 1, WAIT, "the snackbar laid out")
+    pump(1)
+    assert not bar.collide_point(*screen.ids.new_button.to_window(*screen.ids.new_button.center))
+    tap(*bar.center)
+    wait_until(lambda: screen.dialog is None, WAIT, "the dialog to close from the tap outside it")
+    assert dialog not in (screen.dialog,)
+    bar.dismiss()
+
+
 def test_delete_asks_first_and_says_what_goes(app: Any, screen: Any) -> None:
     save(app, "to_delete", "Doomed", {"kind": "interval", "minutes": 30})
     refreshed(screen, lambda: "to_delete" in rows(screen), "the row")
