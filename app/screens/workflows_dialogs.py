@@ -88,7 +88,9 @@ class ImportWorkflowDialog(_WorkflowDialog):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._copy_button = self.ids.copy_button
+        # ``ids`` hold weak proxies: keep the button itself, or it is collected once it is
+        # out of the tree (and "Import as a copy" failed with a ReferenceError).
+        self._copy_button = self.ids.copy_button.__ref__()
         self.ids.buttons.remove_widget(self._copy_button)
         self.ids.field.bind(text=lambda *_: self._reset())
         self._manager: MDFileManager | None = None

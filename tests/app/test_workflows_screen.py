@@ -7,6 +7,7 @@ holds (``workflows.list``) as well as what the screen shows.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import time
@@ -354,6 +355,7 @@ def test_import_the_example_then_a_duplicate_then_a_malformed_file(app: Any, scr
     # the same file again: its id is taken — said in the dialog, which offers a copy
     dialog = open_dialog(screen, screen.ids.import_button)
     assert dialog.ids.copy_button.parent is None
+    gc.collect()  # the hidden "Import as a copy" button must outlive a collection (ids are weak)
     dialog.ids.field.text = str(EXAMPLE)
     press(dialog.ids.confirm_button)
     wait_until(lambda: dialog.error_text, WAIT, "the duplicate error")
