@@ -23,13 +23,13 @@ from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ColorProperty, ObjectProperty, StringProperty
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
-from kivymd.uix.menu import MDDropdownMenu
 from kivymd.uix.screen import MDScreen
 
 from app.kvload import load_kv
 from app.screens import history_format as fmt
 from app.screens.history_detail import HistoryStatusPill, RunDetailView  # noqa: F401  (used by history.kv)
 from app.screens.history_pager import RunPager
+from app.widgets.menu import AppMenu
 from app.widgets.painted_row import Cell, PaintedRow
 from app.widgets.timeline import status_color
 from engine.messages import Message, RunFinished, RunStarted, TriggerSkipped
@@ -101,7 +101,7 @@ class HistoryScreen(MDScreen):
         self.app = App.get_running_app()
         self.pager = RunPager(self.app.bridge.call, self._rows_changed, self._load_failed)
         self._names: dict[str, str] = {}
-        self._menu: MDDropdownMenu | None = None
+        self._menu: AppMenu | None = None
         self._keep_top: float | None = None    # px scrolled from the top, restored once rows are laid out
         self._started = False
         self._refresh_soon = Clock.create_trigger(lambda _dt: self.pager.refresh(), REFRESH_DELAY_S)
@@ -259,7 +259,7 @@ class HistoryScreen(MDScreen):
 
         entries = [{"text": text, "leading_icon": "check" if value == current else "blank",
                     "on_release": lambda v=value: chosen(v)} for text, value in items]
-        self._menu = MDDropdownMenu(caller=caller, items=entries, position="bottom", width=dp(280),
+        self._menu = AppMenu(caller=caller, items=entries, position="bottom", width=dp(280),
                                     max_height=dp(48) * 9)
         self._menu.open()
 

@@ -24,10 +24,10 @@ from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, OptionProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivymd.uix.boxlayout import MDBoxLayout
-from kivymd.uix.menu import MDDropdownMenu
 from kivymd.uix.textfield import MDTextField, MDTextFieldHelperText, MDTextFieldHintText
 
 from app.kvload import load_kv
+from app.widgets.menu import AppMenu
 
 TYPE_ICONS = {"postgresql": "elephant", "mariadb": "dolphin", "sqlite": "feather", "rest": "api"}
 
@@ -123,11 +123,11 @@ class ConnFormChoiceWidget(ConnFormFieldWidget):
         self.choices = list(spec.get("choices") or [])
         self.initial = "" if initial is None else str(initial)
         self.current = self.initial
-        self._menu: MDDropdownMenu | None = None
+        self._menu: AppMenu | None = None
 
     def open_menu(self) -> None:
         items = [{"text": choice, "on_release": lambda c=choice: self.choose(c)} for choice in self.choices]
-        self._menu = MDDropdownMenu(caller=self.ids.button, items=items, position="bottom")
+        self._menu = AppMenu(caller=self.ids.button, items=items, position="bottom")
         self._menu.open()
 
     def choose(self, choice: str) -> None:

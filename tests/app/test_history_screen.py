@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kivy.core.window import Window
 from kivy.metrics import dp
 from kivy.uix.behaviors import ButtonBehavior
 
@@ -86,13 +87,19 @@ def _tap_widget(widget) -> None:
     tap(*widget.to_window(*widget.center))
 
 
-def _choose(screen, button_id: str, label: str) -> None:
-    """Open a filter menu by tapping its button, then tap the menu item called ``label``."""
+def _choose(screen, button_id: str, label: str, slow_close: bool = False) -> Any:
+    """Open a filter menu by tapping its button, then tap the menu item called ``label``.
+    With ``slow_close`` the menu takes 30 s to shrink away (the caller removes it): the next
+    tap surely comes while it is still on screen. Returns the menu."""
     _tap_widget(screen.ids[button_id])
-    wait_until(lambda: screen._menu is not None and screen._menu._scale_y == 1, 10, f"the {button_id} menu")
+    wait_until(lambda: screen._menu is not None and screen._menu._scale_y == 1, 45, f"the {button_id} menu")
     pump(2)
-    item = next(w for w in screen._menu.walk() if isinstance(w, ButtonBehavior) and getattr(w, "text", "") == label)
+    menu = screen._menu
+    if slow_close:
+        menu.hide_duration = 30
+    item = next(w for w in menu.walk() if isinstance(w, ButtonBehavior) and getattr(w, "text", "") == label)
     _tap_widget(item)
+    return menu
 
 
 def _settled(screen) -> bool:
@@ -126,10 +133,12 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             shot = screenshot("history_list_light")
             assert non_blank(shot)
 
-            _choose(screen, "status_filter", "Failed")
+            closing = _choose(screen, "status_filter", "Failed", slow_close=True)
             wait_until(lambda: screen.status == "failed" and _settled(screen), 45, "the status filter")
             assert _listed(screen) == [failed, "seed-unseen"] and screen.count_text == "2 runs match"
+            assert closing in Window.children  # still shrinking away: the next tap must reach the screen
             _choose(screen, "trigger_filter", "Webhook")
+            Window.remove_widget(closing)
             wait_until(lambda: screen.trigger == "webhook" and _settled(screen), 45, "the trigger filter")
             assert _listed(screen) == [] and "No runs match" in screen.placeholder
             _choose(screen, "status_filter", "Any status")

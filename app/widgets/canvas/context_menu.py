@@ -97,7 +97,7 @@ class ContextMenu:
         return self.menu is not None
 
     def open(self, actions: list[MenuAction], pos: tuple[float, float]) -> None:
-        from kivymd.uix.menu import MDDropdownMenu
+        from app.widgets.menu import AppMenu
 
         self.dismiss()
         self.actions = actions
@@ -107,7 +107,7 @@ class ContextMenu:
         items = [{"text": a.text, "leading_icon": a.icon, "disabled": not a.enabled,
                   "on_release": lambda a=a: self.choose(a)} for a in actions]
         low = self.canvas.to_window(*pos)[1] < Window.height / 2  # open towards the larger free side
-        self.menu = MDDropdownMenu(caller=anchor, items=items, position="top" if low else "bottom",
+        self.menu = AppMenu(caller=anchor, items=items, position="top" if low else "bottom",
                                    width=dp(280), max_height=dp(48) * min(len(items), 9))
         self.menu.bind(on_dismiss=self._dismissed)
         self.menu.open()

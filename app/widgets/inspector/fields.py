@@ -31,9 +31,9 @@ from kivy.uix.textinput import TextInput
 from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.button import MDIconButton
 from kivymd.uix.gridlayout import MDGridLayout
-from kivymd.uix.menu import MDDropdownMenu
 
 from app.kvload import load_kv
+from app.widgets.menu import AppMenu
 
 load_kv(__file__)
 
@@ -212,7 +212,7 @@ class DropdownRow(FieldBase):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._menu: MDDropdownMenu | None = None
+        self._menu: AppMenu | None = None
         Clock.schedule_once(lambda _dt: self._update_text(), 0)
 
     def on_value(self, *_args: Any) -> None:
@@ -234,7 +234,7 @@ class DropdownRow(FieldBase):
             return
         items = [{"text": str(text), "on_release": (lambda v=value: self._picked(v))}
                  for value, text in self.options]
-        self._menu = MDDropdownMenu(caller=self.ids.box, items=items, position="bottom")
+        self._menu = AppMenu(caller=self.ids.box, items=items, position="bottom")
         self._menu.open()
 
     def _picked(self, value: Any) -> None:
