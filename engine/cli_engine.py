@@ -86,11 +86,22 @@ def _port(args: argparse.Namespace) -> int:
     return int(os.environ.get("DAGFLUX_WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT))
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _warn_exposed_webhooks(host: str) -> None:
+    if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+        _err(f"warning: webhooks listen on {host}, reachable from other machines: the endpoint is unauthenticated "
+             "except for the secret token in each URL, and unencrypted (plain HTTP) — put it behind a TLS "
+             "reverse proxy or keep the default 127.0.0.1")
+
+
 def _run_engine(args: argparse.Namespace) -> int:
     from engine.paths import default_paths
     from engine.service.engine import Engine
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _warn_exposed_webhooks(args.webhook_host)
     engine = Engine(default_paths(), pool_size=args.workers, webhook_host=args.webhook_host,
                     webhook_port=_port(args), poll_files=args.poll_files)
     engine.start()
@@ -108,6 +119,7 @@ def _detach(args: argparse.Namespace) -> int:
 
     paths = ensure_data_dir(default_paths())
     log_path = paths.root / "engine.log"
+    _warn_exposed_webhooks(args.webhook_host)
     command = [sys.executable, "-m", "engine.cli", "engine", "--webhook-host", args.webhook_host,
                "--webhook-port", str(_port(args))]
     if args.workers:
@@ -282,7 +294,8 @@ def cmd_triggers(args: argparse.Namespace) -> int:
     if not listing:
         print("no triggers registered")
     for entry in listing:
-        detail = entry.get("next_fire") or entry.get("url") or entry.get("path") or ""
         state = entry.get("state", "scheduled")
+        where = entry.get("next_fire") or entry.get("url") or entry.get("path") or ""
+        detail = entry.get("detail", "") if state == "error" else where
         print(f"  {entry['workflow_id']:<28} {entry['kind']:<10} {state:<10} {detail}")
     return EXIT_OK

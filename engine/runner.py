@@ -23,13 +23,11 @@ Semantics (ARCHITECTURE §4):
 from __future__ import annotations
 
 import itertools
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +38,11 @@ from engine.messages import Message, NodeFinished, NodeResult, NodeStarted, RunF
 from engine.model import validation
 from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
+from engine.run_ids import new_run_id
 
 NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "skipped")
 _task_ids = itertools.count(1)
-
-
-def new_run_id() -> str:
-    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 @dataclass

@@ -28,7 +28,7 @@ from engine.messages import EngineStopping, TriggerFired, Welcome
 from engine.model import fileformat
 from engine.paths import DataPaths, ensure_data_dir
 from engine.plugins import load_registry
-from engine.runner import new_run_id
+from engine.run_ids import new_run_id
 from engine.service import ipc
 from engine.service.events import EventBus
 from engine.service.runs import RunManager

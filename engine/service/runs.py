@@ -23,7 +23,8 @@ from engine.messages import Message, RunFinished, TriggerSkipped
 from engine.model import validation
 from engine.model.workflow import Workflow
 from engine.plugins import PluginRegistry
-from engine.runner import Run, RunResult, new_run_id
+from engine.run_ids import new_run_id
+from engine.runner import Run, RunResult
 from engine.service.events import EventBus
 
 FINISHED_KEPT = 200

@@ -126,6 +126,17 @@ def test_malformed_json_is_a_400_naming_line_and_column(server, token, recorder)
     assert recorder.calls == []
 
 
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,                                     # past what a parser can recurse
+    b'{"a": ' + b"[" * 70 + b"1" + b"]" * 70 + b"}",                    # parses, but deeper than allowed
+])
+def test_json_nested_too_deep_is_a_400_saying_so(server, token, recorder, caplog, body):
+    status, reply = post(server, token, body)
+    assert status == 400 and reply["error"] == "the JSON body is nested more than 64 levels deep"
+    assert recorder.calls == [] and "Traceback" not in caplog.text
+    assert post(server, token, b'{"a": ' + b"[" * 60 + b"1" + b"]" * 60 + b"}")[0] == 202  # deep but allowed
+
+
 @pytest.mark.parametrize("body, message", [
     (b"42", "an object or an array of objects, not a number"),
     (b'[{"a": 1}, "x"]', "item 1 of the JSON array is a string"),
