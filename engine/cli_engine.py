@@ -115,6 +115,7 @@ def _run_engine(args: argparse.Namespace) -> int:
 
 def _detach(args: argparse.Namespace) -> int:
     from engine.paths import default_paths, ensure_data_dir
+    from engine.private import open_private_append
     from engine.service.ipc import EngineUnavailable
 
     paths = ensure_data_dir(default_paths())
@@ -126,7 +127,7 @@ def _detach(args: argparse.Namespace) -> int:
         command += ["--workers", str(args.workers)]
     if args.poll_files:
         command.append("--poll-files")
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    with open_private_append(log_path) as log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(command, stdin=devnull, stdout=log, stderr=log, start_new_session=True,
                                 close_fds=True)
     deadline = time.monotonic() + 30

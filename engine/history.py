@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoryError
+from engine.private import create_private_file
 
 SCHEMA_VERSION = 2
 _SCHEMA = """
@@ -84,6 +85,7 @@ class History:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        create_private_file(self.path)  # 0600; SQLite gives its -wal/-shm files the same mode
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")

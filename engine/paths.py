@@ -11,6 +11,7 @@ Nothing here creates a folder until :func:`ensure_data_dir` is called.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,18 @@ def default_paths() -> DataPaths:
 
 
 def ensure_data_dir(paths: DataPaths) -> DataPaths:
-    paths.root.mkdir(parents=True, exist_ok=True)
+    """Create the data dir and its folders, private to the user (0700 / 0600 files); a data
+    dir left readable by others (an older version, a umask of 022, a copy) is fixed, and
+    the fix is logged."""
+    from engine.private import PRIVATE_DIR, secure_data_dir
+
+    fixed = secure_data_dir(paths.root)
     for folder in (paths.workflows, paths.chats, paths.plugins):
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+    if fixed:
+        shown = ", ".join(str(p.relative_to(paths.root)) if p != paths.root else "." for p in fixed[:8])
+        more = f" and {len(fixed) - 8} more" if len(fixed) > 8 else ""
+        logging.getLogger("dagflux.paths").warning(
+            "made %d path(s) in %s private (they were readable by other users): %s%s",
+            len(fixed), paths.root, shown, more)
     return paths

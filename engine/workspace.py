@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import WorkspaceError
+from engine.private import create_private_file
 
 BUSY_TIMEOUT_MS = 60_000
 STAGING_PREFIX = "_dfstage_"
@@ -56,6 +57,7 @@ def connect(path: str | os.PathLike[str], readonly: bool = False) -> sqlite3.Con
             conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, isolation_level=None,
                                    check_same_thread=False)
         else:
+            create_private_file(path)  # 0600; SQLite gives its -wal/-shm files the same mode
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:

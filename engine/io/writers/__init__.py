@@ -22,7 +22,8 @@ Options (a mapping; keys not listed are ignored, so the node may pass its whole 
 * avro: ``codec`` — ``null`` (default) or ``deflate``.
 
 The file gets the permissions of the file it replaces, or ``0o666`` less the umask when new
-(a temporary file alone would be private to its owner).
+(a temporary file alone would be private to its owner) — but ``0o600`` inside the data dir,
+which is private (new folders there are ``0o700``).
 
 Each format's value mapping is documented in its module.
 """
@@ -43,6 +44,7 @@ from engine.io.writers.excel import write_excel
 from engine.io.writers.parquet import write_parquet
 from engine.io.writers.sqlite_file import write_sqlite
 from engine.io.writers.text import write_csv, write_json, write_jsonl
+from engine.private import PRIVATE_DIR, PRIVATE_FILE, inside_data_dir
 
 __all__ = ["WRITE_FORMATS", "export_table", "format_for_path"]
 
@@ -125,7 +127,10 @@ def _check_folder(folder: Path, create: bool) -> None:
     if not create:
         raise NodeError(f"folder {folder} does not exist; create it or turn on create_dirs")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if inside_data_dir(folder):
+            folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NodeError(f"cannot create folder {folder}: {exc.strerror or exc}") from exc
 
@@ -135,7 +140,7 @@ def _file_mode(target: Path) -> int:
         return stat.S_IMODE(target.stat().st_mode)
     umask = os.umask(0o022)   # the only way to read it; restored on the next line
     os.umask(umask)
-    return 0o666 & ~umask
+    return PRIVATE_FILE if inside_data_dir(target) else 0o666 & ~umask
 
 
 def _is_database_of(conn: sqlite3.Connection, path: Path) -> bool:
