@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from engine.debris import journalled
 
 
 @contextlib.contextmanager
@@ -18,23 +20,24 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     """Yield a temporary path beside ``target``; on success it replaces ``target``.
 
     The caller writes the temp file by any means (a library that wants a path).
-    On an exception the temp file is removed and ``target`` is untouched.
+    On an exception the temp file is removed and ``target`` is untouched. The temp file
+    (``.<name>.<random><suffix>.tmp``, mode 0600) is journalled before it exists, so if the
+    process is killed, the next start removes it (:mod:`engine.debris`).
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{suffix}.tmp",
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}.tmp"
+    with journalled(tmp):
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from engine.errors import DagfluxError, WorkflowFileError, WorkflowValidationErr
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 SYMBOL = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■", "not_run": "·",
-          "running": "…", "queued": " "}
+          "running": "…", "queued": " ", "interrupted": "!"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     wsub = w.add_subparsers(metavar="ACTION", required=True)
     wl = wsub.add_parser("list", help="list tables with row and column counts")
     wl.add_argument("--json", action="store_true")
+    wl.add_argument("--all", action="store_true", help="also internal staging tables (a node's output being built)")
     wl.set_defaults(func=cmd_ws_list)
     ws = wsub.add_parser("show", help="show a table's columns and first rows")
     ws.add_argument("table")
@@ -290,7 +291,7 @@ def cmd_ws_list(args: argparse.Namespace) -> int:
 
     conn = _workspace()
     try:
-        tables = workspace.list_tables(conn)
+        tables = workspace.list_tables(conn, internal=args.all)
     finally:
         conn.close()
     if args.json:
@@ -299,7 +300,8 @@ def cmd_ws_list(args: argparse.Namespace) -> int:
     if not tables:
         print("the workspace has no tables")
     for t in tables:
-        print(f"{t['name']:<48} {t['rows']:>12,} rows {t['columns']:>4} columns")
+        internal = "  (internal: a node's table being built)" if t.get("internal") else ""
+        print(f"{t['name']:<48} {t['rows']:>12,} rows {t['columns']:>4} columns{internal}")
     return EXIT_OK
 
 

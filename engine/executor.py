@@ -21,6 +21,7 @@ from engine.workers.task import WorkerState, execute_op, execute_task
 
 class Executor(Protocol):
     capacity: int
+    workspace_path: Path
 
     def submit(self, task: RunNode) -> Future[NodeResult]: ...
 
@@ -36,7 +37,7 @@ class InlineExecutor:
 
     def __init__(self, registry: PluginRegistry, workspace_path: Path,
                  connections_path: Path | None = None) -> None:
-        path = Path(workspace_path)
+        path = self.workspace_path = Path(workspace_path)
         self._state = WorkerState.open(registry, path, connections_path or path.with_name("connections.json"))
 
     def submit(self, task: RunNode | RunOp) -> Future[Any]:

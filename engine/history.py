@@ -162,14 +162,18 @@ class History:
         with self._lock:
             self._conn.execute("UPDATE runs SET seen = ? WHERE run_id = ?", (int(seen), run_id))
 
-    def mark_interrupted(self, ended_at: float) -> int:
-        """Runs left *running* by a process that died become *interrupted*."""
+    def mark_interrupted(self) -> int:
+        """Runs left *running* by a process that died become *interrupted*; the nodes they were
+        running become *interrupted* too. Such a run ends where its log ends: at the last node
+        row written (or its start), not whenever this is noticed."""
         with self._lock:
             cur = self._conn.execute(
-                "UPDATE runs SET status = 'interrupted', ended_at = coalesce(ended_at, ?), "
+                "UPDATE runs SET status = 'interrupted', ended_at = coalesce(ended_at, (SELECT max(coalesce("
+                "n.started_at + n.duration_ms / 1000.0, n.started_at)) FROM node_runs n "
+                "WHERE n.run_id = runs.run_id), started_at), "
                 "error = coalesce(error, 'the process running it stopped before it finished') "
-                "WHERE status = 'running'", (ended_at,))
-            self._conn.execute("UPDATE node_runs SET status = 'cancelled' WHERE status = 'running' "
+                "WHERE status = 'running'")
+            self._conn.execute("UPDATE node_runs SET status = 'interrupted' WHERE status = 'running' "
                                "AND run_id IN (SELECT run_id FROM runs WHERE status = 'interrupted')")
             return cur.rowcount
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine import workspace
+from engine import debris, workspace
 from engine.history import History
 from engine.lock import DataDirLock
 from engine.messages import Message
@@ -64,8 +63,9 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
     lock.acquire(wait=True, on_wait=on_wait)
     try:
         check_workspace(paths)
+        debris.recover(paths.workspace)
         with History(paths.history) as history:
-            history.mark_interrupted(time.time())
+            history.mark_interrupted()
             pool = WorkerPool(paths.workspace, size=pool_size, plugin_roots=[paths.plugins])
             try:
                 run = Run(wf, path.parent, registry, pool, history, trigger, on_event)

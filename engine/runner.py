@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import workspace
+from engine import debris, workspace
 from engine.executor import Executor
 from engine.history import History, NodeRow
 from engine.messages import Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode, RunStarted
@@ -40,7 +40,7 @@ from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
 from engine.run_ids import new_run_id
 
-NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run")
+NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run", "interrupted")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "skipped")
 _task_ids = itertools.count(1)
 
@@ -193,8 +193,11 @@ class Run:
             return
         state.status, state.started_at = "running", time.time()
         state.records_in = self._records_in(node_id)
-        self._backlog.append((None, 0, NodeStarted(run_id=self.run_id, node_id=node_id,
-                                                   started_at=state.started_at)))
+        # A row while it runs: if the process dies now, the log still shows what was running.
+        running_row = NodeRow(node_id, state.type, state.title, "running", state.started_at, None,
+                              state.records_in, None, None)
+        self._backlog.append((running_row, self._seq + 1, NodeStarted(run_id=self.run_id, node_id=node_id,
+                                                                      started_at=state.started_at)))
         if node.type == validation.START and self.payload is None:
             self._settle(state, "succeeded", duration_ms=0.0)
             return
@@ -276,6 +279,9 @@ class Run:
         ended = time.time()
         sinks = [s for s in self.nodes.values() if not self._successors[s.id] and s.records is not None]
         records = sum(s.records or 0 for s in sinks) if sinks else None
+        if status != "succeeded":  # a worker may have been killed mid-write: remove what it left
+            debris.clean_after_run(self.executor.workspace_path,
+                                   [workspace.table_name(self.wf.id, n) for n in self.nodes])
         if self.history is not None:
             self.history.finish_run(self.run_id, status, ended, error, records)
         self.on_event(RunFinished(run_id=self.run_id, workflow_id=self.wf.id, status=status, error=error,

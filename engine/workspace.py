@@ -159,17 +159,21 @@ def count_rows(conn: sqlite3.Connection, name: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
 
 
-def list_tables(conn: sqlite3.Connection) -> list[dict]:
-    """User tables (staging leftovers excluded) with their row and column counts."""
+def list_tables(conn: sqlite3.Connection, internal: bool = False) -> list[dict]:
+    """User tables with their row and column counts; staging tables (a node's output being
+    built, or left by killed work until the next start removes it) only with ``internal``,
+    marked ``"internal": True``."""
     rows = conn.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "ORDER BY name").fetchall()
     out = []
     for (name,) in rows:
-        if name.startswith(STAGING_PREFIX):
+        staging = name.startswith(STAGING_PREFIX)
+        if staging and not internal:
             continue
         cols = conn.execute(f"PRAGMA table_info({quote_ident(name)})").fetchall()
-        out.append({"name": name, "rows": count_rows(conn, name), "columns": len(cols)})
+        entry = {"name": name, "rows": count_rows(conn, name), "columns": len(cols)}
+        out.append({**entry, "internal": True} if staging else entry)
     return out
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
+from engine import __version__, debris
 from engine.connectors.service import ConnectionService
 from engine.errors import DagfluxError
 from engine.history import History
@@ -64,7 +64,8 @@ class Engine:
             self.pool = WorkerPool(self.paths.workspace, size=self.pool_size, plugin_roots=[self.paths.plugins])
             self.registry = load_registry([self.paths.plugins])
             self.history = History(self.paths.history)
-            interrupted = self.history.mark_interrupted(time.time())
+            debris.recover(self.paths.workspace)
+            interrupted = self.history.mark_interrupted()
             if interrupted:
                 log.warning("%d run(s) left running by a stopped engine are now marked interrupted", interrupted)
             self.store = WorkflowStore(self.paths.workflows)

@@ -170,6 +170,7 @@ class WorkerPool:
     def __init__(self, workspace_path: Path, size: int | None = None,
                  plugin_roots: list[Path] | None = None, connections_path: Path | None = None) -> None:
         self.capacity = size or default_size()
+        self.workspace_path = Path(workspace_path)
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(PRELOAD)
         connections_path = connections_path or Path(workspace_path).with_name("connections.json")

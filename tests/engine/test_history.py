@@ -214,27 +214,28 @@ def test_listed_runs_carry_their_fields(many_runs: History) -> None:
 
 
 # --- crash recovery ------------------------------------------------------------------------
-def test_runs_left_running_become_interrupted(history: History) -> None:
+def test_runs_left_running_become_interrupted_and_end_at_their_last_row(history: History) -> None:
     start(history, "crashed-1", 1.0)
     start(history, "crashed-2", 2.0)
     start(history, "done", 3.0)
     history.finish_run("done", "succeeded", 4.0)
-    history.record_node("crashed-1", node("load"), seq=1)
-    history.record_node("crashed-1", node("clean", status="running"), seq=2)
+    history.record_node("crashed-1", node("load", started_at=5.0, duration_ms=2000.0), seq=1)
+    history.record_node("crashed-1", node("clean", status="running", started_at=7.5, duration_ms=None), seq=2)
     history.record_node("done", node("load"), seq=1)
 
-    assert history.mark_interrupted(ended_at=99.0) == 2
+    assert history.mark_interrupted() == 2
 
+    crashed = history.get_run("crashed-1")
+    assert (crashed["status"], crashed["ended_at"]) == ("interrupted", 7.5)   # the last row, not "now"
+    assert history.get_run("crashed-2")["ended_at"] == 2.0                    # no node row: its start
     for run_id in ("crashed-1", "crashed-2"):
-        run = history.get_run(run_id)
-        assert (run["status"], run["ended_at"]) == ("interrupted", 99.0)
-        assert run["error"] == "the process running it stopped before it finished"
-    assert [(n["node_id"], n["status"]) for n in history.get_run("crashed-1")["nodes"]] == [
-        ("load", "succeeded"), ("clean", "cancelled")]
+        assert history.get_run(run_id)["error"] == "the process running it stopped before it finished"
+    assert [(n["node_id"], n["status"]) for n in crashed["nodes"]] == [
+        ("load", "succeeded"), ("clean", "interrupted")]
     done = history.get_run("done")
     assert (done["status"], done["ended_at"], done["error"]) == ("succeeded", 4.0, None)
-    assert history.mark_interrupted(ended_at=100.0) == 0
-    assert history.get_run("crashed-1")["ended_at"] == 99.0
+    assert history.mark_interrupted() == 0
+    assert history.get_run("crashed-1")["ended_at"] == 7.5
 
 
 # --- a file that is not an execution log ---------------------------------------------------

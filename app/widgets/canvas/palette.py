@@ -24,6 +24,7 @@ STATUS_LIGHT: dict[str, RGBA] = {
     "skipped": (0.62, 0.62, 0.62, 1.0),
     "cancelled": (0.62, 0.45, 0.30, 1.0),
     "not_run": (0.78, 0.78, 0.78, 1.0),
+    "interrupted": (0.80, 0.50, 0.05, 1.0),
 }
 STATUS_DARK: dict[str, RGBA] = dict(STATUS_LIGHT, not_run=(0.42, 0.42, 0.44, 1.0), skipped=(0.50, 0.50, 0.52, 1.0))
 WARNING: RGBA = (0.96, 0.56, 0.05, 1.0)
