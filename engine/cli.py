@@ -147,6 +147,8 @@ def _progress(msg: Any) -> None:
         if msg.error and msg.status == "failed":
             for line in msg.error.splitlines():
                 _err(f"      {line}")
+        for warning in msg.warnings:
+            _err(f"      warning: {warning}")
 
 
 def _run_locally(args: argparse.Namespace) -> int:
@@ -257,6 +259,8 @@ def _print_run(run: dict[str, Any]) -> None:
         if node["error"]:
             for line in node["error"].splitlines():
                 print(f"      {line}")
+        for warning in node.get("warnings") or ():
+            print(f"      warning: {warning}")
 
 
 def _time(ts: float | None) -> str:

@@ -123,9 +123,11 @@ def infer_text_type(values: Iterable[str], null_values: Iterable[str] = ("",)) -
     return TEXT
 
 
-def infer_value_type(values: Iterable[object]) -> str:
-    """Declared type for a column of Python values (JSON, Excel); ``None`` is ignored."""
-    kinds = {type(v) for v in values if v is not None}
+def infer_value_type(values: Iterable[object], null_values: Iterable[str] = ()) -> str:
+    """Declared type for a column of Python values (JSON, Excel); ``None`` and the texts in
+    ``null_values`` are ignored."""
+    nulls = set(null_values)
+    kinds = {type(v) for v in values if v is not None and not (type(v) is str and v in nulls)}
     if not kinds:
         return TEXT
     if kinds <= {int, bool}:

@@ -67,7 +67,8 @@ class DataSourceNode(NodeType):
                                          ctx.config.get("format"), ctx.config.get("options") or {})
             records = ctx.publish(staging)
         return NodeOutput(table=ctx.output_table, records=records,
-                          info={"columns": [list(c) for c in result.columns]})
+                          info={"columns": [list(c) for c in result.columns], "findings": result.findings},
+                          warnings=[f"{path.name}: {f['message']}" for f in result.findings])
 
     def _connection_table(self, ctx: NodeContext) -> NodeOutput:
         """A database table is read in place: nothing is copied."""

@@ -15,8 +15,10 @@ the file size; errors name the file and the physical line (``orders.csv line 17:
 
 Options: ``delimiter`` (default ``,``; ``\\t`` for ``.tsv``), ``quote`` (default ``"``;
 empty or ``None`` for no quoting), ``encoding`` (default utf-8, BOM stripped), ``header``
-(default true; false names the columns ``col_1`` … ``col_n``), ``null_values`` (default
-``[""]``), ``skip_rows`` (lines skipped before the header or first row).
+(default true; false names the columns ``col_1`` … ``col_n``), ``null_values`` and
+``default_nulls`` (the null markers, see :mod:`._options`), ``skip_rows`` (lines skipped
+before the header or first row). ``columns`` and ``all_text`` (the user's column types) are
+applied by the sink.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import IO, Any
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
+from engine.io.readers._options import flag, null_markers
 from engine.io.readers._sink import Batch, columns_with_markers
 from engine.io.readers._text import LineSource, check_not_empty, decode_error, open_text, resolve_encoding
 
@@ -53,11 +56,7 @@ class CsvOptions:
             raise self._bad("quote", "must differ from the delimiter")
         self.encoding = resolve_encoding(path, options.get("encoding"))
         self.header = self._flag(options.get("header", True), "header")
-        nulls: Any = options.get("null_values", [""])
-        nulls = [nulls] if isinstance(nulls, str) else list(nulls or [])
-        if not all(isinstance(v, str) for v in nulls):
-            raise self._bad("null_values", "must be a list of strings")
-        self.null_values: list[str] = nulls
+        self.null_values: list[str] = null_markers(path.name, options)
         skip: Any = options.get("skip_rows") or 0
         if isinstance(skip, str) and skip.strip().isdigit():
             skip = int(skip)
@@ -78,14 +77,7 @@ class CsvOptions:
         return value
 
     def _flag(self, value: object, name: str) -> bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "1", "on"):
-            return True
-        if text in ("false", "no", "0", "off"):
-            return False
-        raise self._bad(name, f"must be true or false, got {value!r}")
+        return flag(self.path.name, name, value)
 
     def dialect(self) -> dict[str, Any]:
         if self.quote is None:
