@@ -88,8 +88,9 @@ def _finding(conn: sqlite3.Connection, table: str, name: str, declared: str, pre
         message = (f"{head} — kept as text; to read them as NULL add {markers} to the option "
                    f"'null_values', or choose the column's type in 'columns'")
     else:
-        message = (f"{head} — stored as text in a {declared} column, where SQL arithmetic counts "
-                   f"them as 0; to read them as NULL add {markers} to the option 'null_values'")
+        article = "an" if declared == "INTEGER" else "a"
+        message = (f"{head} — stored as text in {article} {declared} column, where SQL arithmetic "
+                   f"counts them as 0; to read them as NULL add {markers} to the option 'null_values'")
     return {"column": name, "type": declared, "values": present, "not_numbers": odd,
             "examples": [[text, n] for text, n in examples[:EXAMPLES]], "message": message}
 

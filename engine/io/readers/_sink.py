@@ -18,8 +18,9 @@ Speed comes from three choices, each measured with ``bench/import_csv.py``:
   substring test on the raw text), else C-level ``in`` scans of the batch decide.
 
 The declared types are the inferred ones unless the user chose them (``columns``,
-``all_text``: :class:`~._options.TypeChoice`). Every identifier is quoted with :func:`engine.workspace.quote_ident`; marker literals
-are SQL string literals with quotes doubled. The caller holds the write transaction.
+``all_text``: :class:`~._options.TypeChoice`). Every identifier is quoted with
+:func:`engine.workspace.quote_ident`; marker literals are SQL string literals with quotes
+doubled. The caller holds the write transaction.
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""Reading data right, through the real CLI: the stray-"NA" repro from issue 17 gives the right
+average with the default options, and a run configured to keep "NA" as text records a warning
+that ``dagflux history RUN_ID`` prints and ``--json`` carries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.integration.helpers import source, sql, start, write_workflow
+
+
+def _avg_flow(folder, wf_id: str, **options):
+    (folder / "x.csv").write_text("x\n1\nNA\n3\n", encoding="utf-8")
+    return write_workflow(folder, wf_id, [start(), source("src", "x.csv", **options),
+                                          sql("avg", "SELECT avg(x) AS a FROM {{ input }}")],
+                          [("start", "src"), ("src", "avg")])
+
+
+def _average(home, table: str) -> float:
+    conn = sqlite3.connect(home / "workspace.sqlite")
+    try:
+        return conn.execute(f'SELECT a FROM "{table}"').fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_na_is_null_by_default_and_the_average_is_right(tmp_path, cli, dagflux_home):
+    out = cli("run", "--json", _avg_flow(tmp_path, "na_default"))
+    assert out.returncode == 0, out.stderr
+    assert _average(dagflux_home, "na_default__avg") == 2.0
+    summary = json.loads(out.stdout)
+    assert all(node["warnings"] == [] for node in summary["nodes"])
+
+
+def test_na_kept_as_text_is_a_warning_in_the_run_and_its_history(tmp_path, cli, dagflux_home):
+    out = cli("run", "--json", _avg_flow(tmp_path, "na_text", default_nulls=False))
+    assert out.returncode == 0, out.stderr
+    assert _average(dagflux_home, "na_text__avg") == 4 / 3          # what the user asked for, reported:
+    warning = ("x.csv: column x: 1 of 3 values are not numbers ('NA' ×1) — kept as text; to read them as "
+               "NULL add 'NA' to the option 'null_values', or choose the column's type in 'columns'")
+    summary = json.loads(out.stdout)
+    nodes = {node["id"]: node for node in summary["nodes"]}
+    assert nodes["src"]["warnings"] == [warning] and nodes["avg"]["warnings"] == []
+    assert f"warning: {warning}" in out.stderr                        # the run's progress shows it
+
+    shown = cli("history", summary["run_id"])
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    src_line = next(i for i, line in enumerate(lines) if line.strip().startswith("src "))
+    assert lines[src_line + 1].strip() == f"warning: {warning}"
+    as_json = json.loads(cli("history", "--json", summary["run_id"]).stdout)
+    assert {n["node_id"]: n["warnings"] for n in as_json["nodes"]} == {"start": [], "src": [warning], "avg": []}
