@@ -439,7 +439,8 @@ def test_huge_single_line_is_a_clear_error_with_bounded_memory(ws, tmp_path):
 
 def test_field_over_the_csv_limit(ws, tmp_path):
     path = write(tmp_path, "f.csv", "a,b\n1," + "y" * 200_000 + "\n")
-    with pytest.raises(NodeError, match=r"f\.csv line 2: field larger than field limit"):
+    with pytest.raises(NodeError, match=r"f\.csv line 2: a field is longer than 131,072 characters, the CSV "
+                                        r"field limit; raise the option 'max_field_chars'"):
         load(ws, path)
 
 

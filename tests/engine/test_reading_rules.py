@@ -233,3 +233,41 @@ def test_the_preview_reports_what_the_run_will(tmp_path):
     assert typed.columns == [("x", "REAL")]
     assert [f["message"] for f in typed.findings] == [
         "p.csv: option 'columns' names 'nope', which the file does not have (its columns: x)"]
+
+
+# --- limits ---------------------------------------------------------------------------------
+FIELD_ERROR = r"line \d+: a field is longer than {:,} characters, the CSV field limit; raise the option 'max_field_chars'"
+
+
+def test_a_5_mb_field_names_the_field_limit_not_the_line(ws, tmp_path):
+    path = write(tmp_path, "big.csv", "a,b\n1," + "y" * 5_000_000 + "\n")
+    with pytest.raises(NodeError, match="big\\.csv " + FIELD_ERROR.format(131_072)):
+        load(ws, path)
+    result = load(ws, path, max_field_chars=6_000_000)
+    assert result.records == 1
+    assert values(ws, 'SELECT a, length(b) FROM "t"') == [(1, 5_000_000)]
+
+
+def test_max_field_chars_applies_to_quoted_multi_line_fields_and_the_fast_path(ws, tmp_path):
+    quoted = write(tmp_path, "q.csv", 'a,b\n1,"' + "line\n" * 40 + '"\n')
+    with pytest.raises(NodeError, match="q\\.csv " + FIELD_ERROR.format(100)):
+        load(ws, quoted, max_field_chars=100)
+    plain = write(tmp_path, "p.csv", "a,b\n1,12345678901\n")
+    with pytest.raises(NodeError, match="p\\.csv " + FIELD_ERROR.format(10)):
+        load(ws, plain, max_field_chars="10")
+    assert load(ws, plain, "t2", max_field_chars=11).records == 1
+
+
+def test_the_csv_field_limit_is_put_back_after_a_read(ws, tmp_path):
+    import csv
+
+    before = csv.field_size_limit()
+    load(ws, write(tmp_path, "l.csv", "a\n1\n"), max_field_chars=1_000_000)
+    assert csv.field_size_limit() == before
+
+
+def test_a_bad_max_field_chars_is_an_error(ws, tmp_path):
+    path = write(tmp_path, "m.csv", "a\n1\n")
+    with pytest.raises(NodeError, match=r"m\.csv: option 'max_field_chars' must be a whole number from 1 to "
+                                        r"268,435,456"):
+        load(ws, path, max_field_chars=-3)
