@@ -236,7 +236,8 @@ def test_the_preview_reports_what_the_run_will(tmp_path):
 
 
 # --- limits ---------------------------------------------------------------------------------
-FIELD_ERROR = r"line \d+: a field is longer than {:,} characters, the CSV field limit; raise the option 'max_field_chars'"
+FIELD_ERROR = (r"line \d+: a field is longer than {:,} characters, the CSV field limit; "
+               r"raise the option 'max_field_chars'")
 
 
 def test_a_5_mb_field_names_the_field_limit_not_the_line(ws, tmp_path):
