@@ -2,7 +2,8 @@
 
 ``source: file`` re-imports a local file into the node's workspace table on every
 run (streamed in batches, names sanitised, types inferred — see
-:mod:`engine.io.readers`); ``source: workspace`` reads an existing workspace table
+:mod:`engine.io.readers`; columns that are numbers except for some values, and a file
+with no rows, are the node's warnings); ``source: workspace`` reads an existing workspace table
 in place, without a copy; ``source: connection`` reads a database table in place
 (``connection``, ``table``); ``source: rest`` walks a REST fetch spec (``connection``,
 ``path``, ``records_path``, ``pagination`` …) into the node's workspace table. An
@@ -66,9 +67,13 @@ class DataSourceNode(NodeType):
             result = readers.import_file(ctx.conn, ctx.lease, path, staging,
                                          ctx.config.get("format"), ctx.config.get("options") or {})
             records = ctx.publish(staging)
+        warnings = [f"{path.name}: {f['message']}" for f in result.findings]
+        if records == 0:
+            # Not an error (a header-only file is a valid empty table), but never a surprise.
+            warnings.append(f"0 rows read from {path.name}: the table has its columns and no rows")
         return NodeOutput(table=ctx.output_table, records=records,
                           info={"columns": [list(c) for c in result.columns], "findings": result.findings},
-                          warnings=[f"{path.name}: {f['message']}" for f in result.findings])
+                          warnings=warnings)
 
     def _connection_table(self, ctx: NodeContext) -> NodeOutput:
         """A database table is read in place: nothing is copied."""

@@ -51,3 +51,18 @@ def test_na_kept_as_text_is_a_warning_in_the_run_and_its_history(tmp_path, cli, 
     assert lines[src_line + 1].strip() == f"warning: {warning}"
     as_json = json.loads(cli("history", "--json", summary["run_id"]).stdout)
     assert {n["node_id"]: n["warnings"] for n in as_json["nodes"]} == {"start": [], "src": [warning], "avg": []}
+
+
+def test_a_header_only_file_gives_an_empty_table_and_says_so(tmp_path, cli, dagflux_home):
+    (tmp_path / "orders.csv").write_text("id,total\n", encoding="utf-8")
+    flow = write_workflow(tmp_path, "empty_in", [start(), source("src", "orders.csv")], [("start", "src")])
+    out = cli("run", "--json", flow)
+    assert out.returncode == 0, out.stderr
+    src = next(node for node in json.loads(out.stdout)["nodes"] if node["id"] == "src")
+    assert src["records"] == 0
+    assert src["warnings"] == ["0 rows read from orders.csv: the table has its columns and no rows"]
+    conn = sqlite3.connect(dagflux_home / "workspace.sqlite")
+    try:
+        assert [r[1] for r in conn.execute('PRAGMA table_info("empty_in__src")')] == ["id", "total"]
+    finally:
+        conn.close()
