@@ -47,29 +47,41 @@ def mixed_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[
     candidates = [(name, declared) for i, (name, declared) in enumerate(columns)
                   if declared in ("INTEGER", "REAL") or
                   (declared == TEXT and not (i < len(chosen) and chosen[i]))]
-    findings = []
+    findings: list[dict[str, Any]] = []
     for start in range(0, len(candidates), _COLUMNS_PER_QUERY):
-        part = candidates[start:start + _COLUMNS_PER_QUERY]
-        terms = []
-        for name, declared in part:
-            quoted = quote_ident(name)
-            # The fewest functions per value: this scans every row of every column.
-            terms += ([f"count({quoted})", f"coalesce(sum({quoted} = CAST({quoted} AS NUMERIC)), 0)"]
-                      if declared == TEXT else [f"coalesce(sum({_not_number(quoted, declared)}), 0)"])
-        counts = iter(conn.execute(f"SELECT {', '.join(terms)} FROM {quote_ident(table)}").fetchone())
-        for name, declared in part:
-            if declared == TEXT:
-                present, numbers = next(counts), next(counts)
-                odd = present - numbers
-                if numbers == 0 or odd == 0 or odd > numbers:
-                    continue
-            else:
-                odd = next(counts)
-                if odd == 0:
-                    continue
-                present = conn.execute(f"SELECT count({quote_ident(name)}) FROM {quote_ident(table)}").fetchone()[0]
-            findings.append(_finding(conn, table, name, declared, present, odd))
+        findings += _scan(conn, table, candidates[start:start + _COLUMNS_PER_QUERY])
     return findings
+
+
+def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One scan for ``part``: per TEXT column its values and numbers; for the numeric columns
+    together, whether any holds a text (usually none: one short-circuit OR per row, then a
+    per-column count only when some does). Measured on 336,776 rows × 8 columns (6 numeric):
+    0.19–0.22 s with a sum per column, 0.17–0.18 s like this."""
+    quoted_table = quote_ident(table)
+    texts = [name for name, declared in part if declared == TEXT]
+    numeric = [(name, declared) for name, declared in part if declared != TEXT]
+    terms = []
+    for name in texts:
+        quoted = quote_ident(name)
+        terms += [f"count({quoted})", f"coalesce(sum({quoted} = CAST({quoted} AS NUMERIC)), 0)"]
+    if numeric:
+        terms.append("coalesce(sum(" + " OR ".join(_not_number(quote_ident(n), d) for n, d in numeric) + "), 0)")
+    counts = conn.execute(f"SELECT {', '.join(terms)} FROM {quoted_table}").fetchone()
+    found = {}
+    for j, name in enumerate(texts):
+        present, numbers = counts[2 * j], counts[2 * j + 1]
+        odd = present - numbers
+        if numbers and odd and odd <= numbers:
+            found[name] = (TEXT, present, odd)
+    if numeric and counts[-1]:
+        detail = ", ".join(f"count({quote_ident(n)}), coalesce(sum({_not_number(quote_ident(n), d)}), 0)"
+                           for n, d in numeric)
+        row = conn.execute(f"SELECT {detail} FROM {quoted_table}").fetchone()
+        for j, (name, declared) in enumerate(numeric):
+            if row[2 * j + 1]:
+                found[name] = (declared, row[2 * j], row[2 * j + 1])
+    return [_finding(conn, table, name, *found[name]) for name, _declared in part if name in found]
 
 
 def _finding(conn: sqlite3.Connection, table: str, name: str, declared: str, present: int,

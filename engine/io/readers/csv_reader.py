@@ -164,7 +164,7 @@ class _CsvParser:
         return Batch(self.columns, self.types, values, len(values) // self.ncols, nulls)
 
     def _has_marker(self, values: list[str]) -> bool:
-        return any(marker in values for marker in self.opts.null_values)
+        return bool(self.opts.null_values) and not frozenset(self.opts.null_values).isdisjoint(values)
 
     def _infer(self, values: list[str]) -> None:
         rows = min(len(values) // self.ncols, INFER_ROWS)
@@ -249,7 +249,7 @@ class _CsvParser:
         if self.ncols == 1:
             if "" in lines or any(delim in line for line in (chunk, first)):
                 return None
-            return lines, any(marker in lines for marker in self.opts.null_values)
+            return lines, self._has_marker(lines)
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
             return None
