@@ -92,10 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list plugins and their load errors")
     pl.set_defaults(func=cmd_plugins)
 
-    from engine import cli_connections, cli_engine
+    from engine import cli_connections, cli_engine, cli_preview
 
     cli_engine.add_parsers(sub)
     cli_connections.add_parsers(sub)
+    cli_preview.add_parsers(sub)
     return p
 
 

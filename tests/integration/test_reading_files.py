@@ -66,3 +66,24 @@ def test_a_header_only_file_gives_an_empty_table_and_says_so(tmp_path, cli, dagf
         assert [r[1] for r in conn.execute('PRAGMA table_info("empty_in__src")')] == ["id", "total"]
     finally:
         conn.close()
+
+
+def test_dagflux_preview_shows_types_findings_and_the_flags_that_fix_them(tmp_path, cli):
+    (tmp_path / "x.csv").write_text("x,zip\n1,007\nNA,012\n3,345\n", encoding="utf-8")
+    shown = cli("preview", tmp_path / "x.csv", "--no-default-nulls")
+    assert shown.returncode == 0, shown.stderr
+    assert "  x    TEXT\n  zip  TEXT\n" in shown.stdout
+    assert ("warning: column x: 1 of 3 values are not numbers ('NA' ×1) — kept as text" in shown.stdout
+            and 'read them as NULL: --null "NA"   keep as text: --text x' in shown.stdout)
+    assert 'options: {"default_nulls": false}' in shown.stdout
+
+    fixed = json.loads(cli("preview", tmp_path / "x.csv", "--no-default-nulls", "--null", "NA",
+                           "--type", "zip=integer", "--json").stdout)
+    assert fixed["columns"] == [["x", "INTEGER"], ["zip", "INTEGER"]] and fixed["findings"] == []
+    assert fixed["rows"] == [[1, 7], [None, 12], [3, 345]] and fixed["sampled"] == 3
+    assert fixed["options"] == {"null_values": ["NA"], "default_nulls": False, "columns": {"zip": "integer"}}
+
+    missing = cli("preview", tmp_path / "x.csv", "--text", "nope")
+    assert missing.returncode == 0 and "option 'columns' names 'nope'" in missing.stdout
+    bad = cli("preview", tmp_path / "x.csv", "--type", "x=date")
+    assert bad.returncode == 1 and "the type of 'x' must be one of integer, real, text" in bad.stderr
