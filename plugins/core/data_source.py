@@ -12,6 +12,7 @@ input edge, if any, only orders execution.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,23 @@ from engine.io.rows import write_rows
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
 
 SOURCES = ("file", "workspace", "connection", "rest")
+_OPTION_NAME = re.compile(r"option '(\w+)'")
+
+
+def _option_problems(options: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Problems of the reading options every format shares (null markers, column types),
+    found before a run; the format's own options are checked when the file is read."""
+    from engine.io.readers._options import null_markers, type_choice
+
+    problems = []
+    for check in (null_markers, type_choice):
+        try:
+            check("options", options)
+        except NodeError as exc:
+            text = str(exc).removeprefix("options: ")
+            named = _OPTION_NAME.match(text)
+            problems.append(ConfigProblem(f"options.{named.group(1)}" if named else "options", text))
+    return problems
 
 
 class DataSourceNode(NodeType):
@@ -46,8 +64,11 @@ class DataSourceNode(NodeType):
         if fmt is not None and fmt not in readers.FORMATS:
             problems.append(ConfigProblem("format", f"unknown format {fmt!r} "
                                                     f"(supported: {', '.join(readers.FORMATS)})"))
-        if not isinstance(config.get("options", {}), dict):
+        options = config.get("options", {})
+        if not isinstance(options, dict):
             problems.append(ConfigProblem("options", "must be an object"))
+        else:
+            problems += _option_problems(options)
         return problems
 
     def execute(self, ctx: NodeContext) -> NodeOutput:

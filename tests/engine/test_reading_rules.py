@@ -272,3 +272,15 @@ def test_a_bad_max_field_chars_is_an_error(ws, tmp_path):
     with pytest.raises(NodeError, match=r"m\.csv: option 'max_field_chars' must be a whole number from 1 to "
                                         r"268,435,456"):
         load(ws, path, max_field_chars=-3)
+
+
+def test_bad_reading_options_are_found_before_a_run():
+    from plugins.core.data_source import DataSourceNode
+
+    problems = DataSourceNode().validate_config(
+        {"path": "a.csv", "options": {"columns": {"a": "date"}, "default_nulls": "maybe"}}, [])
+    assert [(p.field, p.message) for p in problems] == [
+        ("options.default_nulls", "option 'default_nulls' must be true or false, got 'maybe'"),
+        ("options.columns", "option 'columns': the type of 'a' must be one of integer, real, text, not 'date'")]
+    good = {"path": "a.csv", "options": {"columns": {"a": "TEXT"}, "null_values": ["-"], "all_text": True}}
+    assert DataSourceNode().validate_config(good, []) == []
