@@ -477,3 +477,12 @@ def test_data_source_findings_one_tap_choices_and_column_type_pickers(harness: H
                and not form.choices.finding_rows, 30, "every column text")
     h.tap(form.fields["options.all_text"])
     assert "all_text" not in h.config("orders")["options"]
+
+    (base / "data" / "named.csv").write_text("Order Date,total ($)\n2024-01-05,3\n", encoding="utf-8")
+    h.type_into(form.fields["path"], "data/named.csv")
+    wait_until(lambda: form.preview.table.columns == [("Order_Date", "TEXT"), ("total", "INTEGER")], 30,
+               "sanitised names")
+    h.tap(form.fields["options.original_names"])
+    assert h.config("orders")["options"]["original_names"] is True
+    wait_until(lambda: form.preview.table.columns == [("Order Date", "TEXT"), ("total ($)", "INTEGER")], 30,
+               "the names as written")

@@ -284,3 +284,11 @@ def test_bad_reading_options_are_found_before_a_run():
         ("options.columns", "option 'columns': the type of 'a' must be one of integer, real, text, not 'date'")]
     good = {"path": "a.csv", "options": {"columns": {"a": "TEXT"}, "null_values": ["-"], "all_text": True}}
     assert DataSourceNode().validate_config(good, []) == []
+
+
+def test_original_names_keeps_the_file_s_names_quoted(ws, tmp_path):
+    path = write(tmp_path, "n.csv", 'Order Date,total ($),,select,"a""b",id,ID\n1,2,3,4,5,6,7\n')
+    result = load(ws, path, original_names=True, columns={"total ($)": "real"})
+    assert result.columns == [("Order Date", "INTEGER"), ("total ($)", "REAL"), ("col_3", "INTEGER"),
+                              ("select", "INTEGER"), ('a"b', "INTEGER"), ("id", "INTEGER"), ("ID_2", "INTEGER")]
+    assert values(ws, 'SELECT "Order Date", "total ($)", "select", "a""b", "ID_2" FROM "t"') == [(1, 2.0, 4, 5, 7)]

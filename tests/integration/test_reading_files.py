@@ -87,3 +87,19 @@ def test_dagflux_preview_shows_types_findings_and_the_flags_that_fix_them(tmp_pa
     assert missing.returncode == 0 and "option 'columns' names 'nope'" in missing.stdout
     bad = cli("preview", tmp_path / "x.csv", "--type", "x=date")
     assert bad.returncode == 1 and "the type of 'x' must be one of integer, real, text" in bad.stderr
+
+
+def test_original_names_flow_through_sql_and_an_output(tmp_path, cli):
+    from tests.integration.helpers import node
+
+    (tmp_path / "o.csv").write_text('Order Date,total ($),select\n2024-01-05,10,x\n2024-01-05,5,y\n', encoding="utf-8")
+    flow = write_workflow(tmp_path, "orig_names", [
+        start(), source("src", "o.csv", original_names=True),
+        sql("sum", 'SELECT "Order Date", sum("total ($)") AS "total ($)", min("select") AS "select" '
+                   'FROM {{ input }} GROUP BY 1'),
+        node("out", "output", {"path": "out.csv"}),
+    ], [("start", "src"), ("src", "sum"), ("sum", "out")])
+    out = cli("run", "--json", flow)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [
+        "Order Date,total ($),select", "2024-01-05,15,x"]

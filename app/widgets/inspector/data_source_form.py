@@ -109,6 +109,7 @@ class DataSourceForm(NodeForm):
                 self._check("options.default_nulls", "Read NA, NULL, NaN, #N/A … as empty")
             if fmt not in ("sqlite", None):
                 self._check("options.all_text", "Read every column as text", default=False)
+                self._check("options.original_names", "Keep the column names as written", default=False)
         elif source in ("connection", "rest"):
             conn = self._dropdown("connection", "Connection", [], placeholder="Choose a connection")
             conn.bind(on_open=lambda *_: self._load_connections(force=True))

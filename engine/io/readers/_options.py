@@ -12,7 +12,8 @@ a text column, a minus sign on its own in reports), so it is opt-in (``"null_val
 
 **Column types**: ``columns`` maps a column (its name in the file or its sanitised name) to
 ``integer``, ``real`` or ``text``, replacing the inferred type; ``all_text: true`` makes every
-column TEXT (``columns`` still wins for the columns it names).
+column TEXT (``columns`` still wins for the columns it names). ``original_names: true`` keeps
+the file's column names as written instead of sanitising them (:mod:`engine.io.columns`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class TypeChoice:
 
     overrides: dict[str, str] = field(default_factory=dict)
     all_text: bool = False
+    original_names: bool = False      # keep the file's names (see engine.io.columns)
     used: set[str] = field(default_factory=set)
 
     def apply(self, source_names: Sequence[str], sql_names: Sequence[str],
@@ -93,7 +95,8 @@ def type_choice(label: str, options: Mapping[str, object]) -> TypeChoice:
             raise NodeError(f"{label}: option 'columns': the type of '{name}' must be one of "
                             f"{', '.join(TYPE_NAMES)}, not {kind!r}")
         overrides[str(name)] = declared
-    return TypeChoice(overrides, flag(label, "all_text", options.get("all_text", False)))
+    return TypeChoice(overrides, flag(label, "all_text", options.get("all_text", False)),
+                      flag(label, "original_names", options.get("original_names", False)))
 
 
 def unmatched_error(label: str, choice: TypeChoice, columns: Sequence[str]) -> NodeError | None:

@@ -82,7 +82,7 @@ class TableSink:
         self.label = label
         self.null_values = list(dict.fromkeys(null_values))
         self._null_literals = [_sql_literal(m) for m in self.null_values]
-        self.namer = ColumnNamer()
+        self.namer = ColumnNamer(keep=bool(choice and choice.original_names))
         self.source_columns: list[str] = []
         self.types: list[str] = []
         self.choice = choice or TypeChoice()
