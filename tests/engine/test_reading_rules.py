@@ -292,3 +292,20 @@ def test_original_names_keeps_the_file_s_names_quoted(ws, tmp_path):
     assert result.columns == [("Order Date", "INTEGER"), ("total ($)", "REAL"), ("col_3", "INTEGER"),
                               ("select", "INTEGER"), ('a"b', "INTEGER"), ("id", "INTEGER"), ("ID_2", "INTEGER")]
     assert values(ws, 'SELECT "Order Date", "total ($)", "select", "a""b", "ID_2" FROM "t"') == [(1, 2.0, 4, 5, 7)]
+
+
+@pytest.mark.parametrize("name", ["latin-1", "ISO-8859-1", "cp1252", "iso-8859-15", "utf-16", "UTF8", "utf-8-sig"])
+def test_documented_encoding_names_are_accepted(ws, tmp_path, name):
+    path = tmp_path / "e.csv"
+    path.write_bytes("name\ncafé\n".encode(name))
+    load(ws, path, encoding=name)
+    assert values(ws) == [("café",)]
+
+
+def test_an_unknown_encoding_and_an_undecodable_line_are_named(ws, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes("name\nok\ncafé\n".encode("latin-1"))
+    with pytest.raises(NodeError, match=r"e\.csv: unknown encoding 'klingon'"):
+        load(ws, path, encoding="klingon")
+    with pytest.raises(NodeError, match=r"e\.csv: not valid utf-8 at line 3; set the 'encoding' option"):
+        load(ws, path)

@@ -105,6 +105,8 @@ class DataSourceForm(NodeForm):
                 self._check("options.header", "The first row holds the column names")
             elif fmt == "sqlite":
                 self._text("options.table", "Table in the SQLite file")
+            if fmt in ("csv", "json", "jsonl"):
+                self._text("options.encoding", "Encoding (default utf-8; also latin-1, cp1252, utf-16 …)")
             if fmt in ("csv", "excel"):
                 self._check("options.default_nulls", "Read NA, NULL, NaN, #N/A … as empty")
             if fmt not in ("sqlite", None):
