@@ -93,10 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list plugins and their load errors")
     pl.set_defaults(func=cmd_plugins)
 
-    from engine import cli_connections, cli_engine
+    from engine import cli_connections, cli_engine, cli_preview
 
     cli_engine.add_parsers(sub)
     cli_connections.add_parsers(sub)
+    cli_preview.add_parsers(sub)
     return p
 
 
@@ -148,6 +149,8 @@ def _progress(msg: Any) -> None:
         if msg.error and msg.status == "failed":
             for line in msg.error.splitlines():
                 _err(f"      {line}")
+        for warning in msg.warnings:
+            _err(f"      warning: {warning}")
 
 
 def _run_locally(args: argparse.Namespace) -> int:
@@ -258,6 +261,8 @@ def _print_run(run: dict[str, Any]) -> None:
         if node["error"]:
             for line in node["error"].splitlines():
                 print(f"      {line}")
+        for warning in node.get("warnings") or ():
+            print(f"      warning: {warning}")
 
 
 def _time(ts: float | None) -> str:

@@ -14,14 +14,14 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoryError
 from engine.private import create_private_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     seq INTEGER NOT NULL DEFAULT 0,
     output_table TEXT,
     output_connection TEXT,
+    warnings TEXT,
     PRIMARY KEY (run_id, node_id)
 );
 """
@@ -59,11 +60,12 @@ CREATE TABLE IF NOT EXISTS node_runs (
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
               "error", "node_count", "records", "seen")
 NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duration_ms", "records_in",
-               "records_out", "error", "output_table", "output_connection")
+               "records_out", "error", "output_table", "output_connection", "warnings")
 LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "error")
 # Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
 _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
-                   "ALTER TABLE node_runs ADD COLUMN output_connection TEXT")}
+                   "ALTER TABLE node_runs ADD COLUMN output_connection TEXT"),
+               3: ("ALTER TABLE node_runs ADD COLUMN warnings TEXT",)}
 
 
 @dataclass
@@ -79,6 +81,7 @@ class NodeRow:
     error: str | None
     output_table: str | None = None        # where the node's result lives (for viewers)
     output_connection: str | None = None   # None: the workspace
+    warnings: list[str] = field(default_factory=list)   # stored as a JSON list; NULL when none
 
 
 class History:
@@ -136,11 +139,11 @@ class History:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
-                "duration_ms, records_in, records_out, error, seq, output_table, output_connection) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "duration_ms, records_in, records_out, error, seq, output_table, output_connection, warnings) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
                  row.duration_ms, row.records_in, row.records_out, row.error, seq, row.output_table,
-                 row.output_connection))
+                 row.output_connection, json.dumps(row.warnings) if row.warnings else None))
 
     def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
                    records: int | None = None) -> None:
@@ -231,6 +234,8 @@ class History:
             f"SELECT {', '.join(NODE_FIELDS)} FROM node_runs WHERE run_id = ? ORDER BY seq",
             (run["run_id"],)).fetchall()
         run["nodes"] = [dict(zip(NODE_FIELDS, n)) for n in nodes]
+        for node in run["nodes"]:
+            node["warnings"] = json.loads(node["warnings"]) if node["warnings"] else []
         return run
 
     @staticmethod

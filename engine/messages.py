@@ -152,6 +152,7 @@ class NodeResult(Message):
     duration_ms: float = 0.0
     peak_rss_kib: int | None = None
     info: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)   # texts: something the user should know
 
 
 @message
@@ -230,6 +231,7 @@ class NodeFinished(Message):
     error: str | None = None
     table: str | None = None          # where the result lives, for viewers (None: no table)
     connection: str | None = None     # the connection holding ``table``; None: the workspace
+    warnings: list = field(default_factory=list)   # texts, e.g. a column kept as text
 
 
 @message

@@ -55,6 +55,7 @@ class NodeOutput:
     connection: str | None = None     # the connection the table lives in; None = the workspace
     branch: str | None = None         # the output port taken (Branch only)
     info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # shown in the run's node detail and history
 
 
 def _pick(inputs: list[tuple[str, str]], ref: templates.Reference, fallback: Any) -> str:

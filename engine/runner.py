@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,11 @@ class NodeRun:
     connection: str | None = None
     branch: str | None = None
     peak_rss_kib: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "status": self.status, "records": self.records,
-                "duration_ms": self.duration_ms, "error": self.error}
+                "duration_ms": self.duration_ms, "error": self.error, "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -231,7 +232,7 @@ class Run:
     def _record(self, node_id: str, result: NodeResult) -> None:
         state = self.nodes[node_id]
         state.table, state.branch, state.peak_rss_kib = result.table, result.branch, result.peak_rss_kib
-        state.connection = result.connection
+        state.connection, state.warnings = result.connection, list(result.warnings)
         self._settle(state, result.status, records=result.records, duration_ms=result.duration_ms,
                      error=result.error)
 
@@ -243,10 +244,11 @@ class Run:
         table = state.table if status == "succeeded" else None
         connection = state.connection if table else None
         row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
-                      state.records_in, records, error, table, connection)
+                      state.records_in, records, error, table, connection, list(state.warnings))
         self._backlog.append((row, self._seq, NodeFinished(
             run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
-            records=records, duration_ms=duration_ms, error=error, table=table, connection=connection)))
+            records=records, duration_ms=duration_ms, error=error, table=table, connection=connection,
+            warnings=list(state.warnings))))
 
     def _flush(self) -> None:
         """Write the node rows and events of nodes that ended since the last flush."""

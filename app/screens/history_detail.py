@@ -3,7 +3,7 @@
 :class:`RunDetailView` loads a run with ``history.get`` and shows its header (workflow,
 trigger, status, start, duration, records, error), the per-node timeline
 (:class:`~app.widgets.timeline.TimelineWidget`), the node rows in start order (status,
-duration, records in/out, error) and the selected node's facts with its error as text the
+duration, records in/out, error) and the selected node's facts with its error and warnings as text the
 user can select and copy. One node is selected at a time — the first failing node when the
 run failed — and tapping a bar or a row selects it in both places. "Open in editor at this
 node" calls ``app.open_workflow(workflow_id, node_id=…, run_id=…)``.
@@ -113,6 +113,7 @@ class RunDetailView(MDBoxLayout):
     node_records = StringProperty("")
     node_table = StringProperty("")
     node_error = StringProperty("")
+    node_warnings = StringProperty("")    # one per line, e.g. a column kept as text
 
     __events__ = ("on_back", "on_seen")
 
@@ -243,7 +244,7 @@ class RunDetailView(MDBoxLayout):
     def _fill_node_card(self) -> None:
         node = next((n for n in (self.run or {}).get("nodes", []) if n["node_id"] == self.selected_node), None)
         if node is None:
-            self.node_title = self.node_meta = self.node_error = ""
+            self.node_title = self.node_meta = self.node_error = self.node_warnings = ""
             return
         self.node_title = node.get("title") or node["node_id"]
         self.node_meta = f"{node['node_type']} · {node['node_id']}"
@@ -257,6 +258,7 @@ class RunDetailView(MDBoxLayout):
         self.node_table = "—" if not table else (f"{node['output_connection']}: {table}"
                                                   if node.get("output_connection") else f"workspace: {table}")
         self.node_error = node.get("error") or ""
+        self.node_warnings = "\n".join(node.get("warnings") or [])
 
     # --- leaving -----------------------------------------------------------------------------
     def open_in_editor(self, node_id: str | None = None) -> None:

@@ -14,6 +14,11 @@ the same file always yields the same columns:
    ``_2``, ``_3``, …. Names that are unique in the source are reserved first, so an
    explicit ``a_2`` in the header keeps its name even when it comes after two ``a``.
 
+With ``keep=True`` (the Data Source option ``original_names``) rule 1 is skipped: a name is
+kept exactly as written (spaces, ``$``, quotes and all), and only rules 2 and 3 apply — an
+empty name becomes ``col_N`` and a duplicate gets ``_2``. Such names must be quoted in SQL
+(``"Order Date"``).
+
 Keywords (``select``) need no special treatment: every identifier is quoted with
 :func:`engine.workspace.quote_ident` wherever SQL is built.
 
@@ -62,24 +67,29 @@ def _key(name: str) -> str:
     return name.translate(_ASCII_FOLD)
 
 
-def clean_name(raw: object, position: int) -> str:
-    """Rules 1–2 of the module doc for one name; ``position`` is 1-based."""
+def clean_name(raw: object, position: int, keep: bool = False) -> str:
+    """Rules 1–2 of the module doc for one name (rule 2 only with ``keep``); ``position`` is 1-based."""
     text = "" if raw is None else str(raw)
-    name = _ODD_RUN.sub("_", text.strip()).strip("_")
+    if keep:
+        name = text.replace("\x00", "") if text.strip() else ""
+    else:
+        name = _ODD_RUN.sub("_", text.strip()).strip("_")
     return name or f"col_{position}"
 
 
 class ColumnNamer:
-    """Hands out sanitised, unique column names; later calls extend the same table."""
+    """Hands out sanitised (or, with ``keep``, original), unique column names; later calls
+    extend the same table."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
+        self.keep = keep
         self._taken: set[str] = set()
         self.names: list[str] = []
 
     def add(self, raw_names: Sequence[object]) -> list[str]:
         """Sanitise and de-duplicate ``raw_names`` (appended after the existing ones)."""
         offset = len(self.names)
-        cleaned = [clean_name(raw, offset + i + 1) for i, raw in enumerate(raw_names)]
+        cleaned = [clean_name(raw, offset + i + 1, self.keep) for i, raw in enumerate(raw_names)]
         # Reserve every first occurrence up front, so an explicit "a_2" wins over a
         # generated one.
         first: dict[str, int] = {}
@@ -123,9 +133,11 @@ def infer_text_type(values: Iterable[str], null_values: Iterable[str] = ("",)) -
     return TEXT
 
 
-def infer_value_type(values: Iterable[object]) -> str:
-    """Declared type for a column of Python values (JSON, Excel); ``None`` is ignored."""
-    kinds = {type(v) for v in values if v is not None}
+def infer_value_type(values: Iterable[object], null_values: Iterable[str] = ()) -> str:
+    """Declared type for a column of Python values (JSON, Excel); ``None`` and the texts in
+    ``null_values`` are ignored."""
+    nulls = set(null_values)
+    kinds = {type(v) for v in values if v is not None and not (type(v) is str and v in nulls)}
     if not kinds:
         return TEXT
     if kinds <= {int, bool}:

@@ -110,8 +110,12 @@ def _preview_file(base_dir: str, config: Mapping[str, Any], limit: int) -> dict[
     if not isinstance(options, Mapping):
         raise DagfluxError("'options' must be an object")
     result = preview_file(path, config.get("format") or None, options, limit)
-    return table_reply(result.columns, result.rows,
-                       f"First {len(result.rows)} rows of {result.detail}; names and types as a run imports them")
+    reply = table_reply(result.columns, result.rows,
+                        f"First {len(result.rows)} rows of {result.detail}; names and types as a run imports them")
+    # Columns that are numbers but for some values, counted over the rows sampled for the types.
+    reply["findings"] = result.findings
+    reply["sampled"] = result.sampled
+    return reply
 
 
 def _preview_workspace(state: Any, table: str, limit: int) -> dict[str, Any]:

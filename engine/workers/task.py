@@ -77,7 +77,8 @@ def execute_task(task: RunNode, state: WorkerState) -> NodeResult:
     scrub = state.runtime.scrubber.value
     return NodeResult(id=task.id, node_id=task.node_id, status="succeeded", table=out.table,
                       connection=out.connection, records=out.records, branch=out.branch,
-                      info=scrub(dict(out.info)), duration_ms=_ms(started), peak_rss_kib=_peak_rss_kib())
+                      info=scrub(dict(out.info)), warnings=[str(w) for w in scrub(list(out.warnings))],
+                      duration_ms=_ms(started), peak_rss_kib=_peak_rss_kib())
 
 
 def execute_op(op: RunOp, state: WorkerState) -> OpResult:

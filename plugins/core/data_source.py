@@ -2,7 +2,8 @@
 
 ``source: file`` re-imports a local file into the node's workspace table on every
 run (streamed in batches, names sanitised, types inferred — see
-:mod:`engine.io.readers`); ``source: workspace`` reads an existing workspace table
+:mod:`engine.io.readers`; columns that are numbers except for some values, and a file
+with no rows, are the node's warnings); ``source: workspace`` reads an existing workspace table
 in place, without a copy; ``source: connection`` reads a database table in place
 (``connection``, ``table``); ``source: rest`` walks a REST fetch spec (``connection``,
 ``path``, ``records_path``, ``pagination`` …) into the node's workspace table. An
@@ -11,6 +12,7 @@ input edge, if any, only orders execution.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,23 @@ from engine.io.rows import write_rows
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
 
 SOURCES = ("file", "workspace", "connection", "rest")
+_OPTION_NAME = re.compile(r"option '(\w+)'")
+
+
+def _option_problems(options: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Problems of the reading options every format shares (null markers, column types),
+    found before a run; the format's own options are checked when the file is read."""
+    from engine.io.readers._options import null_markers, type_choice
+
+    problems = []
+    for check in (null_markers, type_choice):
+        try:
+            check("options", options)
+        except NodeError as exc:
+            text = str(exc).removeprefix("options: ")
+            named = _OPTION_NAME.match(text)
+            problems.append(ConfigProblem(f"options.{named.group(1)}" if named else "options", text))
+    return problems
 
 
 class DataSourceNode(NodeType):
@@ -45,8 +64,11 @@ class DataSourceNode(NodeType):
         if fmt is not None and fmt not in readers.FORMATS:
             problems.append(ConfigProblem("format", f"unknown format {fmt!r} "
                                                     f"(supported: {', '.join(readers.FORMATS)})"))
-        if not isinstance(config.get("options", {}), dict):
+        options = config.get("options", {})
+        if not isinstance(options, dict):
             problems.append(ConfigProblem("options", "must be an object"))
+        else:
+            problems += _option_problems(options)
         return problems
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
@@ -66,8 +88,13 @@ class DataSourceNode(NodeType):
             result = readers.import_file(ctx.conn, ctx.lease, path, staging,
                                          ctx.config.get("format"), ctx.config.get("options") or {})
             records = ctx.publish(staging)
+        warnings = [f"{path.name}: {f['message']}" for f in result.findings]
+        if records == 0:
+            # Not an error (a header-only file is a valid empty table), but never a surprise.
+            warnings.append(f"0 rows read from {path.name}: the table has its columns and no rows")
         return NodeOutput(table=ctx.output_table, records=records,
-                          info={"columns": [list(c) for c in result.columns]})
+                          info={"columns": [list(c) for c in result.columns], "findings": result.findings},
+                          warnings=warnings)
 
     def _connection_table(self, ctx: NodeContext) -> NodeOutput:
         """A database table is read in place: nothing is copied."""

@@ -54,6 +54,9 @@ def _write_workflows(folder: Path) -> tuple[Path, Path]:
     return orders, broken
 
 
+SEEDED_WARNING = "in.csv: column x: 1 of 3 values are not numbers ('NA' ×1) — kept as text"
+
+
 def _seed_log(home: Path) -> None:
     """Before the engine starts: a skipped webhook trigger, and a failure of a scheduled run
     that nobody has looked at yet (what the engine writes when a trigger's run fails)."""
@@ -63,7 +66,8 @@ def _seed_log(home: Path) -> None:
                            "already running (run seed-x)")
         log.start_run("seed-unseen", "nightly", "Nightly load", "schedule", now - 600, node_count=1)
         log.record_node("seed-unseen", NodeRow("load", "data_source", "Load", "failed", now - 600, 40.0,
-                                                None, None, "file not found: in.csv"), seq=1)
+                                                None, None, "file not found: in.csv",
+                                                warnings=[SEEDED_WARNING]), seq=1)
         log.finish_run("seed-unseen", "failed", now - 599.9, error="node 'load' failed")
         log.set_seen("seed-unseen", False)
 
@@ -157,6 +161,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             _tap_widget(_run_row(screen, "seed-unseen"))
             detail = screen.ids.detail
             wait_until(lambda: detail.run_loaded and detail.run_id == "seed-unseen", 45, "the unseen run")
+            assert detail.node_warnings == SEEDED_WARNING == detail.ids.node_warnings.text   # the node's warning
             wait_until(lambda: not any(r["unseen"] for r in screen.ids.runs.data), 45, "the run marked seen")
             assert app.bridge.call_blocking("history.get", run_id="seed-unseen")["seen"] is True
             _tap_widget(detail.ids.back_button)

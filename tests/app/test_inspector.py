@@ -430,3 +430,59 @@ def test_plugin_node_types_get_a_json_form(harness: Harness) -> None:
     doc.undo()
     pump(3)
     assert wf.node("thing").config == {"a": 1} and '"a": 1' in form.editor.text
+
+
+def test_data_source_findings_one_tap_choices_and_column_type_pickers(harness: Harness) -> None:
+    h, doc = harness, harness.doc
+    base = Path(doc.workflow.settings["base_dir"])
+    (base / "data" / "delays.csv").write_text("arr_delay,carrier\n12,UA\nNA,AA\n7,B6\n", encoding="utf-8")
+    form = h.show("orders")
+    h.type_into(form.fields["path"], "data/delays.csv")
+    wait_until(lambda: form.preview.table.columns == [("arr_delay", "INTEGER"), ("carrier", "TEXT")], 30,
+               "NA read as empty by default")
+    assert form.choices.finding_rows == [] and set(form.choices.pickers) == {"arr_delay", "carrier"}
+
+    h.tap(form.fields["options.default_nulls"])                   # NA is a value now: kept as text, reported
+    assert h.config("orders")["options"]["default_nulls"] is False
+    wait_until(lambda: form.choices.finding_rows, 30, "the finding")
+    assert form.preview.table.columns[0] == ("arr_delay", "TEXT")
+    [row] = form.choices.finding_rows
+    assert row.message.startswith("column arr_delay: 1 of 3 values are not numbers ('NA' ×1) — kept as text")
+    h.shots("data_source_findings", scroll_y=0)
+
+    h.tap(row.null_button)                                       # one tap: read them as empty
+    assert h.config("orders")["options"]["null_values"] == ["", "NA"]
+    wait_until(lambda: form.preview.table.columns[:1] == [("arr_delay", "INTEGER")], 30, "NA as null")
+    wait_until(lambda: not form.choices.finding_rows, 30, "no finding")
+    doc.undo()
+    wait_until(lambda: form.choices.finding_rows, 30, "the finding again")
+
+    h.tap(form.choices.finding_rows[0].text_button)              # one tap: keep as text, chosen
+    assert h.config("orders")["options"]["columns"] == {"arr_delay": "text"}
+    wait_until(lambda: form.preview.table.columns[:1] == [("arr_delay", "TEXT")] and not form.choices.finding_rows
+               and form.choices.pickers["arr_delay"].value == "text", 30, "a chosen text column")
+
+    _pick_from_menu(form.choices.pickers["carrier"], "Text")
+    _pick_from_menu(form.choices.pickers["arr_delay"], "Real")    # the picker replaces the earlier choice
+    assert h.config("orders")["options"]["columns"] == {"arr_delay": "real", "carrier": "text"}
+    wait_until(lambda: form.preview.table.columns[:1] == [("arr_delay", "REAL")] and form.choices.finding_rows,
+               30, "a REAL column holding a text")
+    assert "stored as text in a REAL column" in form.choices.finding_rows[0].message
+    _pick_from_menu(form.choices.pickers["arr_delay"], "Automatic")
+    assert h.config("orders")["options"]["columns"] == {"carrier": "text"}
+
+    h.tap(form.fields["options.all_text"])
+    assert h.config("orders")["options"]["all_text"] is True
+    wait_until(lambda: form.preview.table.columns == [("arr_delay", "TEXT"), ("carrier", "TEXT")]
+               and not form.choices.finding_rows, 30, "every column text")
+    h.tap(form.fields["options.all_text"])
+    assert "all_text" not in h.config("orders")["options"]
+
+    (base / "data" / "named.csv").write_text("Order Date,total ($)\n2024-01-05,3\n", encoding="utf-8")
+    h.type_into(form.fields["path"], "data/named.csv")
+    wait_until(lambda: form.preview.table.columns == [("Order_Date", "TEXT"), ("total", "INTEGER")], 30,
+               "sanitised names")
+    h.tap(form.fields["options.original_names"])
+    assert h.config("orders")["options"]["original_names"] is True
+    wait_until(lambda: form.preview.table.columns == [("Order Date", "TEXT"), ("total ($)", "INTEGER")], 30,
+               "the names as written")

@@ -53,11 +53,42 @@ def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     assert nodes == [
         {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None,
-         "output_table": "orders__load", "output_connection": None},
+         "output_table": "orders__load", "output_connection": None, "warnings": []},
         {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
-         "error": "SQL error: no such column: x", "output_table": None, "output_connection": None},
+         "error": "SQL error: no such column: x", "output_table": None, "output_connection": None,
+         "warnings": []},
     ]
+
+
+def test_node_warnings_are_kept_as_a_list(history: History) -> None:
+    start(history, "run-1", 1000.0)
+    texts = ["in.csv: column x: 1 of 3 values are not numbers ('NA' ×1) — kept as text", "second"]
+    history.record_node("run-1", node("load", warnings=texts), seq=1)
+    assert history.get_run("run-1")["nodes"][0]["warnings"] == texts
+
+
+def test_a_log_from_schema_2_gains_node_warnings_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    with History(path) as log:
+        start(log, "old", 5.0)
+        log.record_node("old", node("load", output_table="orders__load"), seq=1)
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE node_runs_v2 AS SELECT run_id, node_id, node_type, title, status, started_at, duration_ms,
+            records_in, records_out, error, seq, output_table, output_connection FROM node_runs;
+        DROP TABLE node_runs;
+        ALTER TABLE node_runs_v2 RENAME TO node_runs;
+        PRAGMA user_version = 2;""")
+    old.close()
+    with History(path) as log:
+        row = log.get_run("old")["nodes"][0]
+        assert (row["output_table"], row["warnings"]) == ("orders__load", [])
+        log.record_node("old", node("clean", warnings=["w"]), seq=2)
+        assert log.get_run("old")["nodes"][1]["warnings"] == ["w"]
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+    check.close()
 
 
 def test_a_log_from_schema_1_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:

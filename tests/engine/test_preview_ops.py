@@ -83,6 +83,18 @@ def test_csv_preview_applies_options_like_the_import(state, tmp_path):
     assert reply["rows"] == [[1, None], [2, "x"]]
 
 
+def test_file_preview_reply_carries_the_findings_and_the_sample_size(state, tmp_path):
+    (tmp_path / "x.csv").write_text("x,y\n1,a\nNA,b\n3,c\n")
+    config = {"source": "file", "path": "x.csv", "options": {"default_nulls": False}}
+    reply = preview_ops.preview(state, str(tmp_path), config, limit=2)
+    assert reply["types"] == [["x", "TEXT"], ["y", "TEXT"]] and reply["sampled"] == 3
+    assert [(f["column"], f["not_numbers"], f["values"]) for f in reply["findings"]] == [("x", 1, 3)]
+    assert reply["findings"][0]["message"].startswith("column x: 1 of 3 values are not numbers ('NA' ×1)")
+    msgpack.packb(reply)                                  # plain data: it crosses the wire
+    fixed = preview_ops.preview(state, str(tmp_path), {"source": "file", "path": "x.csv"})
+    assert fixed["types"] == [["x", "INTEGER"], ["y", "TEXT"]] and fixed["findings"] == []
+
+
 def test_excel_preview_reads_the_chosen_sheet_and_lists_sheets(state, tmp_path):
     book = openpyxl.Workbook()
     book.active.title = "Summary"

@@ -113,7 +113,7 @@ def test_null_markers_cost_only_in_the_columns_that_hold_them(ws, tmp_path):
     load(ws, path)
     ws[0].set_trace_callback(None)
     inserts = [s for s in statements if s.startswith("INSERT")]
-    assert inserts and all(s.count("nullif") == 1 for s in inserts)
+    assert inserts and all(s.count("CASE") == 1 for s in inserts)
     assert rows(ws) == [(1, None, "x"), (2, 5, "y")]
 
 
@@ -138,7 +138,7 @@ def test_csv_fast_path_matches_the_csv_module(ws, tmp_path, monkeypatch):
         expected = [r for r in csv.reader(io.StringIO(text, newline="")) if r][1:]
         monkeypatch.setattr(csv_reader, "BLOCK_CHARS", rnd.choice([2, 5, 11, 4096]))
         path = write(tmp_path, f"case{case}.csv", text)
-        result = import_file(ws[0], ws[1], path, f"t{case}", options={"null_values": []})
+        result = import_file(ws[0], ws[1], path, f"t{case}", options={"default_nulls": False})
         got = ws[0].execute(f'SELECT * FROM "t{case}" ORDER BY rowid').fetchall()
         assert result.records == len(expected), text
         assert [list(r) for r in got] == expected, text
@@ -148,7 +148,7 @@ def test_csv_options_delimiter_quote_encoding_header_nulls_skip(ws, tmp_path):
     text = "report of 2024\nsecond junk line\n1;'a;b';NA;é\n2;'c';;ü\n"
     path = write(tmp_path, "in.txt", text, encoding="latin-1")
     result = load(ws, path, "csv", delimiter=";", quote="'", encoding="latin-1", header=False,
-                  null_values=["NA"], skip_rows=2)
+                  null_values=["NA"], default_nulls=False, skip_rows=2)
     assert [c for c, _ in result.columns] == ["col_1", "col_2", "col_3", "col_4"]
     assert rows(ws) == [(1, "a;b", None, "é"), (2, "c", "", "ü")]
 
@@ -439,7 +439,8 @@ def test_huge_single_line_is_a_clear_error_with_bounded_memory(ws, tmp_path):
 
 def test_field_over_the_csv_limit(ws, tmp_path):
     path = write(tmp_path, "f.csv", "a,b\n1," + "y" * 200_000 + "\n")
-    with pytest.raises(NodeError, match=r"f\.csv line 2: field larger than field limit"):
+    with pytest.raises(NodeError, match=r"f\.csv line 2: a field is longer than 131,072 characters, the CSV "
+                                        r"field limit; raise the option 'max_field_chars'"):
         load(ws, path)
 
 

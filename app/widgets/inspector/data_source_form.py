@@ -1,6 +1,8 @@
 """The Data Source node's form: a file (path, format, sheet or CSV options), a database
 connection's table, a REST API path, or a workspace table — and a preview of the first
-rows with their column types, asked from the engine (``nodes.preview``) after each change.
+rows with their column types, asked from the engine (``nodes.preview``) after each change,
+and below it what the reading found (columns that are numbers but for some values, with
+one-tap choices) and a type picker per column (:mod:`.read_choices`).
 
 Choices that need the engine (connections, their tables, a workbook's sheets) are loaded
 through the bridge when they are needed; a preview answer that arrives after a newer
@@ -29,6 +31,7 @@ from app.widgets.inspector.fields import (
 )
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
 from app.widgets.inspector.path_picker import PathPicker
+from app.widgets.inspector.read_choices import ReadChoices
 from engine.errors import NodeError
 from engine.io import readers
 
@@ -63,7 +66,9 @@ class DataSourceForm(NodeForm):
         self.refresh_button = MDIconButton(icon="refresh", on_release=lambda *_: self.request_preview(force=True))
         header.add_widget(self.refresh_button)
         self.preview = SamplePreview()
-        for widget in (self.source, self.details, header, self.preview):
+        self.choices = ReadChoices(on_change=lambda key, value: self.change(**{key: value}),
+                                   options_now=self._options)
+        for widget in (self.source, self.details, header, self.preview, self.choices):
             self.add_widget(widget)
         self._built: tuple | None = None
         self._connections: list[dict] | None = None
@@ -100,6 +105,13 @@ class DataSourceForm(NodeForm):
                 self._check("options.header", "The first row holds the column names")
             elif fmt == "sqlite":
                 self._text("options.table", "Table in the SQLite file")
+            if fmt in ("csv", "json", "jsonl"):
+                self._text("options.encoding", "Encoding (default utf-8; also latin-1, cp1252, utf-16 …)")
+            if fmt in ("csv", "excel"):
+                self._check("options.default_nulls", "Read NA, NULL, NaN, #N/A … as empty")
+            if fmt not in ("sqlite", None):
+                self._check("options.all_text", "Read every column as text", default=False)
+                self._check("options.original_names", "Keep the column names as written", default=False)
         elif source in ("connection", "rest"):
             conn = self._dropdown("connection", "Connection", [], placeholder="Choose a connection")
             conn.bind(on_open=lambda *_: self._load_connections(force=True))
@@ -119,7 +131,7 @@ class DataSourceForm(NodeForm):
             if isinstance(widget, TextRow):
                 widget.load(value)
             elif isinstance(widget, CheckRow):
-                widget.active = value is not False
+                widget.active = value is not False if widget.default else value is True
             else:
                 widget.value = value if not isinstance(value, Mapping) else value.get("type")
         if source in ("connection", "rest"):
@@ -144,9 +156,10 @@ class DataSourceForm(NodeForm):
         self.details.add_widget(row)
         return row
 
-    def _check(self, key: str, label: str) -> CheckRow:
-        row = CheckRow(label=label, key=key)
-        row.bind(on_choice=lambda _w, on: self.change(**{key: None if on else False}))
+    def _check(self, key: str, label: str, default: bool = True) -> CheckRow:
+        """A check box for a true/false option; the config holds it only when it is not ``default``."""
+        row = CheckRow(label=label, key=key, default=default)
+        row.bind(on_choice=lambda _w, on: self.change(**{key: None if on == default else on}))
         self.fields[key] = row
         self.details.add_widget(row)
         return row
@@ -162,6 +175,10 @@ class DataSourceForm(NodeForm):
         self.details.add_widget(row)
 
     # --- edits ----------------------------------------------------------------------------------
+    def _options(self) -> Mapping[str, Any]:
+        options = self.config.get("options")
+        return options if isinstance(options, Mapping) else {}
+
     def _chose(self, key: str, value: Any) -> None:
         changes: dict[str, Any] = {key: value or None}
         if key == "connection":
@@ -271,6 +288,7 @@ class DataSourceForm(NodeForm):
         missing = [key for key in REQUIRED.get(source, ()) if not config.get(key)]
         if missing:
             self.preview.reset(f"Choose the {' and '.join(missing)} to see the first rows")
+            self.choices.clear()
             return
         if self.panel.bridge is None:
             self.preview.fail("Not connected to the engine")
@@ -288,10 +306,16 @@ class DataSourceForm(NodeForm):
     def _previewed_reply(self, number: int, reply: Mapping[str, Any]) -> None:
         if number == self._request:
             self.preview.show(reply)
+            config = self.config
+            if config.get("source", "file") == "file" and effective_format(config) != "sqlite":
+                self.choices.show(reply, self._options())
+            else:
+                self.choices.clear()
 
     def _preview_failed(self, number: int, message: str) -> None:
         if number == self._request:
             self.preview.fail(message)
+            self.choices.clear()
 
     def on_hide(self) -> None:
         if self._preview_event is not None:

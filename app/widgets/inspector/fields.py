@@ -185,9 +185,11 @@ class ChipsRow(SegmentRow):
 
 
 class CheckRow(ButtonBehavior, FieldBase):
-    """A whole-row check box (a 48 dp hit target)."""
+    """A whole-row check box (a 48 dp hit target); ``default`` is the option's value when the
+    config does not hold it."""
 
     active = BooleanProperty(False)
+    default = BooleanProperty(True)
 
     __events__ = ("on_choice",)
 

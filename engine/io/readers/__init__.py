@@ -13,6 +13,9 @@ Guarantees:
   than a limit is an error, not a MemoryError);
 * column names are sanitised and de-duplicated (:mod:`engine.io.columns`), and every
   identifier in generated SQL is quoted;
+* null markers and the user's column types (``null_values``, ``default_nulls``, ``columns``,
+  ``all_text``: :mod:`._options`) apply to every format that has them, and the result names
+  the columns that are numbers except for some values (:mod:`._findings`);
 * every failure is a :class:`~engine.errors.NodeError` naming the file and, where it
   applies, the line (CSV, JSON, JSON Lines), the sheet (Excel) or the table (SQLite).
   On failure the table may exist half-filled: the caller drops its staging table.
@@ -30,6 +33,8 @@ from pathlib import Path
 
 from engine.errors import NodeError
 from engine.io.readers._checkpoint import WalCheckpointer
+from engine.io.readers._findings import mixed_columns
+from engine.io.readers._options import null_markers, type_choice, unmatched_error
 from engine.io.readers._pipeline import Prefetcher
 from engine.io.readers._sink import Batch, ImportResult, TableSink
 from engine.workspace import WriteLease, write_transaction
@@ -82,26 +87,32 @@ def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: 
 
         return import_sqlite(conn, lease, path, table, options)
     reader, null_values = _reader(fmt, path, options)
-    sink = TableSink(conn, table, path.name, null_values)
+    choice = type_choice(path.name, options)
+    sink = TableSink(conn, table, path.name, null_values, choice)
     _write_all(conn, lease, sink, reader)
-    return ImportResult(sink.records, sink.columns, list(sink.source_columns))
+    unmatched = unmatched_error(path.name, choice, sink.source_columns)
+    if unmatched is not None:
+        raise unmatched
+    findings = mixed_columns(conn, table, sink.columns, sink.chosen)
+    return ImportResult(sink.records, sink.columns, list(sink.source_columns), findings)
 
 
 def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[str]]:
-    """The batch iterator for ``fmt`` and the null markers its values use."""
+    """The batch iterator for ``fmt`` and the null markers its values use (CSV values and
+    Excel text cells; JSON and Parquet have a null of their own)."""
     if fmt == "csv":
         from engine.io.readers.csv_reader import CsvOptions, read_csv
 
         return read_csv(path, options), CsvOptions(path, options).null_values
+    if fmt == "excel":
+        from engine.io.readers.excel_reader import read_excel
+
+        return read_excel(path, options), null_markers(path.name, options)
     loaders: dict[str, Callable[[Path, dict], Iterator[Batch]]]
     if fmt in ("json", "jsonl"):
         from engine.io.readers.json_reader import read_json, read_jsonl
 
         loaders = {"json": read_json, "jsonl": read_jsonl}
-    elif fmt == "excel":
-        from engine.io.readers.excel_reader import read_excel
-
-        loaders = {"excel": read_excel}
     else:
         from engine.io.readers.parquet_reader import read_parquet
 

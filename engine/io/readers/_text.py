@@ -74,9 +74,21 @@ def decode_error(path: Path, encoding: str) -> NodeError:
 
 def too_long(path: Path, line: int, limit: int = LINE_LIMIT) -> NodeError:
     """A line over ``limit``: most often a wrong delimiter or a file in another format."""
-    return NodeError(f"{path.name} line {line}: the line is longer than {limit // (1024 * 1024)} "
-                     f"Mi characters; is this the right file and format? (a CSV field may hold "
-                     f"at most {csv.field_size_limit()} characters)")
+    return NodeError(f"{path.name} line {line}: the line is longer than {_size(limit)} characters; "
+                     f"is this the right file and format? (a CSV field may hold at most "
+                     f"{csv.field_size_limit():,} characters)")
+
+
+def field_too_long(path: Path, line: int, limit: int) -> NodeError:
+    """A CSV field over the field limit (the option ``max_field_chars``)."""
+    return NodeError(f"{path.name} line {line}: a field is longer than {limit:,} characters, the "
+                     f"CSV field limit; raise the option 'max_field_chars' if the field is meant to "
+                     f"be that long")
+
+
+def _size(chars: int) -> str:
+    mib = chars / (1024 * 1024)
+    return f"{mib:g} Mi" if mib >= 1 and mib == int(mib) else f"{chars:,}"
 
 
 class LineSource:
@@ -85,20 +97,25 @@ class LineSource:
     ``pending`` is text already read from ``stream`` that comes first (it may end in
     the middle of a line). Lines keep their terminators (``\\n``, ``\\r\\n`` or
     ``\\r``), as the csv module needs. ``consumed`` counts the lines handed out.
+    With ``delimiter`` and ``field_limit`` (CSV), a line over the limit that holds a
+    delimiter and a field longer than ``field_limit`` is reported as that field's error.
     """
 
     def __init__(self, path: Path, stream: IO[str], pending: str = "", first_line: int = 1,
-                 limit: int = LINE_LIMIT) -> None:
+                 limit: int = LINE_LIMIT, delimiter: str | None = None,
+                 field_limit: int | None = None) -> None:
         self.path = path
         self.first_line = first_line
         self.limit = limit
+        self.delimiter = delimiter
+        self.field_limit = field_limit
         self.consumed = 0
         self._readline = stream.readline
         self._buffered: io.StringIO | None = None
         if pending:
             if pending[-1] != "\n":
                 # Complete the partial last line, so no line is split in two.
-                pending += self._bounded_line(1 + pending.count("\n"))
+                pending += self._bounded_line(1 + pending.count("\n"), pending[pending.rfind("\n") + 1:])
             self._buffered = io.StringIO(pending, newline="")
 
     def __iter__(self) -> LineSource:
@@ -117,10 +134,16 @@ class LineSource:
         self.consumed += 1
         return line
 
-    def _bounded_line(self, number: int) -> str:
+    def _bounded_line(self, number: int, head: str = "") -> str:
+        """The next line (``head`` is its start, already read) or an error past the limit."""
         line = self._readline(self.limit)
         if len(line) >= self.limit and line[-1] not in "\r\n":
-            raise too_long(self.path, self.first_line + number - 1, self.limit)
+            where = self.first_line + number - 1
+            delim, field_limit, text = self.delimiter, self.field_limit, head + line
+            if delim and field_limit and delim in text and \
+                    max(map(len, text.split(delim))) > field_limit:
+                raise field_too_long(self.path, where, field_limit)
+            raise too_long(self.path, where, self.limit)
         return line
 
     def skip(self, count: int) -> int:

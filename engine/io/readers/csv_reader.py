@@ -15,8 +15,11 @@ the file size; errors name the file and the physical line (``orders.csv line 17:
 
 Options: ``delimiter`` (default ``,``; ``\\t`` for ``.tsv``), ``quote`` (default ``"``;
 empty or ``None`` for no quoting), ``encoding`` (default utf-8, BOM stripped), ``header``
-(default true; false names the columns ``col_1`` … ``col_n``), ``null_values`` (default
-``[""]``), ``skip_rows`` (lines skipped before the header or first row).
+(default true; false names the columns ``col_1`` … ``col_n``), ``null_values`` and
+``default_nulls`` (the null markers, see :mod:`._options`), ``skip_rows`` (lines skipped
+before the header or first row), ``max_field_chars`` (the longest field, default 131,072; a
+physical line may hold twice that, and at least :data:`~._text.LINE_LIMIT`). ``columns`` and
+``all_text`` (the user's column types) are applied by the sink.
 """
 
 from __future__ import annotations
@@ -29,8 +32,17 @@ from typing import IO, Any
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
+from engine.io.readers._options import flag, null_markers
 from engine.io.readers._sink import Batch, columns_with_markers
-from engine.io.readers._text import LineSource, check_not_empty, decode_error, open_text, resolve_encoding
+from engine.io.readers._text import (
+    LINE_LIMIT,
+    LineSource,
+    check_not_empty,
+    decode_error,
+    field_too_long,
+    open_text,
+    resolve_encoding,
+)
 
 BLOCK_CHARS = 1 << 13
 """Fast-path block size. Small, so each C-level str call is short and the writing thread
@@ -38,6 +50,10 @@ gets the GIL back quickly; below csv's field limit, so no fast-path field exceed
 BATCH_VALUES = 1 << 16
 """Values per batch handed to the writer (8192 rows of 8 columns)."""
 INFER_ROWS = 5000
+FIELD_CHARS = 131_072
+"""Default longest CSV field (the option ``max_field_chars``; the csv module's own default)."""
+MAX_FIELD_CHARS = 256 * 1024 * 1024
+"""Upper bound of ``max_field_chars``: a field is held in memory whole."""
 
 
 class CsvOptions:
@@ -53,17 +69,21 @@ class CsvOptions:
             raise self._bad("quote", "must differ from the delimiter")
         self.encoding = resolve_encoding(path, options.get("encoding"))
         self.header = self._flag(options.get("header", True), "header")
-        nulls: Any = options.get("null_values", [""])
-        nulls = [nulls] if isinstance(nulls, str) else list(nulls or [])
-        if not all(isinstance(v, str) for v in nulls):
-            raise self._bad("null_values", "must be a list of strings")
-        self.null_values: list[str] = nulls
+        self.null_values: list[str] = null_markers(path.name, options)
         skip: Any = options.get("skip_rows") or 0
         if isinstance(skip, str) and skip.strip().isdigit():
             skip = int(skip)
         if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
             raise self._bad("skip_rows", "must be a whole number ≥ 0")
         self.skip_rows = skip
+        field: Any = options.get("max_field_chars") or FIELD_CHARS
+        if isinstance(field, str) and field.strip().isdigit():
+            field = int(field)
+        if not isinstance(field, int) or isinstance(field, bool) or not 1 <= field <= MAX_FIELD_CHARS:
+            raise self._bad("max_field_chars", f"must be a whole number from 1 to {MAX_FIELD_CHARS:,}")
+        self.max_field_chars = field
+        # A physical line may hold a whole field (and some more): never shorter than that.
+        self.line_limit = max(LINE_LIMIT, 2 * field)
 
     def _bad(self, name: str, problem: str) -> NodeError:
         return NodeError(f"{self.path.name}: option '{name}' {problem}")
@@ -78,14 +98,7 @@ class CsvOptions:
         return value
 
     def _flag(self, value: object, name: str) -> bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "1", "on"):
-            return True
-        if text in ("false", "no", "0", "off"):
-            return False
-        raise self._bad(name, f"must be true or false, got {value!r}")
+        return flag(self.path.name, name, value)
 
     def dialect(self) -> dict[str, Any]:
         if self.quote is None:
@@ -97,11 +110,23 @@ def read_csv(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
     """Batches of ``path``; the first one carries the columns even when there are no rows."""
     opts = CsvOptions(path, options)
     check_not_empty(path)
-    with open_text(path, opts.encoding) as stream:
-        try:
-            yield from _CsvParser(opts, stream).batches()
-        except UnicodeDecodeError:
-            raise decode_error(path, opts.encoding) from None
+    # Process-wide in the csv module: a worker runs one task at a time, and the limit is put
+    # back when the reader ends or is closed.
+    previous = csv.field_size_limit(opts.max_field_chars)
+    try:
+        with open_text(path, opts.encoding) as stream:
+            try:
+                yield from _CsvParser(opts, stream).batches()
+            except UnicodeDecodeError:
+                raise decode_error(path, opts.encoding) from None
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_error(opts: CsvOptions, line: int, exc: csv.Error) -> NodeError:
+    if "field larger than field limit" in str(exc):
+        return field_too_long(opts.path, line, opts.max_field_chars)
+    return NodeError(f"{opts.path.name} line {line}: {exc}")
 
 
 class _CsvParser:
@@ -139,7 +164,7 @@ class _CsvParser:
         return Batch(self.columns, self.types, values, len(values) // self.ncols, nulls)
 
     def _has_marker(self, values: list[str]) -> bool:
-        return any(marker in values for marker in self.opts.null_values)
+        return bool(self.opts.null_values) and not frozenset(self.opts.null_values).isdisjoint(values)
 
     def _infer(self, values: list[str]) -> None:
         rows = min(len(values) // self.ncols, INFER_ROWS)
@@ -148,7 +173,7 @@ class _CsvParser:
 
     def _read_header(self) -> list[str] | None:
         """Read the header (or first row); returns that row when it is data."""
-        lines = LineSource(self.opts.path, self.stream)
+        lines = self._lines()
         lines.skip(self.opts.skip_rows)
         reader = csv.reader(lines, **self.opts.dialect())
         row = self._next_record(reader, lines)
@@ -169,8 +194,12 @@ class _CsvParser:
                 if row:               # the csv module yields [] for a blank line
                     return row
         except csv.Error as exc:
-            raise NodeError(f"{self.name} line {lines.consumed}: {exc}") from None
+            raise _csv_error(self.opts, lines.consumed, exc) from None
         return None
+
+    def _lines(self, pending: str = "", first_line: int = 1) -> LineSource:
+        return LineSource(self.opts.path, self.stream, pending, first_line, self.opts.line_limit,
+                          self.opts.delimiter, self.opts.max_field_chars)
 
     def _values(self) -> Iterator[tuple[list[str], bool]]:
         """(flat values, may hold a null marker): fast path first, then the csv module."""
@@ -181,6 +210,8 @@ class _CsvParser:
     def _fast_values(self) -> Generator[tuple[list[str], bool], None, str | None]:
         """Yield blocks split in C; return the text to hand to the csv module, or None at EOF."""
         read, rest = self.stream.read, ""
+        if self.opts.max_field_chars < BLOCK_CHARS:
+            return ""                                    # a block could hide a field over the limit
         while True:
             chunk = read(BLOCK_CHARS)
             if chunk:
@@ -218,7 +249,7 @@ class _CsvParser:
         if self.ncols == 1:
             if "" in lines or any(delim in line for line in (chunk, first)):
                 return None
-            return lines, any(marker in lines for marker in self.opts.null_values)
+            return lines, self._has_marker(lines)
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
             return None
@@ -242,7 +273,7 @@ class _CsvParser:
 
     def _csv_values(self, pending: str) -> Iterator[tuple[list[str], bool]]:
         base = self.line
-        lines = LineSource(self.opts.path, self.stream, pending, first_line=base + 1)
+        lines = self._lines(pending, first_line=base + 1)
         reader = csv.reader(lines, **self.opts.dialect())
         ncols = self.ncols
         values: list[str] = []
@@ -260,6 +291,6 @@ class _CsvParser:
                     values = []
                     extend = values.extend
         except csv.Error as exc:
-            raise NodeError(f"{self.name} line {base + lines.consumed}: {exc}") from None
+            raise _csv_error(self.opts, base + lines.consumed, exc) from None
         if values:
             yield values, self._has_marker(values)

@@ -5,7 +5,8 @@ first row of the sheet (the first that is not empty) is the header; rows with no
 longer than the header adds ``col_N`` columns; dates and times become ISO text,
 booleans 1/0, formulas their cached values. Errors name the file and the sheet.
 
-Options: ``sheet`` — a sheet name or a 1-based index (default: the first sheet).
+Options: ``sheet`` — a sheet name or a 1-based index (default: the first sheet);
+``null_values``/``default_nulls`` — text cells read as NULL (see :mod:`._options`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from xml.etree.ElementTree import ParseError
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
+from engine.io.readers._options import null_markers
 from engine.io.readers._sink import Batch
 
 BATCH_VALUES = 1 << 16
@@ -42,7 +44,8 @@ def read_excel(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
             sheet = _pick_sheet(path, book, options.get("sheet"))
             label = f"{path.name} sheet '{sheet.title}'"
             try:
-                yield from _sheet_batches(label, sheet.iter_rows(values_only=True))
+                yield from _sheet_batches(label, sheet.iter_rows(values_only=True),
+                                          null_markers(path.name, options))
             except (ValueError, TypeError, KeyError, zipfile.BadZipFile, ParseError) as exc:
                 raise NodeError(f"{label}: cannot read the sheet ({exc})") from None
         finally:
@@ -79,7 +82,7 @@ def _cell(value: Any) -> Any:
     return str(value)   # timedelta and anything else openpyxl may hand back
 
 
-def _sheet_batches(label: str, rows: Iterator[tuple]) -> Iterator[Batch]:
+def _sheet_batches(label: str, rows: Iterator[tuple], markers: list[str]) -> Iterator[Batch]:
     header = next((row for row in rows if _width(row)), None)
     if header is None:
         raise NodeError(f"{label} is empty (no header row)")
@@ -94,7 +97,7 @@ def _sheet_batches(label: str, rows: Iterator[tuple]) -> Iterator[Batch]:
         if width > len(columns):
             # A row wider than the header: close the batch, then add col_N columns.
             if count:
-                yield _batch(columns, types, values, count)
+                yield _batch(columns, types, values, count, markers)
                 values, count = [], 0
             columns += [f"col_{i}" for i in range(len(columns) + 1, width + 1)]
         values.extend(map(_cell, row[:len(columns)]))
@@ -102,9 +105,9 @@ def _sheet_batches(label: str, rows: Iterator[tuple]) -> Iterator[Batch]:
             values.extend([None] * (len(columns) - len(row)))
         count += 1
         if len(values) >= BATCH_VALUES:
-            yield _batch(columns, types, values, count)
+            yield _batch(columns, types, values, count, markers)
             values, count = [], 0
-    yield _batch(columns, types, values, count)
+    yield _batch(columns, types, values, count, markers)
 
 
 def _width(row: tuple) -> int:
@@ -115,8 +118,10 @@ def _width(row: tuple) -> int:
     return width
 
 
-def _batch(columns: list[str], types: list[str], values: list[object], count: int) -> Batch:
-    """Types for the columns new in this batch come from this batch's values."""
+def _batch(columns: list[str], types: list[str], values: list[object], count: int,
+           markers: list[str]) -> Batch:
+    """Types for the columns new in this batch come from this batch's values (text cells that
+    are null markers do not count; the sink stores them as NULL)."""
     ncols = len(columns)
-    types.extend(colmod.infer_value_type(values[i::ncols]) for i in range(len(types), ncols))
+    types.extend(colmod.infer_value_type(values[i::ncols], markers) for i in range(len(types), ncols))
     return Batch(list(columns), list(types), values, count)

@@ -8,7 +8,9 @@ Used by the node panel's Data Source preview (a worker operation). Guarantees:
   in-memory SQLite database that is closed before returning.
 * Column names and declared types are the ones :func:`engine.io.readers.import_file`
   would create (same readers, same :class:`~._sink.TableSink`, same null markers), so the
-  preview never disagrees with the table a run builds.
+  preview never disagrees with the table a run builds; the user's column types apply too.
+* ``findings`` names the columns of the sample that are numbers except for some values, as
+  the run's warnings will (:mod:`._findings`), counted over the ``sampled`` rows.
 * Errors are :class:`~engine.errors.NodeError` naming the file (and the sheet or table),
   as the import's own errors do.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -26,6 +28,8 @@ from xml.etree.ElementTree import ParseError
 from engine.errors import NodeError
 from engine.io.columns import ColumnNamer
 from engine.io.readers import _reader, checked_source
+from engine.io.readers._findings import mixed_columns
+from engine.io.readers._options import type_choice, unmatched_error
 from engine.io.readers._sink import TableSink
 from engine.workspace import quote_ident
 
@@ -37,6 +41,8 @@ class FilePreview:
     columns: list[tuple[str, str]]      # (column name, declared type) as the import creates them
     rows: list[tuple[Any, ...]]         # at most ``limit`` rows
     detail: str                         # what was read: "orders.csv (csv)", "book.xlsx sheet 'Q1'"
+    sampled: int = 0                    # rows read to decide the types (and scanned for findings)
+    findings: list[dict[str, Any]] = field(default_factory=list)   # engine.io.readers._findings
 
 
 def preview_file(path: Path, fmt: str | None = None, options: Mapping[str, Any] | None = None,
@@ -46,9 +52,10 @@ def preview_file(path: Path, fmt: str | None = None, options: Mapping[str, Any] 
     if fmt == "sqlite":
         return _preview_sqlite(path, options, limit)
     batches, null_values = _reader(fmt, path, options)
+    choice = type_choice(path.name, options)
     scratch = sqlite3.connect(":memory:", isolation_level=None)
     try:
-        sink = TableSink(scratch, "preview", path.name, null_values)
+        sink = TableSink(scratch, "preview", path.name, null_values, choice)
         try:
             for batch in batches:
                 scratch.execute("BEGIN")
@@ -61,7 +68,12 @@ def preview_file(path: Path, fmt: str | None = None, options: Mapping[str, Any] 
             if close is not None:
                 close()     # ends the reader early: its file is closed at once
         rows = scratch.execute(f"SELECT * FROM {quote_ident('preview')} LIMIT ?", (limit,)).fetchall()
-        return FilePreview(sink.columns, rows, _detail(path, fmt, options))
+        findings = mixed_columns(scratch, "preview", sink.columns, sink.chosen)
+        unmatched = unmatched_error(path.name, choice, sink.source_columns)
+        if unmatched is not None:
+            # The sample may not show every column (JSON keys first seen later): a note, not an error.
+            findings.append({"column": "", "message": str(unmatched)})
+        return FilePreview(sink.columns, rows, _detail(path, fmt, options), sink.records, findings)
     finally:
         scratch.close()
 

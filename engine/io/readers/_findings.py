@@ -1,0 +1,112 @@
+"""Columns that are numbers except for a few values, found in an imported table.
+
+A stray text in a numeric column is the classic silent wrong answer: SQLite counts ``'NA'``
+as 0 in ``sum``/``avg``. After an import (and on the preview's sample) :func:`mixed_columns`
+reports, per column:
+
+* a **TEXT** column (inferred, not chosen by the user) in which at least half of the non-null
+  values are numbers and at least one is not — "kept as text";
+* an **INTEGER/REAL** column holding values that are not numbers (values after the type
+  sample, or a type the user chose) — they are stored as text in that column.
+
+A value "is a number" when SQLite's numeric affinity turns it into one (so ``007``, `` 7``,
+``+5`` and ``1e3`` count as numbers here even though inference keeps ``007`` as text).
+Guarantees: one scan of the table for all columns (plus one small grouped query per reported
+column for its most frequent non-numbers); only SQL with quoted identifiers; nothing written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from engine.io.columns import TEXT
+from engine.workspace import quote_ident
+
+EXAMPLES = 3
+"""Most frequent non-numbers named in a finding."""
+_COLUMNS_PER_QUERY = 300
+_SHOWN_CHARS = 24
+
+
+def _not_number(quoted: str, declared: str) -> str:
+    """SQL true for a non-null value of the column that is not a number."""
+    if declared == TEXT:
+        return f"({quoted} IS NOT NULL AND NOT coalesce({quoted} = CAST({quoted} AS NUMERIC), 0))"
+    return f"typeof({quoted}) = 'text'"
+
+
+def mixed_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[str, str]],
+                  chosen: Sequence[bool] = ()) -> list[dict[str, Any]]:
+    """Findings for the columns of ``table`` that are numbers but for some values (module doc).
+
+    ``columns`` are (name, declared type); ``chosen[i]`` true means the user chose column i's
+    type, so a TEXT column among them is not reported (nor is a BLOB column ever).
+    """
+    candidates = [(name, declared) for i, (name, declared) in enumerate(columns)
+                  if declared in ("INTEGER", "REAL") or
+                  (declared == TEXT and not (i < len(chosen) and chosen[i]))]
+    findings: list[dict[str, Any]] = []
+    for start in range(0, len(candidates), _COLUMNS_PER_QUERY):
+        findings += _scan(conn, table, candidates[start:start + _COLUMNS_PER_QUERY])
+    return findings
+
+
+def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One scan for ``part``: per TEXT column its values and numbers; for the numeric columns
+    together, whether any holds a text (usually none: one short-circuit OR per row, then a
+    per-column count only when some does). Measured on 336,776 rows × 8 columns (6 numeric):
+    0.19–0.22 s with a sum per column, 0.17–0.18 s like this."""
+    quoted_table = quote_ident(table)
+    texts = [name for name, declared in part if declared == TEXT]
+    numeric = [(name, declared) for name, declared in part if declared != TEXT]
+    terms = []
+    for name in texts:
+        quoted = quote_ident(name)
+        terms += [f"count({quoted})", f"coalesce(sum({quoted} = CAST({quoted} AS NUMERIC)), 0)"]
+    if numeric:
+        terms.append("coalesce(sum(" + " OR ".join(_not_number(quote_ident(n), d) for n, d in numeric) + "), 0)")
+    counts = conn.execute(f"SELECT {', '.join(terms)} FROM {quoted_table}").fetchone()
+    found = {}
+    for j, name in enumerate(texts):
+        present, numbers = counts[2 * j], counts[2 * j + 1]
+        odd = present - numbers
+        if numbers and odd and odd <= numbers:
+            found[name] = (TEXT, present, odd)
+    if numeric and counts[-1]:
+        detail = ", ".join(f"count({quote_ident(n)}), coalesce(sum({_not_number(quote_ident(n), d)}), 0)"
+                           for n, d in numeric)
+        row = conn.execute(f"SELECT {detail} FROM {quoted_table}").fetchone()
+        for j, (name, declared) in enumerate(numeric):
+            if row[2 * j + 1]:
+                found[name] = (declared, row[2 * j], row[2 * j + 1])
+    return [_finding(conn, table, name, *found[name]) for name, _declared in part if name in found]
+
+
+def _finding(conn: sqlite3.Connection, table: str, name: str, declared: str, present: int,
+             odd: int) -> dict[str, Any]:
+    quoted = quote_ident(name)
+    examples = conn.execute(
+        f"SELECT CAST({quoted} AS TEXT), count(*) AS n FROM {quote_ident(table)} "
+        f"WHERE {_not_number(quoted, declared)} GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?",
+        (EXAMPLES + 1,)).fetchall()
+    shown = ", ".join(f"{_shown(text)} ×{n:,}" for text, n in examples[:EXAMPLES])
+    if len(examples) > EXAMPLES:
+        shown += ", …"
+    head = f"column {name}: {odd:,} of {present:,} values are not numbers ({shown})"
+    markers = ", ".join(_shown(text) for text, _ in examples[:EXAMPLES])
+    if declared == TEXT:
+        message = (f"{head} — kept as text; to read them as NULL add {markers} to the option "
+                   f"'null_values', or choose the column's type in 'columns'")
+    else:
+        article = "an" if declared == "INTEGER" else "a"
+        message = (f"{head} — stored as text in {article} {declared} column, where SQL arithmetic "
+                   f"counts them as 0; to read them as NULL add {markers} to the option 'null_values'")
+    return {"column": name, "type": declared, "values": present, "not_numbers": odd,
+            "examples": [[text, n] for text, n in examples[:EXAMPLES]], "message": message}
+
+
+def _shown(text: str | None) -> str:
+    text = "" if text is None else text
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…")
