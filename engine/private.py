@@ -30,7 +30,7 @@ OWN_NAMES = frozenset({
     "workspace.sqlite.lease",
     "history.sqlite", "history.sqlite-wal", "history.sqlite-shm", "history.sqlite-journal",
     "workflows", "chats", "plugins", "connections.json", "webhooks.json", "app-settings.json",
-    "app-settings.json.broken", "engine.lock", "engine.key", "engine.log",
+    "app-settings.json.broken", "engine.lock", "engine.key", "engine.log", "pending",
 })
 
 
