@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from engine import templates, workspace
 from engine.errors import NodeError
+from engine.model.secret_placement import RULE as SECRET_RULE
 
 __all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
@@ -97,6 +98,12 @@ class NodeType:
         """True when the node runs user code and needs a fresh, restricted worker."""
         return False
 
+    def credential_fields(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Config fields whose values are credentials sent through the node's own connection:
+        the only places a ``{{ secret.… }}`` reference may appear (see
+        :mod:`engine.model.secret_placement`). None by default."""
+        return ()
+
     def execute(self, ctx: NodeContext) -> NodeOutput:
         raise NotImplementedError
 
@@ -138,27 +145,22 @@ class NodeContext:
             raise NodeError(f"node '{self.label}': connections are not available here")
         return self.connections.connector(connection_id)
 
-    def render_for(self, text: str, location: Any) -> tuple[str, list[Any]]:
-        """Resolve references for SQL that runs in ``location``: tables quoted in its dialect,
-        secrets as driver parameters (never pasted into the text)."""
-        params: list[Any] = []
-        mark = "?" if location.dialect == "sqlite" else "%s"
+    def render_for(self, text: str, location: Any) -> str:
+        """Resolve references for SQL that runs in ``location``: tables quoted in its dialect.
+        A secret reference is refused: secrets are credentials, never SQL values."""
         inputs = [(i.node_id, location.qualified(i.table) if i.connection else location.quote_ident(i.table))
                   for i in self.inputs]
 
         def resolve(ref: templates.Reference) -> str:
-            if ref.kind == "secret":
-                if self.connections is None:
-                    raise NodeError(f"node '{self.label}': {ref.text} cannot be resolved here")
-                params.append(self.connections.resolve_secret(ref.arg, ref.field))
-                return mark
+            if ref.kind == "secret":  # SQL is data: a secret there could be selected into a table
+                raise NodeError(f"node '{self.label}': {SECRET_RULE} — {ref.text} is not allowed in SQL")
             if ref.kind in ("input", "input_pos", "input_node"):
                 return _pick(inputs, ref, templates.table_resolver(inputs, None, str))
             if ref.kind == "table":
                 return location.qualified(ref.arg or "")
             return location.quote_ident(self.output_table)
 
-        return templates.render(text, resolve), params
+        return templates.render(text, resolve)
         """True in a fresh one-task worker, where a handler may apply the code sandbox."""
 
     @property

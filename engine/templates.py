@@ -15,9 +15,10 @@ A reference is ``{{ … }}`` with optional spaces inside the braces:
 Every table reference renders as a correctly quoted identifier, so user SQL never
 contains internal table names and is never injectable through a name. A literal
 ``{{`` is written ``\\{{``. An unknown reference is a :class:`TemplateError`
-naming it. The secrets issue adds ``{{ secret.<connection>.<field> }}`` to this
-same grammar; :func:`parse` already recognises the form so that it can be
-validated before any resolver exists.
+naming it. ``{{ secret.<connection>.<field> }}`` belongs to the same grammar but is no
+table reference: it is allowed only in a credential field of the node's own connection
+(a REST request's headers and query values), never in SQL or code — see
+:mod:`engine.model.secret_placement`; the table resolvers here refuse it.
 """
 
 from __future__ import annotations

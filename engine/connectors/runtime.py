@@ -11,12 +11,14 @@ engine also recycles idle workers when it changes a connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine import secrets
 from engine.connectors.base import Connector, ConnectorError
 from engine.connectors.store import load_connections
+from engine.model.secret_placement import RULE as SECRET_RULE
 from engine.plugins import PluginRegistry
 from engine.scrub import Scrubber
 
@@ -90,8 +92,19 @@ class ConnectionRuntime:
             if field in meta.get("secrets_set", []):
                 settings[field] = self.resolve_secret(connection_id, field)
         connector = cls(connection_id, meta.get("name", connection_id), settings)
-        connector.resolve_secret = self.resolve_secret  # type: ignore[attr-defined]
+        connector.resolve_secret = self._own_secrets(connection_id)  # type: ignore[attr-defined]
         return connector
+
+    def _own_secrets(self, connection_id: str) -> Callable[[str, str], str]:
+        """What a connector may resolve in its requests: its own connection's secrets only."""
+
+        def resolve(connection: str, field: str) -> str:
+            if connection != connection_id:
+                raise ConnectorError(f"{placeholder(connection, field)}: {SECRET_RULE} — connection "
+                                     f"'{connection_id}' cannot send connection '{connection}'s secrets")
+            return self.resolve_secret(connection, field)
+
+        return resolve
 
     def _register_secrets(self, connection_id: str, meta: dict[str, Any], settings: dict[str, Any]) -> None:
         for field in meta.get("secret_fields", []):

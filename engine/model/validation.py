@@ -11,7 +11,9 @@ Rules (each :class:`Problem` names the node(s) it is about):
 * each node's configuration passes its type's checks (missing required fields …);
 * a node that reads an input table is not fed by Start (which has no table);
 * an in-place Transformer's input feeds no other node (the order would change
-  what that node reads).
+  what that node reads);
+* a ``{{ secret.… }}`` reference appears only in a credential field of the node's own
+  connection (:mod:`engine.model.secret_placement`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import WorkflowValidationError
+from engine.model.secret_placement import misplaced_secrets
 from engine.model.workflow import Workflow, is_valid_id
 from engine.plugin_api import NodeType
 
@@ -48,6 +51,7 @@ def validate(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]:
     problems += _check_cycles(wf)
     problems += _check_configs(wf, types)
     problems += _check_in_place(wf, types)
+    problems += _check_secrets(wf, types)
     return problems
 
 
@@ -202,3 +206,13 @@ def _check_in_place(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem
                     f"(from {_name(wf, edge.source)}) also feeds {names}; what they read would depend "
                     f"on the order — use mode 'new_table' instead", (node.id, edge.source, *others)))
     return out
+
+
+def _check_secrets(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]:
+    problems = []
+    for node in wf:
+        allowed = types[node.type].credential_fields(node.config) if node.type in types else ()
+        for found in misplaced_secrets(node.config, allowed):
+            problems.append(Problem("secret_placement", found.message(_name(wf, node.id)), (node.id,),
+                                    found.field))
+    return problems

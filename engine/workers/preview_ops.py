@@ -281,12 +281,11 @@ def _try_in_database(state: Any, workflow_id: str, base_dir: str, node: Mapping[
     ctx = _context(state, workflow_id, base_dir, node, config, _workspace(state), state.lease,
                    state.workspace_path, [InputTable(str(i["node_id"]), str(i["table"]), None, connection)
                                           for i in inputs])
-    sql, params = ctx.render_for(str(config["sql"]), db)
-    statements = split_statements(sql)
+    statements = split_statements(ctx.render_for(str(config["sql"]), db))
     if len(statements) != 1:
         raise DagfluxError(f"'{label}': mode 'new_table' takes exactly one SELECT statement, found "
                            f"{len(statements)}")
-    batches = db.read_batches(statements[0], params, limit)
+    batches = db.read_batches(statements[0], (), limit)
     try:
         names, rows = next(batches)
     finally:

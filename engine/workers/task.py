@@ -19,6 +19,7 @@ from engine import workspace
 from engine.connectors.runtime import ConnectionRuntime
 from engine.errors import DagfluxError
 from engine.messages import NodeResult, OpResult, RunNode, RunOp
+from engine.model.secret_placement import misplaced_secrets
 from engine.plugin_api import InputTable, NodeContext
 from engine.plugins import PluginRegistry
 from engine.workspace import WriteLease
@@ -63,6 +64,9 @@ def execute_task(task: RunNode, state: WorkerState) -> NodeResult:
             raise DagfluxError(state.setup_error)
         assert state.conn is not None
         node_type = state.registry.node_type(task.node_type)
+        misplaced = misplaced_secrets(task.config, node_type.credential_fields(task.config))
+        if misplaced:  # validation refuses these; a file that skipped validation is refused here
+            raise DagfluxError(misplaced[0].message(f"'{label}'"))
         ctx = NodeContext(
             workflow_id=task.workflow_id, run_id=task.run_id, node_id=task.node_id,
             node_type=task.node_type, title=task.title, config=task.config,

@@ -44,8 +44,8 @@ class BranchNode(NodeType):
 
     def _in_database(self, ctx: NodeContext, connection: str, table: str) -> NodeOutput:
         db = ctx.location(connection)
-        condition, params = ctx.render_for(str(ctx.config["condition"]), db)
-        batches = db.read_batches(f"SELECT ({condition}) FROM {db.qualified(table)}", params, 2)
+        condition = ctx.render_for(str(ctx.config["condition"]), db)
+        batches = db.read_batches(f"SELECT ({condition}) FROM {db.qualified(table)}", (), 2)
         try:
             _, rows = next(batches)
         finally:

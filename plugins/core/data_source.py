@@ -49,6 +49,10 @@ class DataSourceNode(NodeType):
     max_inputs = 1
     reads_input_table = False
 
+    def credential_fields(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """A REST request's header and query values may carry its own connection's secrets."""
+        return ("headers", "params") if config.get("source") == "rest" else ()
+
     def validate_config(self, config: Mapping[str, Any], input_ids: list[str]) -> list[ConfigProblem]:
         source = config.get("source", "file")
         if source not in SOURCES:

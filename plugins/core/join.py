@@ -77,11 +77,11 @@ class JoinNode(NodeType):
         if destination is None:
             return self._local(view)
         if ctx.config.get("sql"):
-            sql, params = view.render_for(str(ctx.config["sql"]), dest)
+            sql = view.render_for(str(ctx.config["sql"]), dest)
         else:
             pairs = [(i.node_id, i.table, [c for c, _ in dest.list_fields(i.table)]) for i in inputs]
-            sql, params = join_sql.build_join_sql(ctx.config, pairs, quote=dest.quote_ident), []
+            sql = join_sql.build_join_sql(ctx.config, pairs, quote=dest.quote_ident)
         target = dest.quote_ident(ctx.output_table)
         dest.execute_many([f"DROP TABLE IF EXISTS {target}"])
-        dest.execute(f"CREATE TABLE {target} AS {sql}", params)
+        dest.execute(f"CREATE TABLE {target} AS {sql}")
         return NodeOutput(table=ctx.output_table, connection=destination, records=dest.count(ctx.output_table))

@@ -11,8 +11,8 @@ Where it runs: an input in the workspace is transformed there. An input that liv
 a database connection is transformed by SQL in that database's dialect; ``storage:
 database`` keeps the result there (a table ``<workflow>__<node>`` in the connection),
 ``storage: local`` pulls the result into the workspace in batches (fetching and
-inserting overlap). Secrets in such SQL (``{{ secret.<conn>.<field> }}``) are passed
-as driver parameters, never pasted into the text.
+inserting overlap). A secret reference (``{{ secret.<conn>.<field> }}``) is never allowed in
+SQL (see :mod:`engine.model.secret_placement`).
 """
 
 from __future__ import annotations
@@ -99,16 +99,10 @@ def create_table_as(ctx: NodeContext, select_sql: str) -> NodeOutput:
 
 def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
     db = ctx.location(connection)
-    sql, params = ctx.render_for(str(ctx.config["sql"]), db)
-    statements = split_statements(sql)
-    if params and len(statements) != 1:
-        raise NodeError(f"node '{ctx.label}': secret references are allowed in single-statement SQL only")
+    statements = split_statements(ctx.render_for(str(ctx.config["sql"]), db))
     if ctx.config.get("mode") == "in_place":
         table = ctx.input().table
-        if params:
-            db.execute(statements[0], params)
-        else:
-            db.execute_many(statements)
+        db.execute_many(statements)
         return NodeOutput(table=table, connection=connection, records=db.count(table))
     if len(statements) != 1:
         raise NodeError(f"node '{ctx.label}': mode 'new_table' takes exactly one SELECT statement, "
@@ -116,9 +110,9 @@ def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
     if ctx.config.get("storage", "local") == "database":
         target = db.quote_ident(ctx.output_table)
         db.execute_many([f"DROP TABLE IF EXISTS {target}"])
-        db.execute(f"CREATE TABLE {target} AS {statements[0]}", params)
+        db.execute(f"CREATE TABLE {target} AS {statements[0]}")
         return NodeOutput(table=ctx.output_table, connection=connection, records=db.count(ctx.output_table))
-    records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace", params)
+    records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace")
     return NodeOutput(table=ctx.output_table, records=records)
 
 

@@ -137,3 +137,117 @@ def _no_engine_env_leak(monkeypatch):
     monkeypatch.delenv("DAGFLUX_WEBHOOK_PORT", raising=False)
     yield
     os.environ.pop(frametap.ENV, None)
+
+
+# --- a secret can be used as a credential, never selected into data --------------------------
+RULE = "secrets can only be used in a connection's credential fields"
+SECRET = "{{ secret.pg.password }}"
+IN_SQL = {  # each would copy the password (or a form of it no scrubber recognises) into a table
+    "select": f"SELECT {SECRET} AS p FROM {{{{ input }}}}",
+    "reverse": f"SELECT reverse({SECRET}) AS p FROM {{{{ input }}}}",
+    "substr": f"SELECT substr({SECRET}, 2, 30) AS p FROM {{{{ input }}}}",
+    "hex": f"SELECT encode(convert_to({SECRET}, 'UTF8'), 'hex') AS p FROM {{{{ input }}}}",
+    "concat": f"SELECT 'x' || {SECRET} || 'y' AS p FROM {{{{ input }}}}",
+}
+PY_CODE = f"def transform(rows):\n    for row in rows:\n        yield {{'p': '{SECRET}'[::-1]}}\n"
+
+
+def _misplaced_nodes() -> dict[str, dict]:
+    nodes = {f"sql_{k}": node("leak", "transformer", {"language": "sql", "storage": "local", "sql": sql})
+             for k, sql in IN_SQL.items()}
+    nodes["sql_in_database"] = node("leak", "transformer", {"language": "sql", "storage": "database",
+                                                            "sql": IN_SQL["select"]})
+    nodes["python"] = node("leak", "transformer", {"language": "python", "code": PY_CODE})
+    nodes["branch"] = node("leak", "branch", {"condition": f"length({SECRET}) > 3"})
+    nodes["output_path"] = node("leak", "output", {"path": f"out_{SECRET}.csv"})
+    return nodes
+
+
+def _write_leak_flows(folder: Path) -> dict[str, Path]:
+    start = node("start", "start", {"trigger": {"kind": "manual"}})
+    orders = node("orders", "data_source", {"source": "connection", "connection": "pg", "table": "orders"})
+    flows = {}
+    for name, leak in _misplaced_nodes().items():
+        nodes, edges = [start, orders, leak], [("start", "orders"), ("orders", "leak")]
+        if leak["type"] == "branch":
+            nodes += [node("t", "transformer", {"language": "sql", "sql": "SELECT 1 AS x FROM {{ input }}"}),
+                      node("f", "transformer", {"language": "sql", "sql": "SELECT 0 AS x FROM {{ input }}"})]
+            edges += [("leak", "t", "true"), ("leak", "f", "false")]
+        flows[name] = write_workflow(folder, f"leak_{name}", nodes, edges)
+    other = node("api", "data_source", {"source": "rest", "connection": "api", "path": "/echo",
+                                        "headers": {"X-Stolen": SECRET}})        # another connection's secret
+    flows["rest_other_connection"] = write_workflow(folder, "leak_rest_other", [start, other], [("start", "api")])
+    return flows
+
+
+def test_a_secret_is_refused_wherever_it_could_become_data_and_still_works_as_a_credential(
+        keyring_ready, postgres_server, cli, dagflux_home, tmp_path, monkeypatch):
+    from engine.messages import RunNode
+    from engine.workers.pool import WorkerPool
+
+    password, token = _random_secret(), _random_secret()
+    postgres_server = add_login(postgres_server)
+    admin = postgres_admin(postgres_server)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"ALTER USER \"{postgres_server.user}\" PASSWORD '{password}'")
+            cur.execute("DROP TABLE IF EXISTS orders")
+            cur.execute("CREATE TABLE orders (id int, note text)")
+            cur.execute("INSERT INTO orders VALUES (1, 'first'), (2, 'second')")
+            cur.execute(f'GRANT ALL ON orders TO "{postgres_server.user}"')
+        admin.commit()
+    finally:
+        admin.close()
+    outputs: list[str] = []
+    pg_settings = ["--set", f"port={postgres_server.port}", "--set", f"database={postgres_server.database}"]
+    added = cli("connections", "add", "postgresql", "pg", *pg_settings,
+                input=f"{postgres_server.host}\n{postgres_server.user}\n{password}\n")
+    assert added.returncode == 0, added.stderr
+    with RestServer(token=token) as server:
+        assert cli("connections", "add", "rest", "api", "--set", f"base_url={server.url}", "--set", "auth=bearer",
+                   "--secret", "token", input=f"{token}\n").returncode == 0
+        for name, flow in _write_leak_flows(tmp_path).items():
+            checked, ran = cli("validate", str(flow)), cli("run", "--json", str(flow))
+            outputs += [checked.stdout, checked.stderr, ran.stdout, ran.stderr]
+            assert checked.returncode == 2 and RULE in checked.stdout + checked.stderr, (name, checked.stdout)
+            assert "node 'leak'" in checked.stdout + checked.stderr or name == "rest_other_connection"
+            assert ran.returncode == 2 and RULE in ran.stderr, (name, ran.stderr)
+
+        # Defence in depth: a node that never went through validation (as a hand-edited file
+        # handed straight to a worker would) is refused by the worker before it touches data.
+        pool = WorkerPool(dagflux_home / "workspace.sqlite", size=1)
+        try:
+            for name, leak in _misplaced_nodes().items():
+                task = RunNode(id=1, run_id="bypass", workflow_id="bypass", node_id="leak", node_type=leak["type"],
+                               title="leak", config=leak["config"], base_dir=str(tmp_path),
+                               inputs=[{"node_id": "orders", "table": "orders", "records": 2, "connection": "pg"}],
+                               output_table="bypass__leak")
+                result = pool.submit(task).result(timeout=120)
+                outputs.append(str(result.error))
+                assert result.status == "failed" and RULE in (result.error or ""), (name, result.error)
+        finally:
+            pool.close()
+
+        # Positive controls: the same secrets still work as credentials of their own connection.
+        start = node("start", "start", {"trigger": {"kind": "manual"}})
+        orders = node("orders", "data_source", {"source": "connection", "connection": "pg", "table": "orders"})
+        pull = node("pull", "transformer", {"language": "sql", "storage": "local",
+                                            "sql": "SELECT id, note FROM {{ input }}"})
+        own = node("api", "data_source", {"source": "rest", "connection": "api", "path": "/secure/header",
+                                          "records_path": "data",   # answers only with X-API-Key = token
+                                          "headers": {"X-API-Key": "{{ secret.api.token }}"}})
+        good = write_workflow(tmp_path, "good", [start, orders, pull, own],
+                              [("start", "orders"), ("orders", "pull"), ("start", "api")])
+        ran = cli("run", "--json", str(good))
+        outputs += [ran.stdout, ran.stderr]
+        assert ran.returncode == 0, ran.stderr
+        assert {n["id"]: n["records"] for n in json.loads(ran.stdout)["nodes"]}["api"] > 0
+    shown = cli("workspace", "show", "good__pull")
+    assert "first" in shown.stdout and "second" in shown.stdout
+    tables = json.loads(cli("workspace", "list", "--all", "--json").stdout)
+    assert not [t["name"] for t in tables if "leak" in t["name"] or "bypass" in t["name"]]
+    haystack = b"\n".join(p.read_bytes() for p in dagflux_home.rglob("*") if p.is_file())
+    haystack += "\n".join(outputs).encode()
+    for form in _encodings(password, [postgres_server.user]) + _encodings(password[::-1], []):
+        assert form not in haystack
+    assert token.encode() not in haystack
