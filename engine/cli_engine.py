@@ -166,13 +166,20 @@ def _status(as_json: bool) -> int:
         _err(str(exc))
         return EXIT_NO_ENGINE
     if as_json:
-        print(json.dumps({"pid": status["pid"], "socket": status["socket"], "version": status["version"]}))
+        print(json.dumps({"pid": status["pid"], "socket": status["socket"], "version": status["version"],
+                          "code_sandbox": status.get("code_sandbox")}))
     else:
         runs = len(status["active_runs"])
         print(f"engine {status['version']} running (pid {status['pid']}), up {status['uptime_s']:.0f} s, "
               f"{runs} run(s) in progress\n  socket {status['socket']}\n  data   {status['data_dir']}")
         if status.get("webhook_error"):
             print(f"  webhooks off: {status['webhook_error']}")
+        sandbox = status.get("code_sandbox")
+        if sandbox == "unsandboxed":
+            print("  code skills run unsandboxed: this kernel has no Landlock, so Python code in a workflow "
+                  "can read what you can read (see README, 'What code in a workflow can reach')")
+        elif sandbox:
+            print(f"  code skills confined by {sandbox}")
     return EXIT_OK
 
 

@@ -35,6 +35,7 @@ from engine.service.runs import RunManager
 from engine.service.server import ClientSession, IpcServer
 from engine.service.store import WorkflowStore, summary
 from engine.service.trigger_manager import TriggerManager
+from engine.skills import sandbox_fs
 
 log = logging.getLogger("dagflux.engine")
 DEFAULT_WEBHOOK_PORT = 8737
@@ -167,7 +168,8 @@ class Engine:
     def _call_status(self) -> dict:
         return {"pid": os.getpid(), "socket": str(self.socket), "version": __version__,
                 "data_dir": str(self.paths.root), "uptime_s": round(time.time() - self.started_at, 1),
-                "active_runs": self.runs.active(), "webhook_error": self.triggers.webhook_error}
+                "active_runs": self.runs.active(), "webhook_error": self.triggers.webhook_error,
+                "code_sandbox": sandbox_fs.status()}
 
     def _call_shutdown(self) -> bool:
         threading.Thread(target=self.stop, name="dagflux-shutdown", daemon=True).start()

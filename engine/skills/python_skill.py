@@ -63,17 +63,19 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from engine import workspace
 from engine.errors import NodeError
 from engine.io.rows import RowWriter
+from engine.skills import sandbox_fs
 from engine.workspace import quote_ident
 
 __all__ = ["DEFAULT_LIMITS", "KEPT_DAGFLUX_VARS", "SESSION_ENV_PREFIXES", "SESSION_ENV_VARS",
            "apply_sandbox", "compile_skill", "run_transform", "scrub_environment"]
 
-DEFAULT_LIMITS: Mapping[str, int] = {"cpu_seconds": 60, "memory_mb": 1024}
+DEFAULT_LIMITS: Mapping[str, int] = {"cpu_seconds": 60, "memory_mb": 1024, "processes": 64}
 CPU_GRACE_SECONDS = 1
 """After the soft CPU limit (SIGXCPU) the hard limit (SIGKILL) follows this much later."""
 
@@ -102,18 +104,21 @@ KEPT_DAGFLUX_VARS = frozenset({"DAGFLUX_HOME"})
 
 # --- sandbox -----------------------------------------------------------------------------
 
-def apply_sandbox(limits: Mapping[str, Any] | None) -> None:
-    """Cap CPU time and memory and scrub session variables, for good (see module doc).
+def apply_sandbox(limits: Mapping[str, Any] | None, workspace_path: Path | None = None) -> None:
+    """Cap CPU time, memory and processes, confine the filesystem view and scrub session
+    variables, for good (see module doc).
 
     ``cpu_seconds`` counts from this call (CPU already used is added); ``memory_mb``
-    caps the whole address space. Both are clamped to the current hard limits.
-    Call it once in a fresh worker before user code runs; the process must not run
-    another task afterwards.
+    caps the whole address space; ``processes`` caps how many more processes the code may
+    start. All are clamped to the current hard limits. Call it once in a fresh worker
+    before user code runs; the process must not run another task afterwards.
     """
     cpu_seconds = _limit_value(limits, "cpu_seconds")
     memory_mb = _limit_value(limits, "memory_mb")
+    processes = _limit_value(limits, "processes")
     if sys.platform != "win32":
-        _set_limits(cpu_seconds, memory_mb)
+        _set_limits(cpu_seconds, memory_mb, processes)
+        sandbox_fs.confine(workspace_path)
     scrub_environment()
 
 
@@ -141,7 +146,7 @@ def _limit_value(limits: Mapping[str, Any] | None, key: str) -> int:
     return math.ceil(value)
 
 
-def _set_limits(cpu_seconds: int, memory_mb: int) -> None:
+def _set_limits(cpu_seconds: int, memory_mb: int, processes: int) -> None:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -149,6 +154,22 @@ def _set_limits(cpu_seconds: int, memory_mb: int) -> None:
     _set_limit(resource.RLIMIT_CPU, cpu, cpu + CPU_GRACE_SECONDS)
     memory = memory_mb * 1024 * 1024
     _set_limit(resource.RLIMIT_AS, memory, memory)
+    # RLIMIT_NPROC counts every process of the user, so the cap is "what runs now + N".
+    # The kernel does not apply it to root (CAP_SYS_RESOURCE): there, the worker's process
+    # group and descendant sweep (engine.workers.containment) are what bound the code.
+    running = _user_process_count()
+    _set_limit(resource.RLIMIT_NPROC, running + processes, running + processes)
+
+
+def _user_process_count() -> int:
+    import psutil
+
+    uid = os.getuid()
+    count = 0
+    for proc in psutil.process_iter(["uids"]):
+        uids = proc.info.get("uids")
+        count += bool(uids and uids.real == uid)
+    return count
 
 
 def _set_limit(kind: int, soft: int, hard: int) -> None:

@@ -9,8 +9,9 @@ sent as a msgpack :class:`RunNode` frame over a pipe and answered by a
 A worker that dies, hangs past the node's timeout or is cancelled is killed
 (SIGKILL) and replaced; the task's result says why, e.g. "worker exited with
 signal 9 while running node 'clean orders'". Isolated tasks (user code) run in a
-fresh one-task worker. Workers exit when their pipe closes, so they never
-outlive the coordinator.
+fresh one-task worker that leads its own process group; killing it kills every
+process the code started (:mod:`engine.workers.containment`). Workers exit when
+their pipe closes, so they never outlive the coordinator.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -83,6 +86,7 @@ class _Worker:
         child.close()
         self.conn: Connection = parent
         self.pid = self.process.pid
+        self.isolated = bool(settings.get("isolated"))
         self.ready: WorkerReady | None = None
 
     def wait_ready(self) -> WorkerReady:
@@ -105,7 +109,13 @@ class _Worker:
         return self.process.is_alive()
 
     def signal_kill(self) -> None:
-        """SIGKILL the process only; safe from any thread (the slot's thread sees EOF)."""
+        """SIGKILL the process (an isolated one with every process its code started);
+        safe from any thread (the slot's thread sees EOF)."""
+        if self.isolated:
+            from engine.workers.containment import kill_tree
+
+            kill_tree(self.pid)
+            return
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -190,8 +200,8 @@ class WorkerPool:
                                            name=f"dagflux-slot-{slot.index}")
             slot.thread.start()
 
-    def _spawn(self, isolated: bool = False) -> _Worker:
-        return _Worker(self._ctx, {**self._settings, "isolated": isolated})
+    def _spawn(self, isolated: bool = False, private_tmp: str | None = None) -> _Worker:
+        return _Worker(self._ctx, {**self._settings, "isolated": isolated, "private_tmp": private_tmp})
 
     # --- Executor interface ----------------------------------------------------
     def submit(self, task: Task) -> Future[Reply]:
@@ -315,11 +325,13 @@ class WorkerPool:
         if job.cancelled and not job.sent:
             return _result(job.task, "cancelled", job.started, "cancelled")
         if job.task.isolated:
-            fresh = self._spawn(isolated=True)
+            private_tmp = tempfile.mkdtemp(prefix="dagflux-skill-")  # the code's temp folder, removed here
+            fresh = self._spawn(isolated=True, private_tmp=private_tmp)
             try:
                 return self._run_on(fresh, job)
             finally:
                 fresh.stop()
+                shutil.rmtree(private_tmp, ignore_errors=True)
         if not job.sent and not slot.worker.alive():
             slot.worker = self._respawn(slot.worker)
         return self._run_on(slot.worker, job)
@@ -372,7 +384,18 @@ class WorkerPool:
             return _result(job.task, "failed", job.started, f"{exc} (node '{label}')")
         reason = worker.death_reason()
         worker.kill()
+        if worker.process.exitcode == -signal.SIGXCPU:
+            return _result(job.task, "failed", job.started,
+                           f"node '{label}' exceeded its CPU time limit of {_cpu_limit(job.task)} s; it was stopped")
         return _result(job.task, "failed", job.started, f"{reason} while running node '{label}'")
+
+
+def _cpu_limit(task: Task) -> str:
+    from engine.skills.python_skill import DEFAULT_LIMITS
+
+    config = task.config if isinstance(task, RunNode) else {}
+    limits = config.get("limits") if isinstance(config.get("limits"), dict) else {}
+    return f"{limits.get('cpu_seconds', DEFAULT_LIMITS['cpu_seconds']):g}"
 
 
 def _result(task: Task, status: str, started: float, error: str) -> Reply:

@@ -32,8 +32,16 @@ EXIT_ORPHANED = 70
 
 def main(conn: Connection, settings: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    isolated = bool(settings.get("isolated"))
+    if isolated:  # user code: every process it starts must end with the task
+        from engine.skills.sandbox_fs import use_private_tmp
+        from engine.workers.containment import contain
+
+        contain()
+        if settings.get("private_tmp"):
+            use_private_tmp(str(settings["private_tmp"]))
     if settings.get("coordinator_pid"):
-        exit_with(int(settings["coordinator_pid"]))
+        exit_with(int(settings["coordinator_pid"]), isolated)
     from engine.plugins import load_registry
     from engine.workers.task import WorkerState
 
@@ -52,7 +60,7 @@ def main(conn: Connection, settings: dict[str, Any]) -> None:
         state.close()
 
 
-def exit_with(pid: int) -> None:
+def exit_with(pid: int, isolated: bool = False) -> None:
     """End this process as soon as process ``pid`` (the coordinator) is gone.
 
     An idle worker notices on its pipe; a busy one (a long query) would not, so a
@@ -71,6 +79,10 @@ def exit_with(pid: int) -> None:
         else:
             while pid_alive(pid):
                 time.sleep(0.5)
+        if isolated:
+            from engine.workers.containment import stop_descendants
+
+            stop_descendants()
         os._exit(EXIT_ORPHANED)
 
     threading.Thread(target=wait_for_exit, name="dagflux-parent-watch", daemon=True).start()
@@ -96,6 +108,10 @@ def _serve(conn: Connection, state: Any) -> None:
             reply = execute_op(msg, state)
         else:
             continue
+        if state.isolated:  # the node has ended: so has every process its code started
+            from engine.workers.containment import stop_descendants
+
+            stop_descendants()
         try:
             conn.send_bytes(messages.encode(reply))
         except (OSError, ValueError):

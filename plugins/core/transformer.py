@@ -147,7 +147,7 @@ class PythonSkill:
         from engine.skills import python_skill
 
         if ctx.isolated:
-            python_skill.apply_sandbox(ctx.config.get("limits") or {})
+            python_skill.apply_sandbox(ctx.config.get("limits") or {}, ctx.workspace_path)
         fn = python_skill.compile_skill(str(ctx.config["code"]), ctx.label)
         with ctx.building_table() as staging:
             python_skill.run_transform(fn, ctx.conn, ctx.lease, ctx.input().table, staging, ctx.label)
