@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine import jsonlimits
 from engine.atomic import atomic_write_text
 from engine.errors import UnsupportedVersionError, WorkflowFileError
 from engine.model.workflow import Edge, Node, Workflow
@@ -90,7 +91,9 @@ def loads(text: str, source: str = "<workflow>") -> Workflow:
     if not text.strip():
         raise WorkflowFileError(f"{source}: the file is empty", source)
     try:
-        doc = json.loads(text)
+        doc = jsonlimits.loads(text)
+    except jsonlimits.JsonTooDeep as exc:
+        raise WorkflowFileError(f"{source}: the JSON is {exc}; a workflow never needs that", source) from None
     except json.JSONDecodeError as exc:
         raise WorkflowFileError(
             f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", source) from None
@@ -156,6 +159,9 @@ def _node_from(raw: Any, index: int, source: str) -> Node:
     if not isinstance(raw, dict):
         raise WorkflowFileError(f"{where} must be an object", source)
     node_id, node_type = raw.get("id"), raw.get("type")
+    if "id" in raw and not isinstance(node_id, str):
+        raise WorkflowFileError(f"{where}: 'id' must be a text like \"clean_orders\", not {_json_kind(node_id)} "
+                                f"{json.dumps(node_id)[:40]}", source)
     if not isinstance(node_id, str) or not node_id:
         raise WorkflowFileError(f"{where} has no 'id'", source)
     if not isinstance(node_type, str) or not node_type:
@@ -172,6 +178,14 @@ def _node_from(raw: Any, index: int, source: str) -> Node:
         raise WorkflowFileError(f"{where} ('{node_id}'): 'timeout_s' must be a positive number", source)
     return Node(node_id, node_type, str(raw.get("title") or ""), (float(pos[0]), float(pos[1])),
                 config, float(timeout) if timeout else None, bool(raw.get("pinned", False)))
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a true/false value"
+    if isinstance(value, (int, float)):
+        return "the number"
+    return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _edge_from(raw: Any, index: int, source: str) -> Edge:

@@ -8,6 +8,8 @@ Rules (each :class:`Problem` names the node(s) it is about):
 * port arity: Start has no input, Join has two or more, Branch has one input and
   both its ``true`` and ``false`` outputs connected, others as their type declares;
 * no cycle (found with :mod:`graphlib`; the message names the nodes on it);
+* every setting and built-in node configuration matches the workflow JSON Schema — types,
+  ranges, allowed values, unknown keys (:mod:`engine.model.schema_check`);
 * each node's configuration passes its type's checks (missing required fields …);
 * a node that reads an input table is not fed by Start (which has no table);
 * an in-place Transformer's input feeds no other node (the order would change
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import WorkflowValidationError
+from engine.model.schema_check import schema_problems
 from engine.model.secret_placement import misplaced_secrets
 from engine.model.workflow import Workflow, is_valid_id
 from engine.plugin_api import NodeType
@@ -50,6 +53,7 @@ def validate(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]:
     problems += _check_arity(wf, types)
     problems += _check_cycles(wf)
     problems += _check_configs(wf, types)
+    problems += _check_schema(wf, problems)
     problems += _check_in_place(wf, types)
     problems += _check_secrets(wf, types)
     return problems
@@ -187,6 +191,22 @@ def _check_configs(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]
                                if not p.message.startswith(f"'{p.field}'") else
                                f"node {_name(wf, node.id)} ({node.type}): {p.message}",
                                (node.id,), p.field))
+    return out
+
+
+def _check_schema(wf: Workflow, earlier: list[Problem]) -> list[Problem]:
+    """Schema violations, except where a node type already said what is wrong with that field."""
+    from engine.model.fileformat import to_dict
+
+    said = {(p.nodes[0] if p.nodes else None, f"config.{p.field}") for p in earlier if p.code == "config"}
+    out = []
+    for found in schema_problems(to_dict(wf)):
+        if (found.node_id, found.field) in said or any(
+                found.node_id == node and found.field.startswith(field + ".") for node, field in said):
+            continue
+        where = f"node {_name(wf, found.node_id)}: " if found.node_id is not None else ""
+        out.append(Problem("schema", where + found.message, (found.node_id,) if found.node_id else (),
+                           found.field))
     return out
 
 

@@ -19,7 +19,7 @@ Guarantees:
   ====  ==========================================================================
   202   ``{"status": "started", "run_id": …}``: the callback started a run
   400   the body is malformed; the error names the line (and column for JSON), or
-        JSON nested deeper than ``MAX_JSON_DEPTH`` levels
+        JSON nested deeper than :data:`engine.jsonlimits.MAX_DEPTH` levels
   404   unknown token, any method: one fixed body, so nothing tells whether a
         workflow exists
   405   a known token with a method other than POST
@@ -57,6 +57,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine import jsonlimits
 from engine.errors import DagfluxError
 
 __all__ = ["OnWebhook", "WebhookServer", "WebhookServerError", "new_token"]
@@ -70,9 +71,6 @@ DEFAULT_MAX_BODY = 10 * 1024 * 1024
 FORMATS = ("json", "csv")
 _CONTENT_TYPES = {"application/json": "json", "text/csv": "csv"}
 _CHUNK = 64 * 1024
-#: Deepest JSON nesting a body may have (an object in a list in an object … counts 3). Rows
-#: cross processes as msgpack and land in SQLite: real payloads are a few levels deep.
-MAX_JSON_DEPTH = 64
 _READY_TIMEOUT = 10.0
 _NOT_FOUND = {"status": "error", "error": "not found"}
 _INTERNAL = {"status": "error", "error": "internal error: no run was started; see the engine log"}
@@ -333,16 +331,13 @@ def _decode(body: bytes, charset: str | None) -> str:
 
 
 def _json_rows(text: str) -> list[dict[str, Any]]:
-    too_deep = _Reject(400, f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        value = json.loads(text)
-    except RecursionError:
-        raise too_deep from None
+        value = jsonlimits.loads(text)
+    except jsonlimits.JsonTooDeep as exc:
+        raise _Reject(400, f"the JSON body is {exc}") from None
     except json.JSONDecodeError as exc:
         raise _Reject(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                       line=exc.lineno, column=exc.colno) from None
-    if _depth_exceeds(value, MAX_JSON_DEPTH):
-        raise too_deep
     if isinstance(value, Mapping):
         return [dict(value)]
     if not isinstance(value, list):
@@ -351,20 +346,6 @@ def _json_rows(text: str) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise _Reject(400, f"item {index} of the JSON array is {_json_kind(item)}: each item must be an object")
     return value
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """True when ``value`` nests lists/objects more than ``limit`` levels (no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
 
 
 def _json_kind(value: Any) -> str:

@@ -153,3 +153,26 @@ def test_failures_never_damage_workflow_history_or_workspace(tmp_path, cli, dagf
         assert conn.execute('SELECT b FROM "good_flow__t" ORDER BY b').fetchall() == [(2,), (4,)]
     finally:
         conn.close()
+
+
+def test_json_nested_100000_deep_is_refused_by_validate_run_and_import_in_words(cli, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format": "dagflux-workflow", "a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    for args in (("validate",), ("run",), ("workflows", "import")):
+        out = cli(*args, deep)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "nested more than 64 levels deep" in out.stderr
+        assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+
+
+def test_settings_of_the_wrong_type_or_range_are_invalid_before_running(cli, tmp_path):
+    doc = {"format": "dagflux-workflow", "version": 2, "id": "bad_settings", "settings": {"node_timeout_s": -5},
+           "nodes": [{"id": "start", "type": "start"},
+                     {"id": "src", "type": "data_source", "config": {"source": "file", "path": 123}}],
+           "edges": [{"from": "start", "to": "src"}]}
+    path = tmp_path / "bad_settings.json"
+    path.write_text(json.dumps(doc))
+    out = cli("validate", path)
+    assert out.returncode == 2
+    assert "settings.node_timeout_s must be greater than 0, got -5" in out.stderr
+    assert "node 'src': config.path must be a text, got 123" in out.stderr

@@ -1,0 +1,115 @@
+"""Settings and built-in node configurations checked against the workflow JSON Schema.
+
+``engine/model/workflow.schema.json`` (``docs/workflow.schema.json`` links to it) is the one
+description of the file format; :func:`schema_problems` validates a workflow against it
+with ``jsonschema`` (draft 2020-12) and turns each violation into one sentence naming where
+it is and what is wrong — ``node 'clean': config.path must be a string, got 123``,
+``settings.node_timeout_s must be greater than 0, got -5`` — never a raw schema dump.
+
+Missing required keys are left to the node types' own checks, which say what to fill in
+(a half-finished node can be saved); node types that plugins provide are checked by their
+plugin only (the schema describes the built-in ones).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_PATH = Path(__file__).with_name("workflow.schema.json")
+_SKIPPED = {"required", "if", "then", "else", "allOf"}
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    node_id: str | None   # the node the problem is in, None for workflow-level keys
+    field: str            # path below the node (``config.path``) or the workflow (``settings.x``)
+    message: str          # the sentence, without the node's name
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def schema_problems(doc: dict[str, Any]) -> list[SchemaProblem]:
+    """Every schema violation in the workflow document ``doc`` (as ``fileformat.to_dict`` writes it)."""
+    found: dict[tuple[str | None, str], SchemaProblem] = {}
+    nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
+    for error in _leaves(_validator().iter_errors(doc)):
+        path = list(error.absolute_path)
+        node_id = None
+        if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int) and path[1] < len(nodes):
+            node_id = str(nodes[path[1]].get("id"))
+            path = path[2:]
+        elif path and path[0] in ("edges", "id"):
+            continue  # ids and edges are checked (and named) by the graph rules
+        if path == ["id"]:
+            continue
+        field = _dotted(path)
+        key = (node_id, field)
+        if key not in found:
+            found[key] = SchemaProblem(node_id, field, _sentence(field, error))
+    return list(found.values())
+
+
+def _leaves(errors: Iterator[Any]) -> Iterator[Any]:
+    """The errors worth reporting: for a failed oneOf/anyOf the best-matching branch's."""
+    from jsonschema.exceptions import best_match
+
+    for error in errors:
+        if error.validator in ("oneOf", "anyOf") and error.context:
+            error = best_match(error.context)
+        if error.validator in _SKIPPED:
+            continue
+        yield error
+
+
+def _dotted(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(the document)"
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _sentence(field: str, error: Any) -> str:
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    if kind == "type":
+        names = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join({"integer": "a whole number", "number": "a number", "string": "a text",
+                              "boolean": "true or false", "object": "an object", "array": "a list",
+                              "null": "null"}.get(n, n) for n in names)
+        return f"{field} must be {wanted}, got {_shown(value)}"
+    if kind == "exclusiveMinimum":
+        return f"{field} must be greater than {expected:g}, got {_shown(value)}"
+    if kind in ("minimum", "maximum"):
+        return f"{field} must be at {'least' if kind == 'minimum' else 'most'} {expected:g}, got {_shown(value)}"
+    if kind == "enum":
+        return f"{field} must be one of {', '.join(_shown(v) for v in expected)}, got {_shown(value)}"
+    if kind == "const":
+        return f"{field} must be {_shown(expected)}, got {_shown(value)}"
+    if kind == "multipleOf":
+        return f"{field} must be a multiple of {expected:g}, got {_shown(value)}"
+    if kind == "minLength" and expected == 1:
+        return f"{field} must not be empty"
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        return (f"{field}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(repr(k) for k in extra)}"
+                + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
+    if kind == "pattern":
+        hint = error.schema.get("description")
+        return f"{field}: {_shown(value)} is not in the expected form" + (f" — {hint}" if hint else "")
+    return f"{field}: {error.message}"
