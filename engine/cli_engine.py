@@ -46,6 +46,8 @@ def add_parsers(sub: Any) -> None:
     w.add_argument("action", choices=["list", "import", "enable", "disable", "remove", "run"])
     w.add_argument("target", nargs="?", help="a file (import) or a workflow id")
     w.add_argument("--id", dest="new_id", help="import under another id")
+    w.add_argument("--yes", "-y", action="store_true", help="import without asking (after reading what it does)")
+    w.add_argument("--force", action="store_true", help="import an invalid workflow as a draft (it does not run)")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_workflows)
 
@@ -226,6 +228,8 @@ def cmd_workflows(args: argparse.Namespace) -> int:
     if args.action != "list" and not args.target:
         what = "file" if args.action == "import" else "workflow id"
         raise DagfluxError(f"'dagflux workflows {args.action}' needs a {what}")
+    if args.action == "import":
+        _review_import(args)
     try:
         client = _client(timeout=2.0)
     except EngineUnavailable:
@@ -239,11 +243,38 @@ def cmd_workflows(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _review_import(args: argparse.Namespace) -> None:
+    """Show what the file will do (and its problems) before anything is saved; ask, unless --yes."""
+    from engine.errors import WorkflowValidationError
+    from engine.model import fileformat, validation
+    from engine.model.review import review
+    from engine.paths import default_paths
+    from engine.plugins import load_registry
+
+    wf = fileformat.load(args.target)
+    problems = validation.validate(wf, load_registry([default_paths().plugins]).node_types)
+    if problems and not args.force:
+        raise WorkflowValidationError(problems, f"{args.target} was not imported; fix it, or import it as a "
+                                                "draft with --force")
+    print(f"{args.target}: workflow '{args.new_id or wf.id}' ({wf.name}), {len(wf)} nodes"
+          + (f" — a draft with {len(problems)} problem(s), it will not run until fixed" if problems else ""))
+    for line in review(wf).lines():
+        print(f"  {line}")
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise DagfluxError("not imported: read what it does above, then import it with --yes "
+                           "(there is no terminal to ask)")
+    if input("Import it? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise DagfluxError("not imported")
+
+
 def _workflows_call(client: Any, args: argparse.Namespace) -> Any:
     if args.action == "list":
         return client.call("workflows.list")
     if args.action == "import":
-        return client.call("workflows.import", path=str(Path(args.target).resolve()), new_id=args.new_id)
+        return client.call("workflows.import", path=str(Path(args.target).resolve()), new_id=args.new_id,
+                           force=args.force)
     if args.action in ("enable", "disable"):
         return client.call("workflows.set_enabled", id=args.target, enabled=args.action == "enable")
     if args.action == "remove":
@@ -263,7 +294,10 @@ def _workflows_offline(args: argparse.Namespace) -> int:
         return EXIT_OK
     with DataDirLock(paths.lock, role="cli"):
         if args.action == "import":
-            result: Any = summary(store.import_file(Path(args.target), args.new_id))
+            from engine.plugins import load_registry
+
+            types = load_registry([paths.plugins]).node_types
+            result: Any = summary(store.import_file(Path(args.target), args.new_id, types, args.force))
         elif args.action in ("enable", "disable"):
             result = summary(store.set_enabled(args.target, args.action == "enable"))
         else:

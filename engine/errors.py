@@ -40,10 +40,11 @@ class UnsupportedVersionError(WorkflowFileError):
 class WorkflowValidationError(DagfluxError):
     """The workflow breaks one or more graph rules; ``problems`` lists them all."""
 
-    def __init__(self, problems: list) -> None:
+    def __init__(self, problems: list, consequence: str = "") -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"workflow is invalid ({len(self.problems)} problem(s)):\n{lines}")
+        then = f"; {consequence}" if consequence else ""
+        super().__init__(f"workflow is invalid ({len(self.problems)} problem(s)){then}:\n{lines}")
 
 
 class ModelError(DagfluxError):

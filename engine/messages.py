@@ -333,7 +333,9 @@ METHODS: dict[str, str] = {
     "workflows.duplicate": "{id, new_id?, name?}",
     "workflows.delete": "{id}; unregisters its trigger",
     "workflows.set_enabled": "{id, enabled}: switch the workflow's trigger on or off",
-    "workflows.import": "{path}: copy a workflow file into the data directory",
+    "workflows.import": "{path, new_id?, force?}: check and copy a workflow file into the data directory "
+                        "(invalid: refused, or a draft with force); its trigger starts off",
+    "workflows.review": "{path}: what a workflow file would run and write, and its problems (nothing saved)",
     "runs.start": "{workflow_id} or {path}; returns {run_id}",
     "runs.cancel": "{run_id}",
     "runs.active": "runs in progress",

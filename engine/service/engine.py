@@ -25,7 +25,8 @@ from engine.errors import DagfluxError
 from engine.history import History
 from engine.lock import DataDirLock
 from engine.messages import EngineStopping, TriggerFired, Welcome
-from engine.model import fileformat
+from engine.model import fileformat, validation
+from engine.model.review import review
 from engine.paths import DataPaths, ensure_data_dir
 from engine.plugins import load_registry
 from engine.run_ids import new_run_id
@@ -186,7 +187,10 @@ class Engine:
         return fileformat.to_dict(self.store.load(id))
 
     def _call_workflows_save(self, doc: dict) -> dict:
-        wf = self.store.save(doc)
+        wf = fileformat.from_dict(doc, "<saved workflow>")
+        if wf.settings.get("draft") and not validation.validate(wf, self.registry.node_types):
+            del wf.settings["draft"]  # an imported draft, now fixed
+        wf = self.store.save(wf)
         self.triggers.register(wf, self.store.base_dir(wf))
         return summary(wf)
 
@@ -209,10 +213,15 @@ class Engine:
         self.triggers.register(wf, self.store.base_dir(wf))
         return summary(wf)
 
-    def _call_workflows_import(self, path: str, new_id: str | None = None) -> dict:
-        wf = self.store.import_file(Path(path), new_id)
+    def _call_workflows_import(self, path: str, new_id: str | None = None, force: bool = False) -> dict:
+        wf = self.store.import_file(Path(path), new_id, self.registry.node_types, force)
         self.triggers.register(wf, self.store.base_dir(wf))
-        return summary(wf)
+        return {**summary(wf), "review": review(wf).lines()}
+
+    def _call_workflows_review(self, path: str) -> dict:
+        wf = fileformat.load(path)
+        problems = validation.validate(wf, self.registry.node_types)
+        return {"id": wf.id, "name": wf.name, "review": review(wf).lines(), "problems": [str(p) for p in problems]}
 
     def _call_runs_start(self, workflow_id: str | None = None, path: str | None = None) -> dict:
         if path:

@@ -5,16 +5,23 @@ read is listed with its error and left exactly as it is. A workflow's trigger ca
 switched off without deleting it (``settings.trigger_enabled``). Imported workflows
 remember their original folder in ``settings.base_dir``, so relative data paths keep
 resolving where the file came from.
+
+Importing checks the file first: an invalid workflow is refused with every problem
+listed, unless forced — then it is kept as a *draft* (``settings.draft``; listed as such,
+it does not run until fixed). An imported trigger (schedule, file watch, webhook) starts
+switched off: the user turns it on once they have read what the workflow does
+(:mod:`engine.model.review`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DagfluxError, WorkflowFileError
+from engine.errors import DagfluxError, WorkflowFileError, WorkflowValidationError
 from engine.model import fileformat, triggers
-from engine.model.validation import START
+from engine.model.validation import START, validate
 from engine.model.workflow import Workflow, is_valid_id
 
 
@@ -93,13 +100,25 @@ class WorkflowStore:
         wf.settings["trigger_enabled"] = bool(enabled)
         return self.save(wf)
 
-    def import_file(self, source: Path, new_id: str | None = None) -> Workflow:
+    def import_file(self, source: Path, new_id: str | None = None, types: Mapping[str, Any] | None = None,
+                    force: bool = False) -> Workflow:
+        """Save the workflow file ``source``; with ``types`` it is validated first (refused when
+        invalid, or kept as a draft with ``force``). Its trigger starts switched off."""
         source = Path(source).resolve()
         wf = fileformat.load(source)
         if new_id:
             wf.id = new_id
         if self.exists(wf.id):
             raise DagfluxError(f"a workflow '{wf.id}' already exists; give the imported one another id")
+        problems = validate(wf, types) if types is not None else []
+        if problems and not force:
+            raise WorkflowValidationError(problems, f"{source.name} was not imported; fix it or import it "
+                                                    "as a draft with --force")
+        if problems:
+            wf.settings["draft"] = True
+        trigger = start_trigger(wf)
+        if trigger is not None and trigger.kind != "manual":
+            wf.settings["trigger_enabled"] = False
         wf.settings.setdefault("base_dir", str(source.parent))
         return self.save(wf)
 
@@ -129,4 +148,4 @@ def summary(wf: Workflow) -> dict[str, Any]:
     return {"id": wf.id, "name": wf.name, "description": wf.description, "nodes": len(wf),
             "trigger": trigger.kind if trigger else None,
             "trigger_description": triggers.describe(trigger) if trigger else "no valid trigger",
-            "enabled": is_enabled(wf)}
+            "enabled": is_enabled(wf), "draft": bool(wf.settings.get("draft"))}

@@ -50,7 +50,7 @@ def test_a_cli_run_and_an_engine_under_umask_022_leave_nothing_readable_by_other
 
     assert dagflux(home, "engine", "--detach").returncode == 0
     try:
-        assert dagflux(home, "workflows", "import", str(flow)).returncode == 0
+        assert dagflux(home, "workflows", "import", str(flow), "--yes").returncode == 0
         assert dagflux(home, "run", str(flow)).returncode == 0       # through the engine
     finally:
         assert dagflux(home, "engine", "stop").returncode == 0

@@ -96,7 +96,8 @@ def test_a_file_copied_slowly_into_a_watched_folder_fires_exactly_once(dagflux_h
         node("start", "start", {"trigger": {"kind": "file_watch", "path": "inbox", "events": ["add", "change"],
                                             "settle_seconds": 0.6}}),
         sql("arrived", "SELECT path, event, size FROM {{ input }}")], [("start", "arrived")])
-    assert cli("workflows", "import", flow).returncode == 0
+    assert cli("workflows", "import", flow, "--yes").returncode == 0
+    assert cli("workflows", "enable", "inbox_watch").returncode == 0   # imported triggers start off
     engine = EngineProcess(dagflux_home)
     try:
         with engine.client() as client:
@@ -130,7 +131,8 @@ def test_a_webhook_burst_runs_one_at_a_time_and_logs_every_skip(dagflux_home, tm
             "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT x FROM c)")
     flow = write_workflow(tmp_path, "hooked", [node("start", "start", {"trigger": {"kind": "webhook"}}),
                                                sql("work", slow)], [("start", "work")])
-    assert cli("workflows", "import", flow).returncode == 0
+    assert cli("workflows", "import", flow, "--yes").returncode == 0
+    assert cli("workflows", "enable", "hooked").returncode == 0   # imported triggers start off
     engine = EngineProcess(dagflux_home)
     try:
         with engine.client() as client:
@@ -177,7 +179,7 @@ async def _post(url: str, body: bytes) -> int:
 
 def test_saved_workflows_keep_resolving_relative_paths_after_import(dagflux_home, cli):
     example = Path(__file__).resolve().parents[2] / "examples" / "orders_report" / "orders_report.json"
-    assert cli("workflows", "import", example).returncode == 0
+    assert cli("workflows", "import", example, "--yes").returncode == 0
     saved = fileformat.load(dagflux_home / "workflows" / "orders_report.json")
     assert saved.settings["base_dir"] == str(example.parent)
     listing = cli("workflows", "list")
@@ -187,7 +189,8 @@ def test_saved_workflows_keep_resolving_relative_paths_after_import(dagflux_home
 def test_a_taken_webhook_port_is_explained_by_dagflux_triggers(dagflux_home, tmp_path, cli):
     flow = write_workflow(tmp_path, "hooked", [node("start", "start", {"trigger": {"kind": "webhook"}}),
                                                sql("work", "SELECT 1 AS one")], [("start", "work")])
-    assert cli("workflows", "import", flow).returncode == 0
+    assert cli("workflows", "import", flow, "--yes").returncode == 0
+    assert cli("workflows", "enable", "hooked").returncode == 0   # imported triggers start off
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
