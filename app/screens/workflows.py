@@ -111,6 +111,8 @@ def row_data(summary: dict[str, Any], now: float, screen: Any) -> dict[str, Any]
     icon, role = STATUS_STYLE.get(last.get("status"), NEVER_RUN) if last else NEVER_RUN
     nodes = summary.get("nodes", 0)
     facts = [error] if error else [f"{nodes} node{'s' if nodes != 1 else ''}", summary.get("trigger_description", "")]
+    if summary.get("draft") and not error:
+        facts.insert(0, "draft: has problems, does not run")
     meta = " · ".join([summary["id"], *facts])
     return {
         "screen": screen, "wf_id": summary["id"], "name": summary.get("name") or summary["id"],
@@ -346,20 +348,28 @@ class WorkflowsScreen(MDScreen):
                              doc=new_workflow_doc(workflow_id, name))
 
     def ask_import(self) -> None:
-        self._open_dialog(ImportWorkflowDialog(action=self._import))
+        self._open_dialog(ImportWorkflowDialog(action=self._import, review=self._review))
+
+    def _review(self, dialog: ImportWorkflowDialog, path: str) -> None:
+        dialog.busy = True
+        self.app.bridge.call("workflows.review", on_result=lambda reply: dialog.show_review(path, reply),
+                             on_error=dialog.show_error, path=path.strip())
 
     def _import(self, dialog: ImportWorkflowDialog, path: str, as_copy: bool) -> None:
         if not path.strip():
             dialog.show_error("Choose a workflow file first.")
             return
-        params: dict[str, Any] = {"path": path.strip()}
+        params: dict[str, Any] = {"path": path.strip(), "force": dialog.has_problems}
         if as_copy and dialog.duplicate_id:
             params["new_id"] = unique_id(f"{dialog.duplicate_id[:MAX_ID_LENGTH - 7]}_copy", self.known_ids())
         dialog.busy = True
 
         def imported(summary: dict[str, Any]) -> None:
             self._dialog_done(dialog)
-            self.app.notify(f"Imported “{summary['name']}” ({summary['id']})")
+            off = "; its trigger is off until you switch it on" if summary.get("trigger") not in (None, "manual") \
+                else ""
+            draft = " as a draft (it does not run until fixed)" if summary.get("draft") else ""
+            self.app.notify(f"Imported “{summary['name']}” ({summary['id']}){draft}{off}")
 
         self.app.bridge.call("workflows.import", on_result=imported, on_error=dialog.show_error, **params)
 

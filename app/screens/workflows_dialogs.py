@@ -81,10 +81,17 @@ class ConfirmDeleteDialog(_WorkflowDialog):
 
 
 class ImportWorkflowDialog(_WorkflowDialog):
-    """A path field (typed, or chosen with Browse); ``action(dialog, path, as_copy)``.
-    When the engine says the file's workflow id is taken, "Import as a copy" appears."""
+    """A path field (typed, or chosen with Browse). The first confirm asks
+    ``review(dialog, path)`` for what the file will do (shown in the dialog: its code, SQL,
+    writes, trigger — which starts off — and any problems); the next one imports it:
+    ``action(dialog, path, as_copy)`` (a file with problems as a draft). When the engine
+    says the file's workflow id is taken, "Import as a copy" appears."""
 
     duplicate_id = StringProperty("")
+    review = ObjectProperty(None, allownone=True)
+    review_text = StringProperty("")      # what the reviewed file runs and writes
+    reviewed_path = StringProperty("")    # the path the review is about ("" = not reviewed yet)
+    has_problems = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -98,6 +105,20 @@ class ImportWorkflowDialog(_WorkflowDialog):
     def _reset(self) -> None:
         self.error_text = ""
         self.duplicate_id = ""
+        self.review_text = self.reviewed_path = ""
+        self.has_problems = False
+
+    def show_review(self, path: str, reply: dict[str, Any]) -> None:
+        """The engine's ``workflows.review`` answer for ``path``: shown; the next confirm imports."""
+        problems = list(reply.get("problems") or [])
+        lines = [f"“{reply.get('name')}” ({reply.get('id')}):", *reply.get("review", [])]
+        if problems:
+            lines += ["", f"{len(problems)} problem(s) — it can only be kept as a draft that does not run:",
+                      *[f"• {p}" for p in problems]]
+        self.busy = False
+        self.review_text = "\n".join(lines)
+        self.has_problems = bool(problems)
+        self.reviewed_path = path
 
     def on_duplicate_id(self, _dialog: Any, value: str) -> None:
         buttons = self.ids.buttons
@@ -112,8 +133,13 @@ class ImportWorkflowDialog(_WorkflowDialog):
         self.duplicate_id = found.group(1) if found else ""
 
     def confirm(self, as_copy: bool = False) -> None:
-        if not self.busy:
-            self.action(self, os.path.expanduser(self.ids.field.text), as_copy)
+        if self.busy:
+            return
+        path = os.path.expanduser(self.ids.field.text)
+        if path.strip() and path != self.reviewed_path and self.review is not None:
+            self.review(self, path)   # first see what it does
+            return
+        self.action(self, path, as_copy)
 
     # --- choosing a file ---------------------------------------------------------------
     def browse(self) -> None:

@@ -346,7 +346,16 @@ def test_delete_asks_first_and_says_what_goes(app: Any, screen: Any) -> None:
 def test_import_the_example_then_a_duplicate_then_a_malformed_file(app: Any, screen: Any, tmp_path: Path) -> None:
     dialog = open_dialog(screen, screen.ids.import_button)
     dialog.ids.field.text = str(EXAMPLE)
-    press(dialog.ids.confirm_button)
+    assert dialog.ids.confirm_text.text == "Review"
+    press(dialog.ids.confirm_button)          # first: what the file will do
+    wait_until(lambda: dialog.reviewed_path == str(EXAMPLE), WAIT, "the review")
+    assert "Python code in node 'tag_customers'" in dialog.review_text
+    assert "Writes: out/revenue_by_country.csv" in dialog.review_text and "orders_report" not in listed(app)
+    assert dialog.ids.confirm_text.text == "Import"
+    pump(2)
+    pause(0.3)
+    screenshot("workflows_import_review")
+    press(dialog.ids.confirm_button)          # then: import
     dialog_gone(screen)
     imported = listed(app)["orders_report"]
     assert (imported["name"], imported["nodes"]) == ("Orders report", len(fileformat.load(EXAMPLE)))
@@ -357,6 +366,8 @@ def test_import_the_example_then_a_duplicate_then_a_malformed_file(app: Any, scr
     assert dialog.ids.copy_button.parent is None
     gc.collect()  # the hidden "Import as a copy" button must outlive a collection (ids are weak)
     dialog.ids.field.text = str(EXAMPLE)
+    press(dialog.ids.confirm_button)
+    wait_until(lambda: dialog.reviewed_path == str(EXAMPLE), WAIT, "the review")
     press(dialog.ids.confirm_button)
     wait_until(lambda: dialog.error_text, WAIT, "the duplicate error")
     assert "a workflow 'orders_report' already exists" in dialog.error_text
@@ -383,6 +394,30 @@ def test_import_the_example_then_a_duplicate_then_a_malformed_file(app: Any, scr
     press(dialog.ids.cancel_button)
     dialog_gone(screen)
     assert listed(app) == before
+
+
+def test_an_invalid_file_can_only_be_imported_as_a_draft_and_a_trigger_starts_off(
+        app: Any, screen: Any, tmp_path: Path) -> None:
+    doc = {"format": "dagflux-workflow", "version": 2, "id": "loopy", "name": "Loopy",
+           "nodes": [{"id": "start", "type": "start", "config": {"trigger": {"kind": "daily", "time": "07:00"}}},
+                     {"id": "a", "type": "transformer", "config": {"language": "sql", "sql": "SELECT 1"}},
+                     {"id": "b", "type": "transformer", "config": {"language": "sql", "sql": "SELECT 2"}}],
+           "edges": [{"from": "start", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "a"}]}
+    path = tmp_path / "loopy.json"
+    path.write_text(json.dumps(doc))
+    dialog = open_dialog(screen, screen.ids.import_button)
+    dialog.ids.field.text = str(path)
+    press(dialog.ids.confirm_button)
+    wait_until(lambda: dialog.reviewed_path == str(path), WAIT, "the review")
+    assert dialog.has_problems and "cycle" in dialog.review_text
+    assert "imported switched off" in dialog.review_text
+    assert dialog.ids.confirm_text.text == "Import as a draft"
+    press(dialog.ids.confirm_button)
+    dialog_gone(screen)
+    saved = listed(app)["loopy"]
+    assert (saved["draft"], saved["enabled"]) == (True, False)
+    wait_until(lambda: "loopy" in rows(screen), WAIT, "the draft's row")
+    assert "draft: has problems, does not run" in row(screen, "loopy").meta
 
 
 def test_browse_picks_the_file_with_the_file_manager(app: Any, screen: Any, tmp_path: Path) -> None:
