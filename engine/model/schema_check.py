@@ -40,7 +40,14 @@ def _validator() -> Any:
 
 
 def schema_problems(doc: dict[str, Any]) -> list[SchemaProblem]:
-    """Every schema violation in the workflow document ``doc`` (as ``fileformat.to_dict`` writes it)."""
+    """Every schema violation in the workflow document ``doc`` (as ``fileformat.to_dict`` writes it).
+    A document seen before is answered from a cache (a triggered workflow is checked on every run)."""
+    return list(_problems_of(json.dumps(doc, sort_keys=True, default=str)))
+
+
+@functools.lru_cache(maxsize=128)
+def _problems_of(text: str) -> tuple[SchemaProblem, ...]:
+    doc = json.loads(text)
     found: dict[tuple[str | None, str], SchemaProblem] = {}
     nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
     for error in _leaves(_validator().iter_errors(doc)):
@@ -57,7 +64,7 @@ def schema_problems(doc: dict[str, Any]) -> list[SchemaProblem]:
         key = (node_id, field)
         if key not in found:
             found[key] = SchemaProblem(node_id, field, _sentence(field, error))
-    return list(found.values())
+    return tuple(found.values())
 
 
 def _leaves(errors: Iterator[Any]) -> Iterator[Any]:
