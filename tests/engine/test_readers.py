@@ -15,17 +15,6 @@ import pytest
 from engine.errors import NodeError
 from engine.io import columns as colmod
 from engine.io.readers import FORMATS, ImportResult, csv_reader, detect_format, import_file, json_reader, sqlite_reader
-from engine.workspace import WriteLease, connect
-
-
-@pytest.fixture
-def ws(tmp_path):
-    path = tmp_path / "ws.sqlite"
-    conn = connect(path)
-    lease = WriteLease(path)
-    yield conn, lease
-    conn.close()
-    lease.close()
 
 
 def load(ws, path: Path, fmt: str | None = None, **options) -> ImportResult:

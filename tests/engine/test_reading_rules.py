@@ -13,17 +13,6 @@ from engine.errors import NodeError
 from engine.io.readers import csv_reader, import_file
 from engine.io.readers._options import DEFAULT_NULL_VALUES
 from engine.io.readers.preview import preview_file
-from engine.workspace import WriteLease, connect
-
-
-@pytest.fixture
-def ws(tmp_path):
-    path = tmp_path / "ws.sqlite"
-    conn = connect(path)
-    lease = WriteLease(path)
-    yield conn, lease
-    conn.close()
-    lease.close()
 
 
 def write(folder: Path, name: str, text: str) -> Path:

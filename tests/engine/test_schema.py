@@ -130,6 +130,11 @@ def _one_of(inst: Any, subs: list, schema: dict, root: dict, path: str) -> list[
     return [] if passing == 1 else [f"{path}: matches {passing} of the oneOf choices, not exactly 1"]
 
 
+def _any_of(inst: Any, subs: list, schema: dict, root: dict, path: str) -> list[str]:
+    passing = sum(not errors(inst, sub, root, path) for sub in subs)
+    return [] if passing else [f"{path}: matches none of the anyOf choices"]
+
+
 def _if(inst: Any, test: Any, schema: dict, root: dict, path: str) -> list[str]:
     branch = schema.get("then" if not errors(inst, test, root, path) else "else", True)
     return errors(inst, branch, root, path)
@@ -151,6 +156,7 @@ KEYWORDS: dict[str, Check] = {
     "type": _type, "const": _const, "enum": _enum, "properties": _properties,
     "additionalProperties": _additional, "required": _required, "items": _items,
     "prefixItems": _prefix, "uniqueItems": _unique, "allOf": _all_of, "oneOf": _one_of,
+    "anyOf": _any_of,
     "if": _if, "$ref": _ref,
     "pattern": _when("string", lambda v, p: re.search(p, v) is not None, "must match"),
     "minLength": _when("string", lambda v, n: len(v) >= n, "shorter than"),
@@ -173,7 +179,7 @@ def subschemas(schema: Any) -> Iterator[dict]:
         if key in ("properties", "$defs"):
             for sub in value.values():
                 yield from subschemas(sub)
-        elif key in ("allOf", "oneOf", "prefixItems"):
+        elif key in ("allOf", "oneOf", "anyOf", "prefixItems"):
             for sub in value:
                 yield from subschemas(sub)
         elif key in ("items", "additionalProperties", "if", "then", "else"):

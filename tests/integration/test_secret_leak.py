@@ -40,6 +40,23 @@ def _encodings(value: str, companions: list[str]) -> list[bytes]:
     return [f.encode() for f in forms]
 
 
+def _login_with_orders(server, password: str):
+    """A login of our own (we set its password) that can read a two-row ``orders`` table."""
+    login = add_login(server)
+    admin = postgres_admin(login)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"ALTER USER \"{login.user}\" PASSWORD '{password}'")
+            cur.execute("DROP TABLE IF EXISTS orders")
+            cur.execute("CREATE TABLE orders (id int, note text)")
+            cur.execute("INSERT INTO orders VALUES (1, 'first'), (2, 'second')")
+            cur.execute(f'GRANT ALL ON orders TO "{login.user}"')
+        admin.commit()
+    finally:
+        admin.close()
+    return login
+
+
 def _flows(folder: Path) -> list[Path]:
     start = node("start", "start", {"trigger": {"kind": "manual"}})
     pg_read = node("orders", "data_source", {"source": "connection", "connection": "pg", "table": "orders"})
@@ -62,18 +79,7 @@ def _flows(folder: Path) -> list[Path]:
 def test_secret_leak_nowhere_after_successful_and_failing_runs(keyring_ready, postgres_server, cli,
                                                                 dagflux_home, tmp_path, monkeypatch):
     pg_secret, wrong_secret, token = _random_secret(), _random_secret(), _random_secret()
-    postgres_server = add_login(postgres_server)  # a login of our own: we change its password
-    admin = postgres_admin(postgres_server)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f"ALTER USER \"{postgres_server.user}\" PASSWORD '{pg_secret}'")
-            cur.execute("DROP TABLE IF EXISTS orders")
-            cur.execute("CREATE TABLE orders (id int, note text)")
-            cur.execute("INSERT INTO orders VALUES (1, 'first'), (2, 'second')")
-            cur.execute(f'GRANT ALL ON orders TO "{postgres_server.user}"')
-        admin.commit()
-    finally:
-        admin.close()
+    postgres_server = _login_with_orders(postgres_server, pg_secret)
     frame_log = tmp_path / "frames.bin"
     monkeypatch.setenv(frametap.ENV, str(frame_log))
     outputs: list[str] = []
@@ -186,18 +192,7 @@ def test_a_secret_is_refused_wherever_it_could_become_data_and_still_works_as_a_
     from engine.workers.pool import WorkerPool
 
     password, token = _random_secret(), _random_secret()
-    postgres_server = add_login(postgres_server)
-    admin = postgres_admin(postgres_server)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f"ALTER USER \"{postgres_server.user}\" PASSWORD '{password}'")
-            cur.execute("DROP TABLE IF EXISTS orders")
-            cur.execute("CREATE TABLE orders (id int, note text)")
-            cur.execute("INSERT INTO orders VALUES (1, 'first'), (2, 'second')")
-            cur.execute(f'GRANT ALL ON orders TO "{postgres_server.user}"')
-        admin.commit()
-    finally:
-        admin.close()
+    postgres_server = _login_with_orders(postgres_server, password)
     outputs: list[str] = []
     pg_settings = ["--set", f"port={postgres_server.port}", "--set", f"database={postgres_server.database}"]
     added = cli("connections", "add", "postgresql", "pg", *pg_settings,
