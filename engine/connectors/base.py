@@ -108,6 +108,14 @@ class Connector:
         """Run several statements in one transaction (all or nothing)."""
         raise NotImplementedError
 
+    def replace_table_as(self, table: str, select_sql: str) -> None:
+        """Make ``table`` the result of ``select_sql``: readers and a failure see the old
+        table or the new one, never none. This default suits databases whose DDL is
+        transactional (PostgreSQL, SQLite); others override it (MariaDB builds a staging
+        table and swaps it in with one atomic rename)."""
+        target = self.qualified(table)
+        self.execute_many([f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} AS {select_sql}"])
+
     def quote_ident(self, name: str) -> str:
         raise NotImplementedError
 

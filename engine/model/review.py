@@ -7,13 +7,18 @@ its trigger could fire), :func:`review` lists what it would run and touch —
 * the files it writes, each flagged when it lies outside the workflow's own folder (an
   absolute path, or one that climbs out with ``..``), and the connection tables it writes;
 * the connections it reads or writes through;
-* its trigger, and that an imported trigger starts switched off.
+* its trigger, and that an imported trigger starts switched off;
+* warnings: a ``settings.base_dir`` in the file (ignored — an imported workflow reads its
+  relative paths from the folder the file came from, so a file cannot aim them elsewhere),
+  and SQL the engine will refuse to run (ATTACH, VACUUM INTO, load_extension, PRAGMA
+  writes — see :mod:`engine.sql.guard`).
 
 Pure: nothing is read but the workflow itself.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -31,6 +36,7 @@ class Review:
     trigger: str = "run by hand"
     trigger_kind: str = "manual"
     workflow_id: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[tuple[str, str, str]]:
@@ -39,13 +45,14 @@ class Review:
     def to_dict(self) -> dict[str, Any]:
         return {"code": [list(c) for c in self.code], "sql": [list(s) for s in self.sql],
                 "writes": [list(w) for w in self.writes], "connections": self.connections,
-                "trigger": self.trigger, "trigger_kind": self.trigger_kind}
+                "trigger": self.trigger, "trigger_kind": self.trigger_kind, "warnings": self.warnings}
 
     def lines(self) -> list[str]:
         out = [f"Trigger: {self.trigger}"
                + ("" if self.trigger_kind == "manual" else " — imported switched off; "
                                                            "turn it on with "
                                                            f"'dagflux workflows enable {self.workflow_id}'")]
+        out += [f"⚠ {warning}" for warning in self.warnings]
         if self.connections:
             out.append(f"Connections used: {', '.join(self.connections)}")
         for node, target, flag in self.writes:
@@ -81,7 +88,23 @@ def review(wf: Workflow) -> Review:
         if isinstance(config.get("destination"), str):
             connections.add(config["destination"])
     found.connections = sorted(connections)
+    if wf.settings.get("base_dir"):
+        found.warnings.append(f"the file names a base folder ({wf.settings['base_dir']}); it is ignored — "
+                              "relative paths are read from the folder the file is imported from")
+    for node_id, text in found.sql:
+        refused = _REFUSED_SQL.search(_without_strings(text))
+        if refused:
+            found.warnings.append(f"the SQL in node '{node_id}' uses {refused.group(0).upper()}, "
+                                  "which the engine refuses to run in a workflow")
     return found
+
+
+_REFUSED_SQL = re.compile(r"\b(attach|detach|vacuum\s+into|load_extension|pragma)\b", re.IGNORECASE)
+
+
+def _without_strings(sql: str) -> str:
+    """``sql`` with quoted strings and comments blanked, so a word inside them is no match."""
+    return re.sub(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL)
 
 
 def _trigger(found: Review, config: dict[str, Any]) -> None:

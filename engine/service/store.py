@@ -119,7 +119,8 @@ class WorkflowStore:
         trigger = start_trigger(wf)
         if trigger is not None and trigger.kind != "manual":
             wf.settings["trigger_enabled"] = False
-        wf.settings.setdefault("base_dir", str(source.parent))
+        # always the file's own folder: a base_dir written in the file could aim relative paths anywhere
+        wf.settings["base_dir"] = str(source.parent)
         return self.save(wf)
 
     def _free_id(self, base: str) -> str:

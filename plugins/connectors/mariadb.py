@@ -237,6 +237,20 @@ class MariaDBConnector(Connector):
             raise
         return count
 
+    @_translated
+    def replace_table_as(self, table: str, select_sql: str) -> None:
+        """DDL commits implicitly here: build the result in a staging table, then swap it in
+        with one atomic RENAME (see the module doc); the staging table goes if anything fails."""
+        parts = split_qualified(table)
+        staging = self._sibling(parts, STAGING_PREFIX)
+        exists = self._exists(table)
+        try:
+            self._execute(f"CREATE TABLE {staging} AS {select_sql}")
+            self._swap_in(staging, self.qualified(table), self._sibling(parts, RETIRED_PREFIX) if exists else None)
+        except BaseException:
+            self._drop_quietly(staging)
+            raise
+
     def _swap_in(self, staging: str, target: str, retired: str | None) -> None:
         if retired is None:
             self._execute(f"RENAME TABLE {staging} TO {target}")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
+from engine.sql import guard
 
 BUSY_TIMEOUT_S = 30.0
 _TYPE_NAME = re.compile(r"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[+-]?\d+\s*(,\s*[+-]?\d+\s*)?\))?)?")
@@ -60,6 +61,7 @@ class SQLiteFileConnector(Connector):
 
     def __init__(self, connection_id: str, name: str, settings: Any) -> None:
         super().__init__(connection_id, name, settings)
+        self._guard: Any = None
         self._connection: sqlite3.Connection | None = None
 
     # --- lifecycle ------------------------------------------------------------------
@@ -86,6 +88,7 @@ class SQLiteFileConnector(Connector):
                 path.parent.mkdir(parents=True, exist_ok=True)
             self._connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                                check_same_thread=False)
+            self._guard = guard.bind_to_file(self._connection)  # no ATTACH to other files
         return self._connection
 
     # --- operations ----------------------------------------------------------------
@@ -241,7 +244,7 @@ class SQLiteFileConnector(Connector):
         return ConnectorError(f"connection '{self.name}': table \"{obj}\" does not exist")
 
     def _error(self, exc: sqlite3.Error) -> ConnectorError:
-        message = str(exc)
+        message = guard.explain(exc, self._guard) if self._guard is not None else str(exc)
         missing = re.fullmatch(r"no such table: (?:main\.)?(.*)", message)
         if missing:
             message = f"table \"{missing.group(1)}\" does not exist"

@@ -16,6 +16,7 @@ from typing import Any
 from engine import templates, workspace
 from engine.errors import NodeError
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
+from engine.sql import guard
 
 
 class BranchNode(NodeType):
@@ -36,10 +37,12 @@ class BranchNode(NodeType):
             return self._in_database(ctx, source.connection, source.table)
         condition = ctx.render(str(ctx.config["condition"]))
         sql = f"SELECT ({condition}) FROM {workspace.quote_ident(source.table)}"
-        try:
-            rows = ctx.conn.execute(sql).fetchmany(2)
-        except sqlite3.Error as exc:
-            raise NodeError(f"SQL error in branch '{ctx.label}' condition: {exc}\n  in: {sql}") from None
+        with guard.guarded(ctx.conn) as auth:  # a condition only reads
+            try:
+                rows = ctx.conn.execute(sql).fetchmany(2)
+            except sqlite3.Error as exc:
+                raise NodeError(f"SQL error in branch '{ctx.label}' condition: {guard.explain(exc, auth)}\n"
+                                f"  in: {sql}") from None
         return self._decide(ctx, rows, source.table, None, workspace.count_rows(ctx.conn, source.table))
 
     def _in_database(self, ctx: NodeContext, connection: str, table: str) -> NodeOutput:

@@ -81,7 +81,5 @@ class JoinNode(NodeType):
         else:
             pairs = [(i.node_id, i.table, [c for c, _ in dest.list_fields(i.table)]) for i in inputs]
             sql = join_sql.build_join_sql(ctx.config, pairs, quote=dest.quote_ident)
-        target = dest.quote_ident(ctx.output_table)
-        dest.execute_many([f"DROP TABLE IF EXISTS {target}"])
-        dest.execute(f"CREATE TABLE {target} AS {sql}")
+        dest.replace_table_as(ctx.output_table, sql)  # old or new, never none
         return NodeOutput(table=ctx.output_table, connection=destination, records=dest.count(ctx.output_table))

@@ -25,6 +25,7 @@ from engine import templates, workspace
 from engine.connectors.transfer import transfer
 from engine.errors import NodeError
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
+from engine.sql import guard
 from engine.sql.statements import split_statements
 
 MODES = ("new_table", "in_place")
@@ -92,7 +93,7 @@ def create_table_as(ctx: NodeContext, select_sql: str) -> NodeOutput:
     target = workspace.quote_ident(ctx.output_table)
     with ctx.write() as conn:
         conn.execute(f"DROP TABLE IF EXISTS {target}")
-        _execute(ctx, conn, f"CREATE TABLE {target} AS {body}", shown=body)
+        _execute(ctx, conn, f"CREATE TABLE {target} AS {body}", shown=body, writable=[ctx.output_table])
         records = workspace.count_rows(conn, ctx.output_table)
     return NodeOutput(table=ctx.output_table, records=records)
 
@@ -108,9 +109,7 @@ def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
         raise NodeError(f"node '{ctx.label}': mode 'new_table' takes exactly one SELECT statement, "
                         f"found {len(statements)}")
     if ctx.config.get("storage", "local") == "database":
-        target = db.quote_ident(ctx.output_table)
-        db.execute_many([f"DROP TABLE IF EXISTS {target}"])
-        db.execute(f"CREATE TABLE {target} AS {statements[0]}")
+        db.replace_table_as(ctx.output_table, statements[0].rstrip().rstrip(";"))  # old or new, never none
         return NodeOutput(table=ctx.output_table, connection=connection, records=db.count(ctx.output_table))
     records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace")
     return NodeOutput(table=ctx.output_table, records=records)
@@ -123,16 +122,20 @@ def _run_in_place(ctx: NodeContext, sql: str) -> NodeOutput:
         raise NodeError(f"node '{ctx.label}': the SQL has no statement")
     with ctx.write() as conn:
         for statement in statements:
-            _execute(ctx, conn, statement)
+            _execute(ctx, conn, statement, writable=[table])
         records = workspace.count_rows(conn, table)
     return NodeOutput(table=table, records=records)
 
 
-def _execute(ctx: NodeContext, conn: sqlite3.Connection, sql: str, shown: str | None = None) -> None:
-    try:
-        conn.execute(sql)
-    except sqlite3.Error as exc:
-        raise NodeError(f"SQL error in node '{ctx.label}': {exc}\n  in: {_short(shown or sql)}") from None
+def _execute(ctx: NodeContext, conn: sqlite3.Connection, sql: str, shown: str | None = None,
+             writable: list[str] = ()) -> None:
+    """Run workflow SQL in the workspace under :mod:`engine.sql.guard` (writes only to ``writable``)."""
+    with guard.guarded(conn, writable) as auth:
+        try:
+            conn.execute(sql)
+        except sqlite3.Error as exc:
+            raise NodeError(f"SQL error in node '{ctx.label}': {guard.explain(exc, auth)}\n"
+                            f"  in: {_short(shown or sql)}") from None
 
 
 def _short(sql: str, limit: int = 400) -> str:

@@ -133,6 +133,15 @@ def test_workflows_read_in_place_transform_in_the_database_and_pull_locally(
             assert cur.fetchone()[0] == 7
             cur.execute("SELECT sum(doubled) FROM doubled_orders")
             assert float(cur.fetchone()[0]) > 0
+        # a later run whose SQL fails in the database leaves the previous result (old or new, never none)
+        doc = json.loads(flow.read_text())
+        next(n for n in doc["nodes"] if n["id"] == "big")["config"]["sql"] = "SELECT id, 1 / 0 AS x FROM {{ input }}"
+        flow.write_text(json.dumps(doc))
+        failed = cli("run", flow)
+        assert failed.returncode != 0 and "division by zero" in failed.stdout + failed.stderr
+        with admin.cursor() as cur:
+            cur.execute('SELECT count(*) FROM "pg_flow__big"')
+            assert cur.fetchone()[0] == 7
     finally:
         admin.close()
 

@@ -359,6 +359,18 @@ def test_execute_many_is_all_or_nothing(target: Target, table: str) -> None:
     assert connector.execute(f"UPDATE {name} SET id = id + 1 WHERE 'a' LIKE '%'") == 1
 
 
+def test_replace_table_as_leaves_the_old_table_when_the_new_one_fails(target: Target, table: str) -> None:
+    connector = target.connector()
+    connector.replace_table_as(table, f"SELECT 1 AS {connector.quote_ident('id')}")     # creates
+    connector.replace_table_as(table, f"SELECT 2 AS {connector.quote_ident('id')}")     # replaces
+    assert target.select_all(connector, table) == [(2,)]
+    before = set(connector.list_objects())
+    with pytest.raises(ConnectorError, match=f"connection '{NAME}': "):
+        connector.replace_table_as(table, "SELECT * FROM no_such_table_anywhere")
+    assert target.select_all(connector, table) == [(2,)]                               # old, never none
+    assert set(connector.list_objects()) == before                                      # no staging left
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 def _assert_no_secret(error: BaseException, *secrets_: str) -> None:
