@@ -108,6 +108,16 @@ class Connector:
         """Run several statements in one transaction (all or nothing)."""
         raise NotImplementedError
 
+    def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        """Write rows into a TEMP table of this connector's session (replacing one of the same
+        name). The database drops it when the session ends — also when the process holding
+        the session is killed — so staging data cannot outlive the work that needs it."""
+        raise NotImplementedError
+
+    def drop_temporary(self, table: str) -> None:
+        """Drop a table made by :meth:`write_temporary` (nothing if it is gone)."""
+        raise NotImplementedError
+
     def replace_table_as(self, table: str, select_sql: str) -> None:
         """Make ``table`` the result of ``select_sql``: readers and a failure see the old
         table or the new one, never none. This default suits databases whose DDL is

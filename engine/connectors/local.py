@@ -93,6 +93,19 @@ class WorkspaceConnector(Connector):
             raise
         return count
 
+    def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        """A TEMP table of this worker's workspace connection (gone with the connection)."""
+        target = f"temp.{self.quote_ident(table)}"
+        defs = ", ".join(f"{self.quote_ident(n)} {t or ''}".rstrip() for n, t in columns)
+        with workspace.write_transaction(self.conn, self.lease):
+            self.conn.execute(f"DROP TABLE IF EXISTS {target}")
+            self.conn.execute(f"CREATE TABLE {target} ({defs})")
+        return self._insert_all(table, columns, batches)
+
+    def drop_temporary(self, table: str) -> None:
+        with workspace.write_transaction(self.conn, self.lease):
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote_ident(table)}")
+
     def _insert_all(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
         marks = ", ".join("?" * len(columns))
         names = ", ".join(self.quote_ident(n) for n, _ in columns)

@@ -23,7 +23,9 @@ _END = object()
 
 def transfer(source: Connector, query: str, dest: Connector, table: str, mode: str = "replace",
              params: Sequence[Any] = (), batch_size: int = 20_000) -> int:
-    """Run ``query`` on ``source`` and write its rows to ``table`` on ``dest``; returns the count."""
+    """Run ``query`` on ``source`` and write its rows to ``table`` on ``dest``; returns the count.
+    ``mode`` ``"temporary"``: ``table`` is a TEMP table of ``dest``'s session
+    (:meth:`~engine.connectors.base.Connector.write_temporary`)."""
     batches: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
     stop = threading.Event()
     reader = threading.Thread(target=_read, args=(source, query, params, batch_size, batches, stop),
@@ -37,6 +39,8 @@ def transfer(source: Connector, query: str, dest: Connector, table: str, mode: s
             raise ConnectorError(f"the query on {source.name} returned no result set")
         names, rows = first
         columns: Columns = [(name, _declared(rows, i)) for i, name in enumerate(names)]
+        if mode == "temporary":
+            return dest.write_temporary(table, columns, _rest(rows, batches))
         return dest.write(table, columns, _rest(rows, batches), mode)
     finally:
         stop.set()

@@ -238,6 +238,18 @@ class MariaDBConnector(Connector):
         return count
 
     @_translated
+    def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        self._check_write(table, columns, "replace")
+        target = self.quote_ident(table)
+        self._execute(f"DROP TEMPORARY TABLE IF EXISTS {target}")
+        self._execute(f"CREATE TEMPORARY TABLE {target} ({self._column_sql(columns)})")
+        return self._insert_in_transaction(target, columns, batches)
+
+    @_translated
+    def drop_temporary(self, table: str) -> None:
+        self._execute(f"DROP TEMPORARY TABLE IF EXISTS {self.quote_ident(table)}")
+
+    @_translated
     def replace_table_as(self, table: str, select_sql: str) -> None:
         """DDL commits implicitly here: build the result in a staging table, then swap it in
         with one atomic RENAME (see the module doc); the staging table goes if anything fails."""

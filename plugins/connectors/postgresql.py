@@ -226,6 +226,20 @@ class PostgresConnector(Connector):
             connection.execute(self._create_sql(self.qualified(table), columns))
             return self._copy(connection, self.qualified(table), columns, batches)
 
+    @_translated
+    def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        self._check_write(table, columns, "replace")
+        target = f"pg_temp.{self.quote_ident(table)}"    # pg_temp: this session's own schema
+        connection = self._conn()
+        with connection.transaction():
+            connection.execute(f"DROP TABLE IF EXISTS {target}")
+            connection.execute(self._create_sql(target, columns))
+            return self._copy(connection, target, columns, batches)
+
+    @_translated
+    def drop_temporary(self, table: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS pg_temp.{self.quote_ident(table)}")
+
     def _replace(self, connection: psycopg.Connection[Any], table: str, columns: Columns,
                  batches: Iterable[list[Row]]) -> int:
         parts = split_qualified(table)

@@ -148,6 +148,32 @@ class SQLiteFileConnector(Connector):
             raise
         return count
 
+    @_translated
+    def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
+        self._check_write(table, columns, "replace")
+        target = f"temp.{self.quote_ident(table)}"
+        connection = self._conn(create=True)
+        connection.execute("BEGIN")
+        try:
+            connection.execute(f"DROP TABLE IF EXISTS {target}")
+            body = ", ".join(f"{self.quote_ident(name)} {self._declared(type_)}" for name, type_ in columns)
+            connection.execute(f"CREATE TABLE {target} ({body})")
+            names = ", ".join(self.quote_ident(name) for name, _ in columns)
+            statement = f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(columns))})"
+            count = 0
+            for batch in batches:
+                connection.executemany(statement, batch)
+                count += len(batch)
+            connection.execute("COMMIT")
+        except BaseException:
+            self._rollback(connection)
+            raise
+        return count
+
+    @_translated
+    def drop_temporary(self, table: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS temp.{self.quote_ident(table)}")
+
     def _write_in_transaction(self, connection: sqlite3.Connection, table: str, columns: Columns,
                               batches: Iterable[list[Row]], mode: str) -> int:
         target = self.qualified(table)

@@ -47,9 +47,10 @@ class JoinNode(NodeType):
         return create_table_as(ctx, join_sql.build_join_sql(ctx.config, inputs))
 
     def _staged(self, ctx: NodeContext, destination: str | None) -> NodeOutput:
-        """Inputs living elsewhere are copied into temp tables in the destination — named
-        uniquely per workflow, node and input position, so concurrent joins cannot clash —
-        joined there, and the temp tables are dropped afterwards, also when the join fails."""
+        """Inputs living elsewhere are copied into TEMP tables of the destination's session
+        (named per workflow, node and input position), joined there, and dropped afterwards.
+        Being session tables, they also vanish when the worker is killed (a timeout, a
+        cancel, kill -9) before it can drop them: the database ends the session."""
         dest = ctx.location(destination)
         temps: list[str] = []
         try:
@@ -61,12 +62,12 @@ class JoinNode(NodeType):
                 temp = f"_dftmp_{ctx.workflow_id}__{ctx.node_id}_{position}"
                 temps.append(temp)
                 source = ctx.location(item.connection)
-                transfer(source, f"SELECT * FROM {source.qualified(item.table)}", dest, temp, "replace")
+                transfer(source, f"SELECT * FROM {source.qualified(item.table)}", dest, temp, "temporary")
                 staged.append(InputTable(item.node_id, temp, item.records, destination))
             return self._join_in(ctx, dest, destination, staged)
         finally:
             for temp in temps:
-                dest.drop_table(temp)
+                dest.drop_temporary(temp)
 
     def _join_in(self, ctx: NodeContext, dest: Any, destination: str | None,
                  inputs: list[InputTable]) -> NodeOutput:
@@ -79,7 +80,15 @@ class JoinNode(NodeType):
         if ctx.config.get("sql"):
             sql = view.render_for(str(ctx.config["sql"]), dest)
         else:
-            pairs = [(i.node_id, i.table, [c for c, _ in dest.list_fields(i.table)]) for i in inputs]
+            pairs = [(i.node_id, i.table, _column_names(dest, i.table)) for i in inputs]
             sql = join_sql.build_join_sql(ctx.config, pairs, quote=dest.quote_ident)
         dest.replace_table_as(ctx.output_table, sql)  # old or new, never none
         return NodeOutput(table=ctx.output_table, connection=destination, records=dest.count(ctx.output_table))
+
+
+def _column_names(dest: Any, table: str) -> list[str]:
+    """The columns of ``table`` as a query sees it — a TEMP table too, which catalog listings
+    such as ``list_fields`` may not show."""
+    for names, _ in dest.read_batches(f"SELECT * FROM {dest.qualified(table)} WHERE 1 = 0"):
+        return list(names)
+    return []

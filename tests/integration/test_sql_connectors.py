@@ -371,6 +371,25 @@ def test_replace_table_as_leaves_the_old_table_when_the_new_one_fails(target: Ta
     assert set(connector.list_objects()) == before                                      # no staging left
 
 
+def test_temporary_tables_live_in_the_session_only(target: Target, table: str) -> None:
+    connector = target.connector()
+    rows = [(1, "a"), (2, "b")]
+    assert connector.write_temporary(table, [("id", "INTEGER"), ("v", "TEXT")], [rows]) == 2
+    assert connector.write_temporary(table, [("id", "INTEGER"), ("v", "TEXT")], [rows[:1]]) == 1  # replaces
+    assert target.select_all(connector, table) == [(1, "a")]
+    other = target.connector()                              # another session does not see it
+    with pytest.raises(ConnectorError):
+        other.count(table)
+    connector.close()                                       # the session ends: the table is gone
+    with pytest.raises(ConnectorError):
+        connector.count(table)
+    connector.write_temporary(table, [("id", "INTEGER")], [[(3,)]])
+    connector.drop_temporary(table)
+    connector.drop_temporary(table)                         # nothing to drop: no error
+    with pytest.raises(ConnectorError):
+        connector.count(table)
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 def _assert_no_secret(error: BaseException, *secrets_: str) -> None:
