@@ -45,6 +45,10 @@ RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "s
 _task_ids = itertools.count(1)
 
 
+# Copies a database input into the workspace (see Run._start); the table is named by the runner.
+STAGE_INPUT = {"language": "sql", "mode": "new_table", "storage": "local", "sql": "SELECT * FROM {{ input }}"}
+
+
 @dataclass
 class NodeRun:
     id: str
@@ -105,6 +109,7 @@ class Run:
         self._cancel = threading.Event()
         self.nodes = {n.id: NodeRun(n.id, n.type, n.title) for n in wf}
         self._running: dict[Future[NodeResult], str] = {}
+        self._staging: set[Future[NodeResult]] = set()     # input copies for isolated code (below)
         self._inputs: dict[str, list[Edge]] = {n.id: [] for n in wf}
         self._successors: dict[str, list[str]] = {n.id: [] for n in wf}
         for edge in wf.edges:
@@ -154,6 +159,10 @@ class Run:
                 return "cancelled", "the run was cancelled"
             for future in done:
                 node_id = running.pop(future)
+                if future in self._staging:
+                    self._staging.discard(future)
+                    if self._staged(node_id, future.result(), running):
+                        continue                # the node itself now runs
                 self._record(node_id, future.result())
                 if self.nodes[node_id].status == "failed":
                     failure = failure or f"node '{self.nodes[node_id].title or node_id}' failed: " \
@@ -202,14 +211,43 @@ class Run:
         if node.type == validation.START and self.payload is None:
             self._settle(state, "succeeded", duration_ms=0.0)
             return
+        tables = self._input_tables(node_id)
+        isolated = self.registry.node_type(node.type).runs_isolated(node.config)
+        remote = [t for t in tables if t["connection"] is not None]
+        if isolated and remote:
+            # Code runs without the keychain, so it cannot open a connection: a normal worker
+            # first copies the input from its database into a hidden workspace table.
+            self._staging.add(self._submit(node_id, running, [remote[0]], staging=True))
+            return
+        self._submit(node_id, running, tables)
+
+    def _submit(self, node_id: str, running: dict[Future[NodeResult], str], inputs: list[dict[str, Any]],
+                staging: bool = False) -> Future[NodeResult]:
+        node = self.wf.node(node_id)
+        final = workspace.table_name(self.wf.id, node_id)
+        if staging:   # a hidden table the run's clean-up and the next start both know (debris)
+            node_type, config, output = "transformer", dict(STAGE_INPUT), f"{workspace.STAGING_PREFIX}{final}_input"
+        else:
+            node_type, config, output = node.type, node.config, final
         task = RunNode(id=next(_task_ids), run_id=self.run_id, workflow_id=self.wf.id, node_id=node_id,
-                       node_type=node.type, title=node.title, config=node.config,
-                       base_dir=str(self.base_dir), inputs=self._input_tables(node_id),
-                       output_table=workspace.table_name(self.wf.id, node_id),
+                       node_type=node_type, title=node.title, config=config,
+                       base_dir=str(self.base_dir), inputs=inputs, output_table=output,
                        timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
-                       isolated=self.registry.node_type(node.type).runs_isolated(node.config),
+                       isolated=not staging and self.registry.node_type(node.type).runs_isolated(node.config),
                        payload=self.payload if node.type == validation.START else None)
-        running[self.executor.submit(task)] = node_id
+        future = self.executor.submit(task)
+        running[future] = node_id
+        return future
+
+    def _staged(self, node_id: str, result: NodeResult, running: dict[Future[NodeResult], str]) -> bool:
+        """The input copy for ``node_id`` is done: run the node on it (True), or report why not."""
+        if result.status != "succeeded" or result.table is None:
+            result.error = f"reading its input from the database failed: {result.error}"
+            return False
+        source = next(t for t in self._input_tables(node_id) if t["connection"] is not None)
+        self._submit(node_id, running, [{**source, "table": result.table, "records": result.records,
+                                         "connection": None}])
+        return True
 
     def _edge_active(self, edge) -> bool:
         source = self.nodes[edge.source]

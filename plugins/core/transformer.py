@@ -152,7 +152,11 @@ class PythonSkill:
         if ctx.isolated:
             python_skill.apply_sandbox(ctx.config.get("limits") or {}, ctx.workspace_path)
         fn = python_skill.compile_skill(str(ctx.config["code"]), ctx.label)
+        source = ctx.input().table
         with ctx.building_table() as staging:
-            python_skill.run_transform(fn, ctx.conn, ctx.lease, ctx.input().table, staging, ctx.label)
+            python_skill.run_transform(fn, ctx.conn, ctx.lease, source, staging, ctx.label)
             records = ctx.publish(staging)
+        if source.startswith(workspace.STAGING_PREFIX):   # the runner's copy of a database input
+            with ctx.write() as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {workspace.quote_ident(source)}")
         return NodeOutput(table=ctx.output_table, records=records)

@@ -9,9 +9,11 @@ connection checkpoint while the writer goes on, so a helper thread does that I/O
 Guarantees:
 
 * the writer's ``wal_autocheckpoint`` is 0 only while the helper runs, then restored;
-* the WAL stays bounded: once it holds more than :data:`WAL_BYTES_LIMIT` of pages, the
-  writer waits (before its next transaction) for the checkpoint of everything committed
-  so far, so that transaction restarts the WAL from its start, as auto-checkpoints do;
+* the WAL stays bounded: once it holds more than :data:`WAL_BYTES_LIMIT` of pages, or
+  the helper is :data:`MAX_LAG` commits behind (on a loaded machine it may not be
+  scheduled for a while, and until it runs nobody measures the WAL), the writer waits
+  (before its next transaction) for the checkpoint of everything committed so far, so
+  that transaction restarts the WAL from its start, as auto-checkpoints do;
 * when :meth:`WalCheckpointer.close` returns, everything committed has been through a
   ``PASSIVE`` checkpoint (the import's time includes its I/O) and the thread is gone;
 * the helper never raises into the import: a checkpoint that fails (busy, I/O) is simply
@@ -27,6 +29,8 @@ from types import TracebackType
 
 WAL_BYTES_LIMIT = 16 * 1024 * 1024
 """Size the WAL may reach before the writer lets the checkpoint catch up."""
+MAX_LAG = 4
+"""Commits the helper may be behind before the writer waits for it."""
 START_AFTER_COMMITS = 2
 """Small imports (one or two transactions) keep SQLite's own auto-checkpoint."""
 
@@ -79,7 +83,9 @@ class WalCheckpointer:
 
     def before_transaction(self) -> None:
         """Called before each write transaction; waits only when the WAL has grown large."""
-        if self._thread is None or self._frames <= self._frame_limit:
+        if self._thread is None:
+            return
+        if self._frames <= self._frame_limit and self._requested - self._covered < MAX_LAG:
             return
         with self._cond:
             self._cond.wait_for(lambda: self._covered >= self._requested or self._gone)
