@@ -22,7 +22,9 @@ Semantics (ARCHITECTURE §4):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import debris, workspace
+from engine.errors import DagfluxError
 from engine.executor import Executor
 from engine.history import History, NodeRow
 from engine.messages import Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode, RunStarted
@@ -39,6 +42,8 @@ from engine.model import validation
 from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
 from engine.run_ids import new_run_id
+
+log = logging.getLogger("dagflux.runner")
 
 NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run", "interrupted")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "skipped")
@@ -140,6 +145,11 @@ class Run:
         except KeyboardInterrupt:
             status, error = "cancelled", "cancelled by the user"
             self._stop_all("cancelled by the user")
+        except Exception as exc:  # noqa: BLE001 - a run always ends its history row and event
+            log.exception("run %s of '%s' stopped by an internal error", self.run_id, self.wf.id)
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self._stop_all("stopped by an internal error")
         return self._finish(started, status, error)
 
     def _loop(self) -> tuple[str, str | None]:
@@ -235,7 +245,12 @@ class Run:
                        timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
                        isolated=not staging and self.registry.node_type(node.type).runs_isolated(node.config),
                        payload=self.payload if node.type == validation.START else None)
-        future = self.executor.submit(task)
+        try:
+            future = self.executor.submit(task)
+        except DagfluxError as exc:   # e.g. a config the worker protocol cannot carry
+            future = Future()
+            future.set_result(NodeResult(node_id=node_id, status="failed",
+                                         error=f"the node could not be sent to a worker: {exc}"))
         running[future] = node_id
         return future
 

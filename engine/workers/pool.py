@@ -151,6 +151,7 @@ class _Job:
 
     def __init__(self, task: Task, future: Future[Reply]) -> None:
         self.task = task
+        self.frame = messages.encode(task)   # first: a task that cannot be sent never takes a slot
         self.future = future
         self.started = time.perf_counter()
         self.worker: _Worker | None = None
@@ -208,7 +209,7 @@ class WorkerPool:
         if self._closed:
             raise DagfluxError("the worker pool is closed")
         future: Future[Reply] = Future()
-        job = _Job(task, future)
+        job = _Job(task, future)              # raises ProtocolError before anything is taken
         with self._lock:
             self._jobs[id(future)] = job
             if not self._idle:
@@ -282,7 +283,7 @@ class WorkerPool:
             return
         job.worker = worker
         try:
-            worker.conn.send_bytes(messages.encode(job.task))
+            worker.conn.send_bytes(job.frame)
             job.sent = True
         except (OSError, ValueError):
             job.worker = None  # the slot thread replaces the worker and sends again
@@ -351,7 +352,7 @@ class WorkerPool:
                 with self._lock:
                     job.worker = worker
                 worker.wait_ready()
-                worker.conn.send_bytes(messages.encode(job.task))
+                worker.conn.send_bytes(job.frame)
                 job.sent = True
                 if job.cancelled:
                     worker.signal_kill()
