@@ -36,8 +36,8 @@ def test_a_task_that_cannot_be_encoded_is_refused_without_taking_a_slot(tmp_path
 
 def test_an_unexpected_error_in_a_run_still_finishes_its_history_and_event(tmp_path, dagflux_home):
     write_csv(tmp_path / "in.csv", ["x"], [[1]])
-    flow = write_workflow(tmp_path, "listener", [start(), source("src", "in.csv"), sql("t", "SELECT x FROM {{ input }}")],
-                          [("start", "src"), ("src", "t")])
+    nodes = [start(), source("src", "in.csv"), sql("t", "SELECT x FROM {{ input }}")]
+    flow = write_workflow(tmp_path, "listener", nodes, [("start", "src"), ("src", "t")])
     seen = []
 
     def broken_listener(event):
