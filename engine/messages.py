@@ -356,4 +356,8 @@ METHODS: dict[str, str] = {
     "connections.fields": "{id, object}: columns with types",
     "connections.sample": "{id, object, limit}: the first rows (scrubbed)",
     "secrets.status": "the keychain's state: ok, missing or locked, with how to fix it",
+    "nodes.preview": "{workflow_id?, node, limit}: a Data Source's columns, types, first rows and findings",
+    "nodes.sheets": "{workflow_id?, path}: the sheet names of a spreadsheet file",
+    "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
+    "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
 }

@@ -31,11 +31,20 @@ def start() -> dict:
     return node("start", "start", {"trigger": {"kind": "manual"}})
 
 
-def write_workflow(folder: Path, wf_id: str, nodes: list[dict], edges: list[tuple]) -> Path:
+def write_workflow(folder: Path, wf_id: str, nodes: list[dict], edges: list[tuple],
+                   schema_valid: bool = True) -> Path:
+    """A workflow file; unless a test means to write a malformed one (``schema_valid=False``)
+    it must pass the JSON Schema — so the schema is checked against every workflow the
+    tests run, and cannot drift from what the product accepts."""
     doc = {"format": "dagflux-workflow", "version": 2, "id": wf_id, "name": wf_id.replace("_", " "),
            "description": "", "nodes": nodes,
            "edges": [{"from": e[0], "to": e[1], **({"from_port": e[2]} if len(e) > 2 else {})}
                      for e in edges]}
+    if schema_valid:
+        from engine.model.schema_check import schema_problems
+
+        problems = schema_problems(json.loads(json.dumps(doc)))
+        assert not problems, f"test workflow {wf_id} does not match the schema: {problems}"
     path = folder / f"{wf_id}.json"
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return path
