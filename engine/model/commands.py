@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.errors import ModelError, WorkflowFileError
-from engine.model import fileformat
+from engine.model import edge_rules, fileformat
 from engine.model.workflow import EDITABLE_NODE_FIELDS, Edge, Node, Workflow
 
 __all__ = [
@@ -359,13 +359,21 @@ class ChangeConfigCommand(SetNodeFieldsCommand):
 
 # --- edges -------------------------------------------------------------------------------
 class ConnectCommand(Command):
-    def __init__(self, workflow: Workflow, edge: Edge, index: int | None = None) -> None:
+    """Add an edge. With ``types`` (the node types by name) the connect rules are checked
+    first (:func:`engine.model.edge_rules.check`): a cycle, a missing port, a full input or
+    a duplicate raises :class:`~engine.model.edge_rules.EdgeRefused` and nothing changes."""
+
+    def __init__(self, workflow: Workflow, edge: Edge, index: int | None = None,
+                 types: Mapping[str, Any] | None = None) -> None:
         self.workflow = workflow
         self.edge = edge
         self.index = index
+        self.types = types
         self.text = f"Connect {edge}"
 
     def redo(self) -> None:
+        if self.types is not None:   # undo/redo meet the same state: checking again is harmless
+            edge_rules.check(self.workflow, self.types, self.edge)
         self.workflow.insert_edge(self.edge, self.index)
 
     def undo(self) -> None:
@@ -505,8 +513,9 @@ class PasteFragmentCommand(Command):
     ``new_ids`` (fragment order) lets the canvas select what was pasted."""
 
     def __init__(self, workflow: Workflow, fragment: Mapping[str, Any],
-                 offset: Sequence[float] = PASTE_OFFSET) -> None:
+                 offset: Sequence[float] = PASTE_OFFSET, types: Mapping[str, Any] | None = None) -> None:
         self.workflow = workflow
+        self.types = types   # given: the fragment's edges must follow the connect rules
         # Our own copy: pasting the same clipboard twice must not share config dicts.
         self.fragment = copy.deepcopy(dict(fragment)) if isinstance(fragment, Mapping) else fragment
         self.offset = _position(offset)
@@ -553,6 +562,8 @@ class PasteFragmentCommand(Command):
         for edge in parsed.edges:
             if edge.source in id_map and edge.target in id_map:
                 new = Edge(id_map[edge.source], id_map[edge.target], edge.source_port, edge.target_port)
+                if self.types is not None:
+                    edge_rules.check(scratch, self.types, new)   # a cycle or a full input in a pasted text
                 scratch.insert_edge(new)  # refuses a duplicate edge in the fragment
                 edges.append(new)
         self.id_map = id_map

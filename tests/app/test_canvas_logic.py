@@ -7,7 +7,6 @@ import random
 import pytest
 
 from app.widgets.canvas.autolayout import layered_layout
-from app.widgets.canvas.edge_rules import EdgeRules, refusal
 from app.widgets.canvas.geometry import (
     NODE_H,
     NODE_W,
@@ -23,6 +22,7 @@ from app.widgets.canvas.geometry import (
     sample_cubic,
     snap,
 )
+from engine.model.edge_rules import EdgeRules, refusal
 from engine.model.workflow import Edge, Node, Workflow
 from engine.plugins import load_registry
 

@@ -89,7 +89,7 @@ class EditingMixin:
         if not isinstance(fragment, dict) or not isinstance(fragment.get("nodes"), list) or not fragment["nodes"]:
             self.dispatch("on_message", "The clipboard holds no nodes to paste (copy some nodes first).")
             return []
-        command = PasteFragmentCommand(doc.workflow, fragment, self._paste_offset(fragment, at))
+        command = PasteFragmentCommand(doc.workflow, fragment, self._paste_offset(fragment, at), types=doc.types)
         try:
             doc.push(command)
         except ModelError as exc:

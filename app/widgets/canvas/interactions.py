@@ -29,12 +29,12 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.metrics import dp
 
-from app.widgets.canvas.edge_rules import EdgeRules
 from app.widgets.canvas.geometry import Point, Rect, edge_controls, input_port, sample_cubic, snap
 from app.widgets.canvas.meshes import MeshBuilder, circle, rounded_rect
 from app.widgets.canvas.palette import with_alpha
 from engine.errors import ModelError
 from engine.model.commands import ConnectCommand, DisconnectCommand, MacroCommand, MoveNodesCommand
+from engine.model.edge_rules import EdgeRules
 from engine.model.workflow import Edge
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class DrawEdgeInteraction(Interaction):
             self.canvas.dispatch("on_message", reason)
             return
         new = Edge(self.source, target, self.port, "in")
-        command = ConnectCommand(doc.workflow, new)
+        command = ConnectCommand(doc.workflow, new, types=doc.types)
         if old is not None:
             command = MacroCommand(f"Reconnect {old} to '{target}'", [DisconnectCommand(doc.workflow, old), command])
         try:
