@@ -384,6 +384,10 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     output = h.show("report_csv")
     h.tap(output.fields["if_exists"].button_for("fail"))
     assert h.config("report_csv")["if_exists"] == "fail"
+    h.tap(output.fields["options.line_ending"].button_for("lf"))
+    h.type_into(output.fields["options.null"], "NULL")
+    assert h.config("report_csv")["options"] == {"line_ending": "lf", "null": "NULL"}
+    h.shots("output_csv_options")
     h.type_into(output.fields["path"], "out/report.tsv")
     assert "out/report.tsv (CSV), stopping if it exists" in output.summary.text
     h.tap(output.destination.button_for("connection"))

@@ -129,6 +129,23 @@ def test_csv_delimiter_option_and_tsv_default(ws, out):
         export_table(ws, TABLE, out / "t.csv", options={"delimiter": ";;"})
 
 
+def test_csv_line_ending_and_null_marker_options(ws, out):
+    export_table(ws, TABLE, out / "crlf.csv")
+    export_table(ws, TABLE, out / "lf.csv", options={"line_ending": "lf", "null": "NULL"})
+    crlf, lf = (out / "crlf.csv").read_bytes(), (out / "lf.csv").read_bytes()
+    header = ",".join(COLUMNS).encode()
+    assert crlf.startswith(header + b"\r\n") and crlf.endswith(b"\r\n")
+    assert lf.startswith(header + b"\n") and lf.endswith(b"\n") and not lf.endswith(b"\r\n")
+    with open(out / "lf.csv", encoding="utf-8", newline="") as fh:
+        got = list(csv.reader(fh))[1:]
+    expected = [["NULL" if v is None else str(v) for v in (*row[:4], b64(row[4]))] for row in ROWS]
+    assert got == expected                               # NULL and '' are told apart now
+    with pytest.raises(NodeError, match="line_ending must be one of crlf, lf"):
+        export_table(ws, TABLE, out / "x.csv", options={"line_ending": "cr"})
+    with pytest.raises(NodeError, match="null marker must be text without"):
+        export_table(ws, TABLE, out / "x.csv", options={"null": "a,b"})
+
+
 def test_json_is_an_array_of_objects(ws, out):
     assert export_table(ws, TABLE, out / "t.json") == len(ROWS)
     data = json.loads((out / "t.json").read_text(encoding="utf-8"))

@@ -24,6 +24,7 @@ from engine.io import writers
 DESTINATIONS = [("file", "File"), ("connection", "Database")]
 FORMATS = [("", "By extension")] + [(f, f.upper() if f != "excel" else "Excel") for f in writers.WRITE_FORMATS]
 POLICIES = [("overwrite", "Overwrite"), ("fail", "Stop the run")]
+LINE_ENDS = [("crlf", "CRLF (RFC 4180)"), ("lf", "LF")]
 MODES = [(m, m.capitalize()) for m in WRITE_MODES]
 FILE_KEYS = ("path", "format", "if_exists", "options")
 CONNECTION_KEYS = ("connection", "table", "mode")
@@ -77,6 +78,9 @@ class OutputForm(NodeForm):
                                                               options=POLICIES))
             if fmt == "csv":
                 self._text("options.delimiter", "Delimiter (default ,)")
+                self._segment_or_dropdown("options.line_ending", SegmentRow(
+                    label="Line ends", key="options.line_ending", options=LINE_ENDS))
+                self._text("options.null", "Write NULL as (default: an empty field, like empty text)")
             elif fmt == "excel":
                 self._text("options.sheet", "Sheet name (default Sheet1)")
             self._check("options.create_dirs", "Create the folder when it is missing")

@@ -3,8 +3,10 @@
 Value mapping: NULL → empty CSV field / JSON ``null``; BLOB → base64 text; integers and
 floats → numbers. JSON has no infinity, so ±inf (which SQLite can store) is written as
 ``null``, as pandas does. CSV follows RFC 4180 through the ``csv`` module (CRLF row ends,
-fields with the delimiter, quotes or newlines quoted); NULL and the empty string both
-become an empty field.
+fields with the delimiter, quotes or newlines quoted). Options: ``line_ending`` ``"crlf"``
+(default) or ``"lf"``; ``null`` — the text written for NULL. By default NULL and the
+empty string both become an empty field; with a marker such as ``"NULL"`` or ``"\\N"``
+they stay distinguishable (and DagFlux reads ``NULL`` back as NULL by default).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -21,15 +23,28 @@ from engine.errors import NodeError
 from engine.io.writers._source import BLOB, TableSource, blob_text
 
 
+LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
+
+
 def write_csv(source: TableSource, path: Path, target: Path, options: Mapping) -> int:
     delimiter = _delimiter(options, target)
+    ending = options.get("line_ending", "crlf")
+    if ending not in LINE_ENDINGS:
+        raise NodeError(f"CSV line_ending must be one of {', '.join(LINE_ENDINGS)}, not {ending!r}")
+    null = options.get("null", "")
+    if not isinstance(null, str) or any(c in null for c in f"{delimiter}\"\r\n"):
+        raise NodeError(f"CSV null marker must be text without the delimiter, quotes or line breaks, "
+                        f"not {null!r}")
     blobs = [i for i, column in enumerate(source.columns()) if BLOB in column.storage]
     rows = 0
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, delimiter=delimiter)
+        writer = csv.writer(fh, delimiter=delimiter, lineterminator=LINE_ENDINGS[ending])
         writer.writerow(source.names)
         for batch in source.batches():
-            writer.writerows(_without_blobs(batch, blobs) if blobs else batch)
+            out: Iterable = _without_blobs(batch, blobs) if blobs else batch
+            if null:
+                out = ([null if v is None else v for v in row] for row in out)
+            writer.writerows(out)
             rows += len(batch)
     return rows
 
