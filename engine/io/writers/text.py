@@ -22,7 +22,6 @@ from engine.atomic import atomic_open
 from engine.errors import NodeError
 from engine.io.writers._source import BLOB, TableSource, blob_text
 
-
 LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
 
 
