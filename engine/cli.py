@@ -56,8 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dagflux {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
 
-    v = sub.add_parser("validate", help="check a workflow file and list every problem")
+    v = sub.add_parser("validate", help="check a workflow file's structure and settings and list every problem",
+                       description="Checks the workflow file's structure and every node's configuration — "
+                                   "not the files it reads or writes; add --check-paths for those.")
     v.add_argument("file", type=Path)
+    v.add_argument("--check-paths", action="store_true",
+                   help="also check that input files exist and output folders exist or will be created")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="run a workflow file")
@@ -110,7 +114,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     registry = load_registry([default_paths().plugins])
     wf = fileformat.load(args.file)
-    problems = validation.validate(wf, registry.node_types)
+    problems = [str(p) for p in validation.validate(wf, registry.node_types)]
+    notes: list[str] = []
+    if args.check_paths:
+        from engine.model.path_check import check_paths
+
+        for finding in check_paths(wf, Path(args.file).resolve().parent, default_paths().workspace):
+            (problems if finding.problem else notes).append(str(finding))
+    for note in notes:
+        print(f"  note: {note}")
     if problems:
         _err(f"{args.file}: {len(problems)} problem(s):")
         for problem in problems:
@@ -118,7 +130,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     start = next(n for n in wf if n.type == validation.START)
     when = triggers.describe(triggers.parse_trigger(start.config))
-    print(f"{args.file}: valid — {len(wf)} nodes, {len(wf.edges)} edges; Start: {when}")
+    checked = "structure, settings and paths" if args.check_paths else "structure and settings; paths not checked"
+    print(f"{args.file}: valid ({checked}) — {len(wf)} nodes, {len(wf.edges)} edges; Start: {when}")
     return EXIT_OK
 
 
