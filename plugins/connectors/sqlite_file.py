@@ -138,34 +138,21 @@ class SQLiteFileConnector(Connector):
     @_translated
     def write(self, table: str, columns: Columns, batches: Iterable[list[Row]], mode: str = "create") -> int:
         self._check_write(table, columns, mode)
-        connection = self._conn(create=True)
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            count = self._write_in_transaction(connection, table, columns, batches, mode)
-            connection.execute("COMMIT")
-        except BaseException:                   # any failure: undo, then re-raise it unchanged
-            self._rollback(connection)
-            raise
-        return count
+        return self._write_all_or_nothing(table, columns, batches, mode)
 
     @_translated
     def write_temporary(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
         self._check_write(table, columns, "replace")
-        target = f"temp.{self.quote_ident(table)}"
+        return self._write_all_or_nothing(table, columns, batches, "replace", temporary=True)
+
+    def _write_all_or_nothing(self, table: str, columns: Columns, batches: Iterable[list[Row]], mode: str,
+                              temporary: bool = False) -> int:
         connection = self._conn(create=True)
-        connection.execute("BEGIN")
+        connection.execute("BEGIN" if temporary else "BEGIN IMMEDIATE")   # TEMP needs no file lock
         try:
-            connection.execute(f"DROP TABLE IF EXISTS {target}")
-            body = ", ".join(f"{self.quote_ident(name)} {self._declared(type_)}" for name, type_ in columns)
-            connection.execute(f"CREATE TABLE {target} ({body})")
-            names = ", ".join(self.quote_ident(name) for name, _ in columns)
-            statement = f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(columns))})"
-            count = 0
-            for batch in batches:
-                connection.executemany(statement, batch)
-                count += len(batch)
+            count = self._write_in_transaction(connection, table, columns, batches, mode, temporary)
             connection.execute("COMMIT")
-        except BaseException:
+        except BaseException:                   # any failure: undo, then re-raise it unchanged
             self._rollback(connection)
             raise
         return count
@@ -175,9 +162,12 @@ class SQLiteFileConnector(Connector):
         self.execute(f"DROP TABLE IF EXISTS temp.{self.quote_ident(table)}")
 
     def _write_in_transaction(self, connection: sqlite3.Connection, table: str, columns: Columns,
-                              batches: Iterable[list[Row]], mode: str) -> int:
-        target = self.qualified(table)
-        exists = self._exists(connection, table)
+                              batches: Iterable[list[Row]], mode: str, temporary: bool = False) -> int:
+        if temporary:       # this connection's own TEMP schema: replaced, gone with the connection
+            target, exists = f"temp.{self.quote_ident(table)}", False
+            connection.execute(f"DROP TABLE IF EXISTS {target}")
+        else:
+            target, exists = self.qualified(table), self._exists(connection, table)
         if exists and mode == "create":
             raise ConnectorError(f"connection '{self.name}': table \"{table}\" already exists "
                                  "(write with mode replace or append)")
