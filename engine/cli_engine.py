@@ -318,7 +318,9 @@ def _print_workflows(args: argparse.Namespace, result: Any) -> None:
                 print(f"✗ {wf['id']:<28} cannot be read: {wf['error']}")
             else:
                 state = "on " if wf["enabled"] else "off"
-                print(f"  {wf['id']:<28} {state} {wf['trigger_description']}  ({wf['name']}, {wf['nodes']} nodes)")
+                draft = "  DRAFT — will not run until fixed" if wf.get("draft") else ""
+                print(f"  {wf['id']:<28} {state} {wf['trigger_description']}  ({wf['name']}, {wf['nodes']} nodes)"
+                      f"{draft}")
     elif args.action == "run":
         print(f"started run {result['run_id']} of {result['workflow_id']}")
     elif isinstance(result, dict):

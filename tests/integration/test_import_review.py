@@ -51,6 +51,7 @@ def test_an_invalid_file_is_refused_with_its_problems_or_kept_as_a_draft_with_fo
     assert forced.returncode == 0, forced.stderr
     assert "a draft with" in forced.stdout
     assert listed(cli)["broken"]["draft"] is True
+    assert "DRAFT — will not run until fixed" in cli("workflows", "list").stdout
     ran = cli("run", flow)
     assert ran.returncode == 2                               # a draft does not run
 
