@@ -111,7 +111,9 @@ class ImportWorkflowDialog(_WorkflowDialog):
     def show_review(self, path: str, reply: dict[str, Any]) -> None:
         """The engine's ``workflows.review`` answer for ``path``: shown; the next confirm imports."""
         problems = list(reply.get("problems") or [])
-        lines = [f"“{reply.get('name')}” ({reply.get('id')}):", *reply.get("review", [])]
+        # The app's font has no "⚠" (the CLI's warning mark): say it in words.
+        lines = [f"“{reply.get('name')}” ({reply.get('id')}):",
+                 *(line.replace("⚠", "Warning:") for line in reply.get("review", []))]
         if problems:
             lines += ["", f"{len(problems)} problem(s) — it can only be kept as a draft that does not run:",
                       *[f"• {p}" for p in problems]]

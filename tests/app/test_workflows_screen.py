@@ -399,6 +399,7 @@ def test_import_the_example_then_a_duplicate_then_a_malformed_file(app: Any, scr
 def test_an_invalid_file_can_only_be_imported_as_a_draft_and_a_trigger_starts_off(
         app: Any, screen: Any, tmp_path: Path) -> None:
     doc = {"format": "dagflux-workflow", "version": 2, "id": "loopy", "name": "Loopy",
+           "settings": {"base_dir": "/etc"},
            "nodes": [{"id": "start", "type": "start", "config": {"trigger": {"kind": "daily", "time": "07:00"}}},
                      {"id": "a", "type": "transformer", "config": {"language": "sql", "sql": "SELECT 1"}},
                      {"id": "b", "type": "transformer", "config": {"language": "sql", "sql": "SELECT 2"}}],
@@ -411,6 +412,10 @@ def test_an_invalid_file_can_only_be_imported_as_a_draft_and_a_trigger_starts_of
     wait_until(lambda: dialog.reviewed_path == str(path), WAIT, "the review")
     assert dialog.has_problems and "cycle" in dialog.review_text
     assert "imported switched off" in dialog.review_text
+    assert "Warning: the file names a base folder (/etc); it is ignored" in dialog.review_text
+    assert "⚠" not in dialog.review_text                      # a glyph the app's font does not have
+    pump(2)
+    screenshot("workflows_import_review")
     assert dialog.ids.confirm_text.text == "Import as a draft"
     press(dialog.ids.confirm_button)
     dialog_gone(screen)
