@@ -5,7 +5,7 @@ Contract (other tools rely on these names and exit codes):
 * ``dagflux validate FILE`` — 0 valid; 2 invalid (every problem listed).
 * ``dagflux run FILE [--json]`` — progress on stderr; 0 succeeded, 1 failed or
   cancelled, 2 invalid. ``--json`` prints one object on stdout.
-* ``dagflux history [--json] [--limit N]``, ``dagflux history RUN_ID [--json]``.
+* ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]``.
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
 * ``dagflux plugins`` — loaded plugins and the errors of those that failed.
 """
@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("run_id", nargs="?")
     h.add_argument("--json", action="store_true")
     h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--before", metavar="RUN_ID", help="the runs listed after this one (the next page)")
     h.add_argument("--workflow")
     h.add_argument("--status")
     h.add_argument("--trigger")
@@ -244,7 +245,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 _print_run(run)
             return EXIT_OK
         runs = history.list_runs(limit=args.limit, workflow_id=args.workflow, status=args.status,
-                                 trigger=args.trigger)
+                                 trigger=args.trigger, before=args.before)
     if args.json:
         print(json.dumps(runs))
         return EXIT_OK

@@ -5,6 +5,10 @@ row is written when the run starts and completed when it ends; a node row is
 written as each node ends. Rows are never rewritten except to finish a run or to
 mark a run left *running* by a crash as *interrupted*. A file that is not a
 SQLite database is reported by name and left untouched.
+
+Reading stays fast however long the log grows: a page of runs is found by index for
+every filter combination, from a keyset cursor (``before``: the last run listed) rather
+than by skipping rows, and a run is opened by its primary key or a key range for a prefix.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoryError
 from engine.private import create_private_file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -36,8 +41,6 @@ CREATE TABLE IF NOT EXISTS runs (
     records INTEGER,
     seen INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at DESC);
-CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow_id, started_at DESC);
 CREATE TABLE IF NOT EXISTS node_runs (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     node_id TEXT NOT NULL,
@@ -56,6 +59,16 @@ CREATE TABLE IF NOT EXISTS node_runs (
     PRIMARY KEY (run_id, node_id)
 );
 """
+# The runs are listed by ``started_at DESC, rowid DESC``. An index on ``(…, started_at)`` ends
+# with the rowid (ascending), so reading it backwards gives exactly that order: no sort, and a
+# keyset cursor is a range on it. One index per combination of the filters (workflow, status,
+# trigger — each an equality) plus none, so every filtered page is found the same way.
+FILTER_COLUMNS = ("workflow_id", "status", "trigger")
+_RUN_INDEXES = tuple(
+    f"CREATE INDEX IF NOT EXISTS runs_by_{'_'.join(c.split('_')[0] for c in cols) or 'start'} "
+    f"ON runs ({', '.join((*cols, 'started_at'))})"
+    for n in range(len(FILTER_COLUMNS) + 1) for cols in combinations(FILTER_COLUMNS, n))
+_SCHEMA_STATEMENTS = tuple(s.strip() for s in _SCHEMA.split(";") if s.strip()) + _RUN_INDEXES
 
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
               "error", "node_count", "records", "seen")
@@ -65,7 +78,9 @@ LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "err
 # Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
 _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
                    "ALTER TABLE node_runs ADD COLUMN output_connection TEXT"),
-               3: ("ALTER TABLE node_runs ADD COLUMN warnings TEXT",)}
+               3: ("ALTER TABLE node_runs ADD COLUMN warnings TEXT",),
+               # the schema's run indexes replace these (ordered DESC, they needed a sort for rowid ties)
+               4: ("DROP INDEX IF EXISTS runs_started", "DROP INDEX IF EXISTS runs_workflow")}
 
 
 @dataclass
@@ -98,9 +113,7 @@ class History:
                                    "it was left untouched")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(version)
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._upgrade(version)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise HistoryError(f"{self.path} is not a usable execution log ({exc}); it was left "
@@ -108,6 +121,20 @@ class History:
         except HistoryError:
             self._conn.close()
             raise
+
+    def _upgrade(self, version: int) -> None:
+        """Migrate, create what is missing and stamp the version, all or nothing: a log whose
+        upgrade is interrupted (building indexes over a long log takes a while) stays as it was."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._migrate(version)
+            for statement in _SCHEMA_STATEMENTS:
+                self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _migrate(self, version: int) -> None:
         exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'node_runs'").fetchone()
@@ -182,19 +209,31 @@ class History:
 
     # --- reading ---------------------------------------------------------------
     def list_runs(self, limit: int = 20, offset: int = 0, workflow_id: str | None = None,
-                  status: str | None = None, trigger: str | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None, trigger: str | None = None,
+                  before: str | None = None) -> list[dict[str, Any]]:
+        """Runs newest first (``started_at DESC``, ties: the later written first), filtered.
+
+        ``before`` is the paging cursor: the ``run_id`` of a listed row (the last of a page);
+        the answer then starts right after that row in the same order, so every page costs one
+        index range however deep it is. ``offset`` skips rows (after the cursor, if given); it
+        reads every row it skips and is kept for callers that page by position."""
+        keyset: tuple[float, int] | None = None
+        if before is not None:
+            found = self._conn.execute("SELECT started_at, rowid FROM runs WHERE run_id = ?",
+                                       (before,)).fetchone()
+            if found is None:
+                raise HistoryError(f"no run '{before}' in the execution log (the page cursor)")
+            keyset = (found[0], found[1])
         clause, args = _filters(workflow_id, status, trigger)
-        rows = self._conn.execute(
-            f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} "
-            f"ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?",
-            (*args, limit, offset)).fetchall()
+        rows = self._conn.execute(list_sql(clause, keyset is not None),
+                                  (*args, *(keyset or ()), limit, offset)).fetchall()
         return [self._run_dict(r) for r in rows]
 
     def last_runs(self, workflow_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Each workflow's most recent run (a skipped trigger counts, with status ``skipped``),
         in one query: ``{workflow_id: {run_id, status, trigger, started_at, ended_at, error}}``.
         ``workflow_ids`` limits the answer to those workflows (all of them when None). One index
-        probe per workflow (``runs_workflow``), so the cost does not grow with the log."""
+        probe per workflow (``runs_by_workflow``), so the cost does not grow with the log."""
         if workflow_ids is None:
             ids, args = "SELECT DISTINCT workflow_id FROM runs", ()
         else:
@@ -221,15 +260,23 @@ class History:
         return [{"workflow_id": wf_id, "workflow_name": name, "runs": n} for wf_id, name, _latest, n in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        """A run with its node rows; ``run_id`` may be a unique prefix."""
-        rows = self._conn.execute(
-            f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
-            f"ORDER BY run_id = ? DESC LIMIT 2", (run_id, _like_prefix(run_id), run_id)).fetchall()
-        if not rows:
-            raise HistoryError(f"no run '{run_id}' in the execution log")
-        if len(rows) > 1 and rows[0][0] != run_id:
-            raise HistoryError(f"'{run_id}' matches more than one run; give more characters")
-        run = self._run_dict(rows[0])
+        """A run with its node rows; ``run_id`` may be a unique prefix.
+
+        The exact id wins (primary key); otherwise the ids starting with ``run_id`` are a key
+        range. Like the ``LIKE`` match this replaces, a prefix that finds nothing as typed is
+        tried in lower case too, as the ids DagFlux makes are (``20261205-…-k3j6x2``)."""
+        columns = ", ".join(RUN_FIELDS)
+        row = self._conn.execute(f"SELECT {columns} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            rows = self._prefixed(columns, run_id)
+            if not rows and run_id.lower() != run_id:
+                rows = self._prefixed(columns, run_id.lower())
+            if not rows:
+                raise HistoryError(f"no run '{run_id}' in the execution log")
+            if len(rows) > 1:
+                raise HistoryError(f"'{run_id}' matches more than one run; give more characters")
+            row = rows[0]
+        run = self._run_dict(row)
         nodes = self._conn.execute(
             f"SELECT {', '.join(NODE_FIELDS)} FROM node_runs WHERE run_id = ? ORDER BY seq",
             (run["run_id"],)).fetchall()
@@ -237,6 +284,13 @@ class History:
         for node in run["nodes"]:
             node["warnings"] = json.loads(node["warnings"]) if node["warnings"] else []
         return run
+
+    def _prefixed(self, columns: str, prefix: str) -> list[tuple]:
+        """Up to two runs whose id starts with ``prefix``: a range on the primary key."""
+        upper = prefix_upper_bound(prefix)
+        bound, args = ("AND run_id < ?", (prefix, upper)) if upper is not None else ("", (prefix,))
+        return self._conn.execute(f"SELECT {columns} FROM runs WHERE run_id >= ? {bound} "
+                                  f"ORDER BY run_id LIMIT 2", args).fetchall()
 
     @staticmethod
     def _run_dict(row: tuple) -> dict[str, Any]:
@@ -257,6 +311,26 @@ def _filters(workflow_id: str | None, status: str | None, trigger: str | None) -
     return (f"WHERE {' AND '.join(where)}" if where else ""), args
 
 
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def list_sql(clause: str, keyset: bool) -> str:
+    """The page query: ``clause`` from :func:`_filters`; with ``keyset``, two more arguments
+    (the cursor row's started_at and rowid) before LIMIT and OFFSET. A row-value comparison,
+    so SQLite reads it as a range on the matching ``runs_by_*`` index."""
+    if keyset:
+        clause = f"{clause} AND (r.started_at, r.rowid) < (?, ?)" if clause else \
+            "WHERE (r.started_at, r.rowid) < (?, ?)"
+    return (f"SELECT {', '.join('r.' + f for f in RUN_FIELDS)} FROM runs r {clause} "
+            f"ORDER BY r.started_at DESC, r.rowid DESC LIMIT ? OFFSET ?")
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: there is none),
+    so ``prefix <= id < bound`` selects exactly the ids with that prefix. SQLite compares text
+    byte by byte (UTF-8), which orders like code points; surrogates cannot occur in text."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None

@@ -340,7 +340,8 @@ METHODS: dict[str, str] = {
     "runs.cancel": "{run_id}",
     "runs.active": "runs in progress",
     "runs.wait": "{run_id, timeout}: the run's summary once it ended",
-    "history.list": "{limit, offset, workflow_id, status, trigger}",
+    "history.list": "{limit, before?, offset?, workflow_id, status, trigger}: runs newest first; before = the "
+                    "last run_id listed gives the next page (offset still works but reads every row it skips)",
     "history.count": "{workflow_id, status, trigger}: how many runs match",
     "history.workflows": "workflows in the log (deleted ones too): id, latest name, run count",
     "history.get": "{run_id}",

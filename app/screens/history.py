@@ -1,9 +1,9 @@
 """The History screen: every run in the execution log, newest first, and one run in detail.
 
 The runs table is a RecycleView fed by :class:`~app.screens.history_pager.RunPager`: one page
-(``history.list`` with ``limit``/``offset``) when the screen opens, the next only when the
-user scrolls near the end, so a log of any length is never loaded whole; the scroll position
-is kept while pages arrive. Filters — workflow (from ``history.workflows``, so deleted
+(``history.list`` with ``limit``) when the screen opens, the next (``before`` the last run
+loaded) only when the user scrolls near the end, so a log of any length is never loaded
+whole; the scroll position is kept while pages arrive. Filters — workflow (from ``history.workflows``, so deleted
 workflows can be picked too), status and trigger — restart the paging; ``history.count`` says
 how many runs match. A failed run nobody has looked at yet (a trigger's failure) is
 highlighted until it is opened, which marks it seen (``history.mark_seen``).

@@ -1,15 +1,17 @@
 """The run list of the History screen, fetched from the engine one page at a time.
 
 :class:`RunPager` holds the runs loaded so far for one set of filters, newest first, and
-asks the engine (``history.list`` with ``limit``/``offset``) for the next page only when
-:meth:`RunPager.more` is called — the screen calls it when the user scrolls near the end —
-so a log of any size is never loaded whole. Guarantees:
+asks the engine (``history.list`` with ``limit`` and ``before``, the last loaded run: a
+keyset cursor, so a page deep in a long log costs what the first one does) for the next
+page only when :meth:`RunPager.more` is called — the screen calls it when the user scrolls
+near the end — so a log of any size is never loaded whole. Guarantees:
 
 - at most one page request is in flight; answers for an older filter set are dropped;
 - :meth:`RunPager.refresh` (after a run finished) fetches only the newest page and merges
   it in front of what is loaded, keeping the scrolled-to rows and never duplicating a run;
 - runs only ever appear at the top of the log (it is ordered by start time and never
-  pruned while the app runs), so appending a page by offset leaves no gap.
+  pruned while the app runs), so the page after the last loaded run leaves no gap and
+  repeats no run, however many runs started meanwhile.
 
 No Kivy here: ``call`` is :meth:`app.bridge.EngineBridge.call`, whose callbacks arrive on
 the main thread, so every method runs on one thread.
@@ -58,9 +60,10 @@ class RunPager:
             return False
         self.loading = True
         generation = self._generation
+        cursor = {"before": self.rows[-1]["run_id"]} if self.rows else {}
         self._call("history.list", on_result=lambda rows: self._page_arrived(generation, rows),
                    on_error=lambda msg: self._failed(generation, msg), limit=self.page_size,
-                   offset=len(self.rows), **self.filters)
+                   **cursor, **self.filters)
         return True
 
     def refresh(self) -> None:
@@ -71,7 +74,7 @@ class RunPager:
         self.loading = True
         generation = self._generation
         self._call("history.list", on_result=lambda rows: self._fresh_arrived(generation, rows),
-                   on_error=lambda msg: self._failed(generation, msg), limit=self.page_size, offset=0,
+                   on_error=lambda msg: self._failed(generation, msg), limit=self.page_size,
                    **self.filters)
         self._count()
 

@@ -244,8 +244,9 @@ class Engine:
         return self.runs.wait(run_id, timeout)
 
     def _call_history_list(self, limit: int = 50, offset: int = 0, workflow_id: str | None = None,
-                           status: str | None = None, trigger: str | None = None) -> list:
-        return self.history.list_runs(limit, offset, workflow_id, status, trigger)
+                           status: str | None = None, trigger: str | None = None,
+                           before: str | None = None) -> list:
+        return self.history.list_runs(limit, offset, workflow_id, status, trigger, before=before)
 
     def _call_history_count(self, workflow_id: str | None = None, status: str | None = None,
                             trigger: str | None = None) -> int:

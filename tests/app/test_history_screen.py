@@ -288,7 +288,8 @@ def test_a_long_history_is_paged_as_the_user_scrolls(app_env, dagflux_home: Path
             return real_call(method, on_result=on_result, **params)
 
         def arrived(rows: list) -> None:
-            pages.append({"offset": params["offset"], "limit": params["limit"], "rows": len(rows)})
+            pages.append({"before": params.get("before"), "offset": params.get("offset"), "limit": params["limit"],
+                          "rows": len(rows)})
             on_result(rows)
 
         return real_call(method, on_result=arrived, **params)
@@ -311,7 +312,8 @@ def test_a_long_history_is_paged_as_the_user_scrolls(app_env, dagflux_home: Path
                 pump(5)
                 assert rv.scroll_y > 0.05, "the rows in view stay put while a page arrives"
             pump(10)
-            assert [p["offset"] for p in pages] == [i * PAGE_SIZE for i in range(5)]
+            assert [p["before"] for p in pages] == [None] + [newest_first[i * PAGE_SIZE - 1] for i in range(1, 5)]
+            assert all(p["offset"] is None for p in pages), "pages are asked for by cursor, not by position"
             assert all(p["limit"] == PAGE_SIZE and p["rows"] == PAGE_SIZE for p in pages)
             assert _listed(screen) == newest_first[:5 * PAGE_SIZE]
             assert sum(p["rows"] for p in pages) == 250
@@ -328,7 +330,7 @@ def test_a_long_history_is_paged_as_the_user_scrolls(app_env, dagflux_home: Path
             pump(5)
             assert _listed(screen) == newer + newest_first[:250]
             assert scrolled() == pytest.approx(before + 3 * ROW_H, abs=2)
-            assert pages[-1] == {"offset": 0, "limit": PAGE_SIZE, "rows": PAGE_SIZE}
+            assert pages[-1] == {"before": None, "offset": None, "limit": PAGE_SIZE, "rows": PAGE_SIZE}
 
             rv.scroll_y = 1.0                          # back to the top: nothing more is fetched
             pump(10)

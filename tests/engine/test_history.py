@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator
+from itertools import combinations
 from pathlib import Path
 
 import pytest
 
 from engine.errors import HistoryError
-from engine.history import History, NodeRow
+from engine.history import FILTER_COLUMNS, SCHEMA_VERSION, History, NodeRow, list_sql, prefix_upper_bound
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_a_log_from_schema_2_gains_node_warnings_and_keeps_its_rows(tmp_path: Pa
         log.record_node("old", node("clean", warnings=["w"]), seq=2)
         assert log.get_run("old")["nodes"][1]["warnings"] == ["w"]
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     check.close()
 
 
@@ -193,6 +194,28 @@ def test_like_wildcards_in_a_prefix_are_literal(history: History, prefix: str, e
             history.get_run(prefix)
     else:
         assert history.get_run(prefix)["run_id"] == expected
+
+
+def test_an_upper_case_prefix_still_finds_a_lower_case_id(history: History) -> None:
+    start(history, "20261205-044512-123-00a-k3j6x2w2qz7fb", 1.0)
+    assert history.get_run("20261205-044512-123-00A")["run_id"] == "20261205-044512-123-00a-k3j6x2w2qz7fb"
+
+
+def test_prefixes_beyond_ascii_are_a_range_of_their_own(history: History) -> None:
+    for run_id in ("é1", "é2x", "éa", "ê", "\U0010ffff1", "\ud7ffz", "\ue000"):
+        start(history, run_id, 1.0)
+    assert history.get_run("é2")["run_id"] == "é2x"
+    assert history.get_run("\U0010ffff")["run_id"] == "\U0010ffff1"
+    assert history.get_run("\ud7ff")["run_id"] == "\ud7ffz"
+    with pytest.raises(HistoryError, match="matches more than one run"):
+        history.get_run("é")
+
+
+@pytest.mark.parametrize("prefix, bound", [
+    ("abc", "abd"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("", None), ("x\ud7ff", "x\ue000"),
+])
+def test_the_prefix_bound_is_the_least_string_above_the_prefix(prefix: str, bound: str | None) -> None:
+    assert prefix_upper_bound(prefix) == bound
 
 
 # --- listing -------------------------------------------------------------------------------
@@ -364,3 +387,145 @@ def test_the_workflows_in_the_log_carry_their_latest_name_and_run_count(history:
         {"workflow_id": "billing", "workflow_name": "Billing", "runs": 1},
         {"workflow_id": "orders", "workflow_name": "Orders", "runs": 2},
     ]
+
+
+# --- paging by cursor ----------------------------------------------------------------------
+WORKFLOWS, STATUSES, TRIGGERS = ("orders", "billing", "tidy"), ("succeeded", "failed", "running"), \
+    ("manual", "schedule")
+FILTER_SETS = [{}, {"workflow_id": "orders"}, {"status": "failed"}, {"trigger": "schedule"},
+               {"workflow_id": "billing", "status": "succeeded"}, {"workflow_id": "orders", "trigger": "manual"},
+               {"status": "failed", "trigger": "schedule"},
+               {"workflow_id": "tidy", "status": "running", "trigger": "manual"}]
+
+
+@pytest.fixture
+def tied_runs(history: History) -> tuple[History, list[dict]]:
+    """120 runs over only 9 start times (many ties), ids not in start or write order."""
+    written = []
+    for i in range(120):
+        run = {"run_id": f"run-{(i * 37) % 120:03d}", "workflow_id": WORKFLOWS[i % 3], "status": STATUSES[i % 7 % 3],
+               "trigger": TRIGGERS[i % 5 % 2], "started_at": float((i * 5) % 9)}
+        history.start_run(run["run_id"], run["workflow_id"], "", run["trigger"], run["started_at"], 1,
+                          status=run["status"])
+        written.append(run)
+    return history, written
+
+
+def paged(log: History, size: int, **filters: str) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = ids(log.list_runs(limit=size, before=cursor, **filters))
+        if not page:
+            return pages
+        pages.append(page)
+        cursor = page[-1]
+
+
+@pytest.mark.parametrize("filters", FILTER_SETS, ids=lambda f: "+".join(f) or "none")
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_pages_by_cursor_make_up_exactly_the_whole_list(tied_runs: tuple[History, list[dict]], filters: dict,
+                                                        size: int) -> None:
+    log, written = tied_runs
+    order = sorted(range(len(written)), key=lambda i: (written[i]["started_at"], i), reverse=True)
+    expected = [written[i]["run_id"] for i in order
+                if all(written[i][k] == v for k, v in filters.items())]
+    assert expected, "each filter set matches some runs"
+    pages = paged(log, size, **filters)
+    assert [run_id for page in pages for run_id in page] == expected
+    assert all(len(page) == size for page in pages[:-1])
+    assert ids(log.list_runs(limit=1000, **filters)) == expected
+    assert log.list_runs(limit=size, before=expected[-1], **filters) == []
+
+
+def test_a_cursor_page_carries_the_same_rows_as_an_offset_page(tied_runs: tuple[History, list[dict]]) -> None:
+    log, _ = tied_runs
+    first = log.list_runs(limit=10)
+    assert log.list_runs(limit=10, before=first[-1]["run_id"]) == log.list_runs(limit=10, offset=10)
+    assert log.list_runs(limit=5, offset=3, before=first[-1]["run_id"]) == log.list_runs(limit=5, offset=13)
+
+
+def test_a_cursor_naming_no_run_is_refused(history: History) -> None:
+    start(history, "r1", 1.0)
+    with pytest.raises(HistoryError, match=r"^no run 'gone' in the execution log \(the page cursor\)$"):
+        history.list_runs(before="gone")
+
+
+@pytest.mark.parametrize("keyset", [False, True])
+@pytest.mark.parametrize("columns", [cols for n in range(4) for cols in combinations(FILTER_COLUMNS, n)],
+                         ids=lambda c: "+".join(c) or "none")
+def test_every_filter_combination_pages_by_an_index_without_sorting(history: History, columns: tuple,
+                                                                    keyset: bool) -> None:
+    from engine.history import _filters
+
+    clause, args = _filters(*(("x" if c in columns else None) for c in FILTER_COLUMNS))
+    sql = list_sql(clause, keyset)
+    plan = " | ".join(row[3] for row in history._conn.execute(
+        f"EXPLAIN QUERY PLAN {sql}", (*args, *((1.0, 1) if keyset else ()), 50, 0)))
+    name = "runs_by_" + ("_".join(c.split("_")[0] for c in columns) or "start")
+    assert plan.split()[:5] in (["SCAN", "r", "USING", "INDEX", name], ["SEARCH", "r", "USING", "INDEX", name]), plan
+    assert "TEMP B-TREE" not in plan and "|" not in plan, plan
+
+
+def test_a_run_is_opened_through_the_primary_key(history: History) -> None:
+    plans = [" | ".join(row[3] for row in history._conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)) for sql, args in [
+        ("SELECT * FROM runs WHERE run_id = ?", ("a",)),
+        ("SELECT * FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 2", ("a", "b")),
+        ("SELECT * FROM node_runs WHERE run_id = ? ORDER BY seq", ("a",))]]
+    assert all("USING INDEX sqlite_autoindex_" in plan for plan in plans), plans
+
+
+# --- a log written before the run indexes (schema 3) ---------------------------------------
+SCHEMA_3 = """
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, workflow_name TEXT NOT NULL DEFAULT '',
+    trigger TEXT NOT NULL DEFAULT 'manual', status TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+    error TEXT, node_count INTEGER NOT NULL DEFAULT 0, records INTEGER, seen INTEGER NOT NULL DEFAULT 1);
+CREATE INDEX runs_started ON runs (started_at DESC);
+CREATE INDEX runs_workflow ON runs (workflow_id, started_at DESC);
+CREATE TABLE node_runs (run_id TEXT NOT NULL REFERENCES runs (run_id), node_id TEXT NOT NULL,
+    node_type TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, started_at REAL,
+    duration_ms REAL, records_in INTEGER, records_out INTEGER, error TEXT, seq INTEGER NOT NULL DEFAULT 0,
+    output_table TEXT, output_connection TEXT, warnings TEXT, PRIMARY KEY (run_id, node_id));
+INSERT INTO runs (run_id, workflow_id, status, trigger, started_at) VALUES
+    ('a', 'orders', 'succeeded', 'manual', 1.0), ('b', 'orders', 'failed', 'schedule', 2.0),
+    ('c', 'billing', 'failed', 'manual', 2.0), ('d', 'orders', 'failed', 'manual', 3.0);
+INSERT INTO node_runs (run_id, node_id, status, seq, warnings) VALUES ('b', 'load', 'failed', 1, '["w"]');
+PRAGMA user_version = 3;
+"""
+
+
+def test_a_log_from_schema_3_gains_the_run_indexes_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA_3)
+    old.close()
+    with History(path) as log:
+        assert ids(log.list_runs()) == ["d", "c", "b", "a"]
+        assert paged(log, 1, status="failed") == [["d"], ["c"], ["b"]]
+        assert log.get_run("b")["nodes"][0]["warnings"] == ["w"]
+        assert {wf: run["run_id"] for wf, run in log.last_runs().items()} == {"orders": "d", "billing": "c"}
+    check = sqlite3.connect(path)
+    indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                "AND name NOT LIKE 'sqlite_autoindex_%'")}
+    assert indexes == {"runs_by_start", "runs_by_workflow", "runs_by_status", "runs_by_trigger",
+                       "runs_by_workflow_status", "runs_by_workflow_trigger", "runs_by_status_trigger",
+                       "runs_by_workflow_status_trigger"}
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    check.close()
+
+
+def test_an_upgrade_that_fails_leaves_the_log_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "history.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA_3)
+    old.close()
+    import engine.history as history_module
+
+    monkeypatch.setattr(history_module, "_SCHEMA_STATEMENTS",
+                        (*history_module._SCHEMA_STATEMENTS, "CREATE INDEX broken ON runs (no_such_column)"))
+    with pytest.raises(HistoryError, match="is not a usable execution log"):
+        History(path)
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert {r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                        "AND name NOT LIKE 'sqlite_autoindex_%'")} == {"runs_started", "runs_workflow"}
+    check.close()

@@ -192,3 +192,17 @@ def test_detach_starts_a_background_engine_that_outlives_the_command(cli, dagflu
     finally:
         assert cli("engine", "stop").returncode == 0
     assert cli("engine", "status").returncode == 3
+
+
+def test_history_pages_by_cursor_through_the_engine_and_the_cli(engine, cli, tmp_path):
+    flow = _flow(tmp_path)
+    run_ids = [json.loads(cli("run", "--json", flow).stdout)["run_id"] for _ in range(3)]
+    newest_first = list(reversed(run_ids))
+    with engine.client() as client:
+        first = client.call("history.list", limit=2)
+        assert [r["run_id"] for r in first] == newest_first[:2]
+        rest = client.call("history.list", limit=2, before=first[-1]["run_id"])
+        assert [r["run_id"] for r in rest] == newest_first[2:]
+        assert client.call("history.list", limit=2, before=rest[-1]["run_id"]) == []
+    listed = json.loads(cli("history", "--json", "--limit", "1", "--before", newest_first[0]).stdout)
+    assert [r["run_id"] for r in listed] == newest_first[1:2]
