@@ -64,12 +64,25 @@ def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
     return t
 
 
-def tap(x: float, y: float, button: str | None = None, frames: int = 2) -> None:
+def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: int = 1) -> None:
+    """A tap: down, ``held`` frames, up. ``held=0`` sends both in one frame, so no layout pass
+    can move the widget between them (a button only fires when the finger lifts on it)."""
     t = touch(x, y, button)
     t.touch_down()
-    pump(1)
+    pump(held)
     t.touch_up()
     pump(frames)
+
+
+def settle(max_frames: int = 120) -> None:
+    """Frames until nothing is due on the next frame: no pending ``Clock`` callback or trigger
+    with a zero or negative timeout (the chain a layout change sets off — text set, lines
+    computed, heights, positions — is made of those). Timed callbacks (a cursor blink) do not
+    count."""
+    for _ in range(max_frames):
+        if not any(event.is_triggered and event.timeout <= 0 for event in Clock.get_events()):
+            return
+        pump(1)
 
 
 def drag(start: Sequence[float], end: Sequence[float], steps: int = 8, button: str | None = None) -> None:

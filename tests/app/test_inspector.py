@@ -29,7 +29,7 @@ from app.widgets.inspector.path_picker import PathPicker
 from engine.model import fileformat
 from engine.model.commands import RemoveNodeCommand
 from engine.model.workflow import Node, Workflow
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, running, screenshot, settle, tap, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WF = "orders_report"
@@ -82,15 +82,13 @@ class Harness:
 
     @staticmethod
     def tap_in_window(widget) -> None:
-        """Tap the centre of ``widget`` once it stays put (layouts settle over a few frames)."""
-        where = None
-        for _ in range(60):
-            now = (*widget.to_window(*widget.center), *widget.size)
-            if now == where:
-                break
-            where = now
-            pump(1)
-        tap(*widget.to_window(*widget.center))
+        """Tap the centre of ``widget`` once the layout has settled: the chain a change sets off
+        (text set, lines measured, heights, positions) runs over several frames, and a widget can
+        hold still for one of them and then move. Down and up come in one frame, so nothing can
+        move the widget from under the finger between them (seen on a loaded machine: the tap
+        on a mode button after another mode's form was built landed on the old position)."""
+        settle()
+        tap(*widget.to_window(*widget.center), held=0)
         pump(3)
 
     def type_into(self, row, text: str) -> None:
