@@ -227,12 +227,12 @@ class Run:
         if isolated and remote:
             # Code runs without the keychain, so it cannot open a connection: a normal worker
             # first copies the input from its database into a hidden workspace table.
-            self._staging.add(self._submit(node_id, running, [remote[0]], staging=True))
+            self._staging.add(self._submit(node_id, running, [remote[0]], isolated=False, staging=True))
             return
-        self._submit(node_id, running, tables)
+        self._submit(node_id, running, tables, isolated)
 
     def _submit(self, node_id: str, running: dict[Future[NodeResult], str], inputs: list[dict[str, Any]],
-                staging: bool = False) -> Future[NodeResult]:
+                isolated: bool, staging: bool = False) -> Future[NodeResult]:
         node = self.wf.node(node_id)
         final = workspace.table_name(self.wf.id, node_id)
         if staging:   # a hidden table the run's clean-up and the next start both know (debris)
@@ -243,7 +243,7 @@ class Run:
                        node_type=node_type, title=node.title, config=config,
                        base_dir=str(self.base_dir), inputs=inputs, output_table=output,
                        timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
-                       isolated=not staging and self.registry.node_type(node.type).runs_isolated(node.config),
+                       isolated=isolated,
                        payload=self.payload if node.type == validation.START else None)
         try:
             future = self.executor.submit(task)
@@ -261,7 +261,7 @@ class Run:
             return False
         source = next(t for t in self._input_tables(node_id) if t["connection"] is not None)
         self._submit(node_id, running, [{**source, "table": result.table, "records": result.records,
-                                         "connection": None}])
+                                         "connection": None}], isolated=True)
         return True
 
     def _edge_active(self, edge) -> bool:
