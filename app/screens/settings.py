@@ -113,7 +113,9 @@ class SettingsScreen(MDScreen):
         super().__init__(**kwargs)
         self.app = App.get_running_app()
         self._pending: str | None = None       # starting | stopping | switching
-        self._status_in_flight = False
+        # the bridge a status call is out on: a stopped bridge never answers (its callbacks are
+        # dropped), so a call out on an old bridge must not hold back asking the new one
+        self._status_in_flight: Any = None
         self._ticker: Any = None
         self._dialog: AppDialog | None = None
         self._bridge: Any = None
@@ -225,15 +227,16 @@ class SettingsScreen(MDScreen):
         if bridge is None or not bridge.connected:
             self._show_offline(bridge)
             return
-        if self._status_in_flight:
+        if self._status_in_flight is bridge:
             return
-        self._status_in_flight = True
+        self._status_in_flight = bridge
         bridge.call("status", timeout=5,
                     on_result=lambda status: self._status_back(bridge, status, None),
                     on_error=lambda message: self._status_back(bridge, None, message))
 
     def _status_back(self, bridge: Any, status: dict | None, error: str | None) -> None:
-        self._status_in_flight = False
+        if self._status_in_flight is bridge:
+            self._status_in_flight = None
         if bridge is not self.app.bridge:
             return  # an answer from before the data dir changed
         if status is None:

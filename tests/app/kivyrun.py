@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from kivy.base import EventLoop
@@ -64,13 +65,32 @@ def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
     return t
 
 
+def delivered(t: UnitTestTouch) -> bool:
+    """True once every widget the touch went to has had its touch-up.
+
+    A ScrollView does not pass a short tap on at once: it holds the touch to see whether it
+    becomes a scroll and, when it is lifted as a tap, replays the press to its content and
+    sends the release ``0.2 s`` later from a clock callback (``ScrollView._do_touch_up``). A
+    button inside it fires only then, so a test that looks after a fixed number of frames
+    races that real-time delay (seen on a loaded CI run: a mode button's choice was not made
+    yet when the test looked)."""
+    for event in Clock.get_events():
+        callback = event.get_callback()
+        if isinstance(callback, partial) and getattr(callback.func, "__name__", "") == "_do_touch_up" \
+                and any(arg is t for arg in callback.args):
+            return False
+    return True
+
+
 def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: int = 1) -> None:
-    """A tap: down, ``held`` frames, up. ``held=0`` sends both in one frame, so no layout pass
+    """A tap: down, ``held`` frames, up, then frames until the release has reached every
+    widget (see ``delivered``). ``held=0`` sends down and up in one frame, so no layout pass
     can move the widget between them (a button only fires when the finger lifts on it)."""
     t = touch(x, y, button)
     t.touch_down()
     pump(held)
     t.touch_up()
+    wait_until(lambda: delivered(t), 15, "the tap's release to reach the widgets")
     pump(frames)
 
 

@@ -14,11 +14,14 @@ import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
+from kivy.clock import Clock
 from kivy.core.clipboard import Clipboard
 from kivy.core.window import Window
+from kivy.uix.behaviors import ButtonBehavior
 from kivymd.uix.boxlayout import MDBoxLayout
 
 from app.document import WorkflowDocument
@@ -78,7 +81,23 @@ class Harness:
 
     def tap(self, widget) -> None:
         self.into_view(widget)
-        self.tap_in_window(widget)
+        if not isinstance(widget, ButtonBehavior):
+            self.tap_in_window(widget)
+            return
+        released: list[Any] = []
+        widget.bind(on_release=released.append)
+        try:
+            before = widget.to_window(*widget.center)
+            self.tap_in_window(widget)
+        finally:
+            widget.unbind(on_release=released.append)
+        if not released:    # say what the finger met instead, so a failure can be explained
+            scroll = self.panel.ids.scroll
+            raise AssertionError(
+                f"the tap on {type(widget).__name__}({getattr(widget, 'text', '')!r}) at {before} did not release "
+                f"it; now at {widget.to_window(*widget.center)}, size {widget.size}, disabled={widget.disabled}; "
+                f"window children {[type(w).__name__ for w in Window.children]}; scroll_y={scroll.scroll_y:.3f} "
+                f"touch={scroll._touch!r}; pending {[e.get_callback() for e in Clock.get_events()][:12]}")
 
     @staticmethod
     def tap_in_window(widget) -> None:

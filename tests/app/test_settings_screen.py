@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from kivy.metrics import dp
 
+from app import datadir
 from app.main import build_app_class
 from app.settings_store import AppSettings
 from engine.client import EngineCallError, EngineClient, EngineUnavailable
-from engine.paths import pointer_file
+from engine.paths import DataPaths, pointer_file
 from engine.procutil import pid_alive
 from engine.service import autostart
 from tests import keychain
@@ -209,3 +210,23 @@ def test_a_new_data_dir_restarts_the_engine_there(settings_app, tmp_path: Path) 
     assert old_workflows.parent is None
     fresh = app.open_screen("workflows")
     assert fresh is not old_workflows and app.root.ids.screens.current == "workflows"
+
+
+def test_a_status_call_lost_with_the_old_bridge_does_not_silence_the_new_one(settings_app, tmp_path: Path) -> None:
+    """A stopped bridge drops the answers still owed to the screen. The Settings screen's
+    periodic status call may be out on the old bridge at the moment the app moves to a new
+    data dir; that lost answer must not keep the screen from asking the new engine (seen on
+    a loaded CI run: "timed out waiting for an engine on the new dir")."""
+    app, screen = settings_app
+    old_paths = app.paths
+    old_pid = int(screen.engine_info["pid"])
+    target = tmp_path / "other data"
+    screen.refresh_status()                    # out on the old bridge…
+    datadir.attach(app, datadir.ensure_data_dir(DataPaths(target)))   # …which stops before it answers
+    try:
+        wait_until(lambda: screen.engine_info.get("data_dir") == str(target), 40, "the new engine's status")
+        assert screen.engine_state == "running"
+    finally:
+        with EngineClient.connect(old_paths, timeout=10) as client:   # the old engine was left running
+            client.call("shutdown", timeout=10)
+        wait_until(lambda: not pid_alive(old_pid), 45, "the old engine to exit")
