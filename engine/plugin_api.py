@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from engine import templates, workspace
-from engine.errors import NodeError
+from engine.errors import NodeError, TemplateError
 from engine.model.secret_placement import RULE as SECRET_RULE
 
+PARAM_PREFIX = "dfparam_"
 __all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
 
@@ -116,7 +117,8 @@ class NodeContext:
                  inputs: list[InputTable], output_table: str,
                  conn: sqlite3.Connection, lease: workspace.WriteLease,
                  workspace_path: Path, isolated: bool = False,
-                 payload: list[dict[str, Any]] | None = None, connections: Any = None) -> None:
+                 payload: list[dict[str, Any]] | None = None, connections: Any = None,
+                 params: Mapping[str, Any] | None = None) -> None:
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.node_id = node_id
@@ -134,6 +136,8 @@ class NodeContext:
         """Rows delivered by the trigger that started the run (Start node only)."""
         self.connections = connections
         """The worker's :class:`~engine.connectors.runtime.ConnectionRuntime`."""
+        self.params = dict(params or {})
+        """The run's workflow parameter values (:mod:`engine.model.parameters`)."""
 
     def location(self, connection_id: str | None) -> Any:
         """A connector for ``connection_id``, or for the workspace when it is None."""
@@ -154,6 +158,9 @@ class NodeContext:
         def resolve(ref: templates.Reference) -> str:
             if ref.kind == "secret":  # SQL is data: a secret there could be selected into a table
                 raise NodeError(f"node '{self.label}': {SECRET_RULE} — {ref.text} is not allowed in SQL")
+            if ref.kind == "param":
+                raise NodeError(f"node '{self.label}': {ref.text}: parameters can be used in SQL that runs "
+                                f"in the workspace; this SQL runs in connection '{location.name}'")
             if ref.kind in ("input", "input_pos", "input_node"):
                 return _pick(inputs, ref, templates.table_resolver(inputs, None, str))
             if ref.kind == "table":
@@ -173,14 +180,45 @@ class NodeContext:
         return self.inputs[0]
 
     def render(self, text: str) -> str:
-        """Resolve template references to quoted workspace table names."""
-        resolver = templates.table_resolver([(i.node_id, i.table) for i in self.inputs],
-                                            self.output_table, workspace.quote_ident)
-        return templates.render(text, resolver)
+        """Resolve template references to quoted workspace table names; a ``{{ param.X }}``
+        becomes the named placeholder ``:dfparam_X``, whose value :attr:`sql_params` binds —
+        a parameter's value never becomes SQL text."""
+        tables = templates.table_resolver([(i.node_id, i.table) for i in self.inputs],
+                                          self.output_table, workspace.quote_ident)
+
+        def resolve(ref: templates.Reference) -> str:
+            if ref.kind != "param":
+                return tables(ref)
+            if ref.arg not in self.params:
+                raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
+            return f":{PARAM_PREFIX}{ref.arg}"
+
+        return templates.render(text, resolve)
+
+    @property
+    def sql_params(self) -> dict[str, Any]:
+        """Bindings for SQL rendered by :meth:`render` (SQLite takes named parameters)."""
+        return {f"{PARAM_PREFIX}{k}": int(v) if isinstance(v, bool) else v for k, v in self.params.items()}
+
+    def render_path(self, text: str) -> str:
+        """A config path with its ``{{ param.X }}`` references replaced by the values as text;
+        any other ``{{ … }}`` stays as written (paths have no table references)."""
+        def resolve(ref: templates.Reference) -> str:
+            if ref.kind != "param":
+                return ref.text
+            if ref.arg not in self.params:
+                raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
+            value = self.params[ref.arg]
+            return str(value).lower() if isinstance(value, bool) else str(value)
+
+        try:
+            return templates.render(text, resolve)
+        except TemplateError:
+            return text   # not a reference we know: the path is taken as written
 
     def resolve_path(self, value: str) -> Path:
-        """A path from the config, relative to the workflow file's folder."""
-        path = Path(value).expanduser()
+        """A path from the config (parameters filled in), relative to the workflow file's folder."""
+        path = Path(self.render_path(value)).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
 
     def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:

@@ -78,6 +78,7 @@ from yarl import URL
 from engine import templates
 from engine.connectors.base import Columns, Connector, ConnectorError, FieldSpec, Row
 from engine.errors import TemplateError
+from engine.retry import http_status_transient
 from engine.scrub import Scrubber
 
 __all__ = ["RestConnector"]
@@ -379,7 +380,7 @@ class RestConnector(Connector):
             return
         tries = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
         raise self.call_error(call, f"failed with HTTP {reply.status} {reply.reason}{tries}: "
-                                    f"{self._excerpt(reply.body)}")
+                                    f"{self._excerpt(reply.body)}", transient=http_status_transient(reply.status))
 
     # --- requests --------------------------------------------------------------------
     def _base_url(self) -> URL:
@@ -474,9 +475,11 @@ class RestConnector(Connector):
     def error(self, message: str) -> ConnectorError:
         return ConnectorError(self.scrubber.text(f"connection '{self.name}': {message}"))
 
-    def call_error(self, call: _Call, message: str) -> ConnectorError:
+    def call_error(self, call: _Call, message: str, transient: bool | None = None) -> ConnectorError:
         """An error about one request: method and URL path, never the query."""
-        return self.error(f"{call.method} {call.url.path} {message}")
+        error = self.error(f"{call.method} {call.url.path} {message}")
+        error.transient = transient
+        return error
 
     @staticmethod
     def _object_spec(obj: str) -> dict[str, Any]:
@@ -699,7 +702,7 @@ class _Http:
             problem = f"failed: {type(exc).__name__} {exc}"
         # Raised outside the handlers, so the client error (which may hold the full URL,
         # query and all) is not attached as the context of the ConnectorError.
-        raise self.connector.call_error(call, problem)
+        raise self.connector.call_error(call, problem, transient=True)   # refused, reset, timed out
 
     def _prepare(self, call: _Call) -> tuple[URL, CIMultiDict[str]]:
         """The URL with every parameter and the auth; the headers (the spec's win over the auth's)."""

@@ -39,7 +39,7 @@ class BranchNode(NodeType):
         sql = f"SELECT ({condition}) FROM {workspace.quote_ident(source.table)}"
         with guard.guarded(ctx.conn) as auth:  # a condition only reads
             try:
-                rows = ctx.conn.execute(sql).fetchmany(2)
+                rows = ctx.conn.execute(sql, ctx.sql_params).fetchmany(2)
             except sqlite3.Error as exc:
                 raise NodeError(f"SQL error in branch '{ctx.label}' condition: {guard.explain(exc, auth)}\n"
                                 f"  in: {sql}") from None

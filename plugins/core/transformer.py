@@ -132,7 +132,7 @@ def _execute(ctx: NodeContext, conn: sqlite3.Connection, sql: str, shown: str | 
     """Run workflow SQL in the workspace under :mod:`engine.sql.guard` (writes only to ``writable``)."""
     with guard.guarded(conn, writable) as auth:
         try:
-            conn.execute(sql)
+            conn.execute(sql, ctx.sql_params)   # parameters are bound, never pasted (engine.model.parameters)
         except sqlite3.Error as exc:
             raise NodeError(f"SQL error in node '{ctx.label}': {guard.explain(exc, auth)}\n"
                             f"  in: {_short(shown or sql)}") from None

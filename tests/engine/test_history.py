@@ -50,15 +50,15 @@ def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     assert run == {"run_id": "run-1", "workflow_id": "orders", "workflow_name": "Orders",
                    "trigger": "manual", "status": "failed", "started_at": 1000.0, "ended_at": 1002.5,
                    "error": "node 'clean' failed", "node_count": 2, "records": None, "seen": True,
-                   "duration_ms": 2500.0}
+                   "params": {}, "duration_ms": 2500.0}
     assert nodes == [
         {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None,
-         "output_table": "orders__load", "output_connection": None, "warnings": []},
+         "output_table": "orders__load", "output_connection": None, "warnings": [], "attempts": []},
         {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
          "error": "SQL error: no such column: x", "output_table": None, "output_connection": None,
-         "warnings": []},
+         "warnings": [], "attempts": []},
     ]
 
 
