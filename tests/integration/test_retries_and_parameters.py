@@ -171,8 +171,8 @@ def test_a_webhook_query_string_gives_the_parameters(dagflux_home, tmp_path):
     from engine.service.engine import Engine
 
     doc = json.loads(_param_flow(tmp_path, {"kind": "webhook"}).read_text())
-    next(n for n in doc["nodes"] if n["id"] == "rows")["config"]["sql"] = ("SELECT count(*) AS posted, {{ param.who }} AS who, {{ param.n }} AS n "
-                                        "FROM {{ input }}")
+    rows = next(n for n in doc["nodes"] if n["id"] == "rows")
+    rows["config"]["sql"] = "SELECT count(*) AS posted, {{ param.who }} AS who, {{ param.n }} AS n FROM {{ input }}"
     doc["nodes"] = [n for n in doc["nodes"] if n["id"] != "one"]
     doc["edges"] = [{"from": "start", "to": "rows"}]
     engine = Engine(DataPaths(dagflux_home), pool_size=1, webhook_port=0, notifications=False)
