@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -88,6 +89,9 @@ _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
                    "ALTER TABLE node_runs ADD COLUMN attempts TEXT")}
 
 
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
 @dataclass
 class NodeRow:
     node_id: str
@@ -150,6 +154,10 @@ class History:
             return  # a new log: the schema below creates the latest tables
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS.get(target, ()):
+                added = _ADD_COLUMN.match(statement)
+                if added and added.group(2) in {row[1] for row in self._conn.execute(
+                        f"PRAGMA table_info({added.group(1)})")}:
+                    continue  # already there (a log touched by a later version): adding it is done
                 self._conn.execute(statement)
 
     def close(self) -> None:
