@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from engine import templates, workspace
-from engine.errors import NodeError, TemplateError
+from engine.errors import NodeError
+from engine.model import parameters
 from engine.model.secret_placement import RULE as SECRET_RULE
 
 PARAM_PREFIX = "dfparam_"
@@ -203,18 +204,10 @@ class NodeContext:
     def render_path(self, text: str) -> str:
         """A config path with its ``{{ param.X }}`` references replaced by the values as text;
         any other ``{{ … }}`` stays as written (paths have no table references)."""
-        def resolve(ref: templates.Reference) -> str:
-            if ref.kind != "param":
-                return ref.text
-            if ref.arg not in self.params:
-                raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
-            value = self.params[ref.arg]
-            return str(value).lower() if isinstance(value, bool) else str(value)
-
-        try:
-            return templates.render(text, resolve)
-        except TemplateError:
-            return text   # not a reference we know: the path is taken as written
+        missing = [ref.text for ref in parameters.references(text) if ref.arg not in self.params]
+        if missing:
+            raise NodeError(f"node '{self.label}': {missing[0]} has no value in this run")
+        return parameters.fill_text(text, self.params)
 
     def resolve_path(self, value: str) -> Path:
         """A path from the config (parameters filled in), relative to the workflow file's folder."""

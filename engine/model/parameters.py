@@ -170,6 +170,23 @@ def resolve(parameters: Any, given: Mapping[str, Any] | None) -> dict[str, Any]:
     return values
 
 
+def as_text(value: Any) -> str:
+    """A value as it is written into a path: booleans as ``true``/``false``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def fill_text(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with each ``{{ param.X }}`` that has a value replaced by it (for paths); every
+    other reference, and a parameter without a value, stays as written."""
+    def resolve(ref: templates.Reference) -> str:
+        return as_text(values[ref.arg]) if ref.kind == "param" and ref.arg in values else ref.text
+
+    try:
+        return templates.render(text, resolve)
+    except TemplateError:
+        return text
+
+
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     """``["k=v", …]`` from the command line as ``{k: v}`` (the value may contain ``=``)."""
     out = {}

@@ -209,3 +209,16 @@ def test_parameters_and_retry_survive_a_save_and_load(tmp_path):
     assert again.node("sales").retry == {"backoff": 2, "count": 3, "delay_s": 0.5}
     assert fileformat.dumps(again) == fileformat.dumps(wf)
     assert _problems(again) == []
+
+
+def test_check_paths_fills_in_the_defaults(tmp_path):
+    from engine.model.path_check import check_paths
+
+    (tmp_path / "2026-05-01.csv").write_text("id\n1\n", encoding="utf-8")
+    wf = Workflow("flow", nodes=[Node("start", "start", config={"trigger": {"kind": "manual"}}),
+                                 Node("load", "data_source", config={"source": "file", "path": "{{ param.day }}.csv"})],
+                  edges=[Edge("start", "load")], parameters=[{"name": "day", "type": "date", "default": "2026-05-01"}])
+    assert check_paths(wf, tmp_path) == []
+    wf.parameters[0]["default"] = "2026-05-02"
+    assert [str(f) for f in check_paths(wf, tmp_path)] == [
+        f"node 'load': input file 2026-05-02.csv does not exist ({tmp_path / '2026-05-02.csv'})"]

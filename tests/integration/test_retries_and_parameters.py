@@ -202,3 +202,26 @@ async def _post(url: str, rows: list[dict]) -> tuple[int, dict]:
         async with session.post(url, json=rows) as resp:
             return resp.status, await resp.json()
 
+
+
+def test_runs_start_takes_params_and_try_on_sample_binds_the_defaults(dagflux_home, tmp_path):
+    from engine.client import EngineCallError
+    from tests.integration.engine_harness import EngineProcess
+
+    flow = _param_flow(tmp_path)
+    engine = EngineProcess(dagflux_home)
+    try:
+        with engine.client() as client:
+            wf_id = client.call("workflows.import", path=str(flow))["id"]
+            with pytest.raises(EngineCallError, match="parameter 'n' is an integer"):
+                client.call("runs.start", workflow_id=wf_id, params={"n": "x"})
+            run = client.call("runs.start", workflow_id=wf_id, params={"n": "6", "who": "zoe"})
+            assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
+            assert client.call("history.get", run_id=run["run_id"])["params"] == {"who": "zoe", "n": 6}
+            rows = {"id": "rows", "type": "transformer",
+                    "config": {"language": "sql", "mode": "new_table",
+                               "sql": "SELECT {{ param.who }} AS who, {{ param.n }} + x AS m FROM {{ input }}"}}
+            reply = client.call("nodes.try", workflow_id=wf_id, node=rows, inputs=["one"])
+    finally:
+        engine.stop()
+    assert reply["rows"] == [["nobody", 2]]
