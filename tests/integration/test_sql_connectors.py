@@ -439,9 +439,10 @@ def test_server_down_is_a_clear_error_within_seconds(server_target: Target) -> N
     connector = server_target.connector(port=free_port())   # nothing listens there
     started = time.monotonic()
     with pytest.raises(ConnectorError, match=f"^connection '{NAME}': cannot reach the server "
-                                             r"\(connection refused\)$"):
+                                             r"\(connection refused\)$") as caught:
         connector.test()
     assert time.monotonic() - started < 3
+    assert caught.value.transient is True       # a node with a retry policy tries again (engine.retry)
 
 
 def test_a_server_that_never_answers_times_out(server_target: Target) -> None:
@@ -462,8 +463,9 @@ def test_a_table_that_vanished_is_named(target: Target, table: str) -> None:
     assert connector.sample(table)[1] == [(1,)]
     other.drop_table(table)
     missing = f"^connection '{NAME}': table \"{table}\" does not exist$"
-    with pytest.raises(ConnectorError, match=missing):
+    with pytest.raises(ConnectorError, match=missing) as caught:
         connector.sample(table)
+    assert not caught.value.transient            # never retried: another attempt fails the same way
     with pytest.raises(ConnectorError, match=missing):
         connector.list_fields(table)
     with pytest.raises(ConnectorError, match=f"connection '{NAME}': table \"{table}\" does not exist"):
