@@ -152,24 +152,46 @@ class NodeContext:
 
     def render_for(self, text: str, location: Any) -> str:
         """Resolve references for SQL that runs in ``location``: tables quoted in its dialect.
-        A secret reference is refused: secrets are credentials, never SQL values."""
+        A secret reference is refused: secrets are credentials, never SQL values. So is a
+        parameter: SQL that binds them is rendered by :meth:`render_bound`."""
+        sql, _ = self._render_in(text, location, bind=False)
+        return sql
+
+    def render_bound(self, text: str, location: Any) -> tuple[str, dict[str, Any]]:
+        """Like :meth:`render_for`, with each ``{{ param.X }}`` a placeholder in the driver's
+        style (``:dfparam_X`` for SQLite, ``%(dfparam_X)s`` for PostgreSQL and MariaDB — whose
+        literal ``%`` is then doubled); returns the SQL and the bindings ({} when none is used)."""
+        return self._render_in(text, location, bind=True)
+
+    def _render_in(self, text: str, location: Any, bind: bool) -> tuple[str, dict[str, Any]]:
         inputs = [(i.node_id, location.qualified(i.table) if i.connection else location.quote_ident(i.table))
                   for i in self.inputs]
+        pyformat = getattr(location, "dialect", "sqlite") in ("postgresql", "mysql")
+        used = bind and any(True for _ in parameters.references(text))
+        escape = (lambda part: part.replace("%", "%%")) if used and pyformat else (lambda part: part)
 
         def resolve(ref: templates.Reference) -> str:
             if ref.kind == "secret":  # SQL is data: a secret there could be selected into a table
                 raise NodeError(f"node '{self.label}': {SECRET_RULE} — {ref.text} is not allowed in SQL")
             if ref.kind == "param":
-                raise NodeError(f"node '{self.label}': {ref.text}: parameters can be used in SQL that runs "
-                                f"in the workspace; this SQL runs in connection '{location.name}'")
+                if not bind:
+                    raise NodeError(f"node '{self.label}': {ref.text}: parameters are bound in SQL that reads "
+                                    f"(a SELECT into the workspace, a Branch condition); this SQL changes "
+                                    f"tables in connection '{location.name}'")
+                if ref.arg not in self.params:
+                    raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
+                return f"%({PARAM_PREFIX}{ref.arg})s" if pyformat else f":{PARAM_PREFIX}{ref.arg}"
             if ref.kind in ("input", "input_pos", "input_node"):
-                return _pick(inputs, ref, templates.table_resolver(inputs, None, str))
+                return escape(_pick(inputs, ref, templates.table_resolver(inputs, None, str)))
             if ref.kind == "table":
-                return location.qualified(ref.arg or "")
-            return location.quote_ident(self.output_table)
+                return escape(location.qualified(ref.arg or ""))
+            return escape(location.quote_ident(self.output_table))
 
-        return templates.render(text, resolve)
-        """True in a fresh one-task worker, where a handler may apply the code sandbox."""
+        sql = templates.render(text, resolve, escape)
+        if not used:
+            return sql, {}
+        # psycopg and PyMySQL adapt Python values themselves (a bool stays a boolean)
+        return sql, ({f"{PARAM_PREFIX}{k}": v for k, v in self.params.items()} if pyformat else self.sql_params)
 
     @property
     def label(self) -> str:

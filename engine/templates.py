@@ -80,19 +80,22 @@ def _parse_body(body: str, text: str, start: int, end: int) -> Reference:
         f"{{{{ table.<name> }}}}, {{{{ self }}}} or {{{{ param.<name> }}}}")
 
 
-def render(text: str, resolve: Callable[[Reference], str]) -> str:
-    """Replace every reference by ``resolve(ref)``; ``\\{{`` becomes a literal ``{{``."""
+def render(text: str, resolve: Callable[[Reference], str],
+           literal: Callable[[str], str] | None = None) -> str:
+    """Replace every reference by ``resolve(ref)``; ``\\{{`` becomes a literal ``{{``.
+    ``literal`` (if given) rewrites the text between references, e.g. to escape it."""
     out: list[str] = []
     pos = 0
+    keep = literal or (lambda part: part)
     for match in _REF_RE.finditer(text):
-        out.append(text[pos:match.start()])
+        out.append(keep(text[pos:match.start()]))
         if match.group(1):
-            out.append("{{")
+            out.append(keep("{{"))
         else:
             ref = _parse_body(match.group(2), match.group(0), match.start(), match.end())
             out.append(resolve(ref))
         pos = match.end()
-    out.append(text[pos:])
+    out.append(keep(text[pos:]))
     return "".join(out)
 
 

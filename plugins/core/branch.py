@@ -47,8 +47,9 @@ class BranchNode(NodeType):
 
     def _in_database(self, ctx: NodeContext, connection: str, table: str) -> NodeOutput:
         db = ctx.location(connection)
-        condition = ctx.render_for(str(ctx.config["condition"]), db)
-        batches = db.read_batches(f"SELECT ({condition}) FROM {db.qualified(table)}", (), 2)
+        # one template, so a literal % in the table name is escaped like the rest when binding
+        sql, params = ctx.render_bound(f"SELECT ({ctx.config['condition']}) FROM {{{{ input }}}}", db)
+        batches = db.read_batches(sql, params, 2)
         try:
             _, rows = next(batches)
         finally:

@@ -225,3 +225,39 @@ def test_runs_start_takes_params_and_try_on_sample_binds_the_defaults(dagflux_ho
     finally:
         engine.stop()
     assert reply["rows"] == [["nobody", 2]]
+
+
+def test_parameters_are_bound_in_sql_that_reads_from_postgresql(keyring_ready, postgres_server, cli,
+                                                                 dagflux_home, tmp_path):
+    from tests.integration.dbservers import add_login
+    from tests.integration.test_secrets_and_connections import _add_pg, _seed_pg
+
+    server = add_login(postgres_server)
+    _seed_pg(server)                       # orders: ids 0..11, customer 'customer <id % 4>', placed 2026-01-<id+1>
+    assert _add_pg(cli, server).returncode == 0
+    pick = sql("pick", "SELECT id, {{ param.who }} AS who FROM {{ input }} WHERE customer LIKE 'cust%' "
+                       "AND placed >= CAST({{ param.since }} AS date) AND total > {{ param.min }} "
+                       "AND customer <> {{ param.who }} ORDER BY id")
+    check = node("check", "branch", {"condition": "count(*) > {{ param.min }} AND bool_and({{ param.flag }})"})
+    nodes = [start(), node("orders", "data_source", {"source": "connection", "connection": "sales",
+                                                     "table": "orders"}),
+             pick, check, sql("yes", "SELECT * FROM {{ input }}"), sql("no", "SELECT * FROM {{ input }}")]
+    flow = write_workflow(tmp_path, "pg_params", nodes, [("start", "orders"), ("orders", "pick"),
+                                                         ("orders", "check"), ("check", "yes", "true"),
+                                                         ("check", "no", "false")])
+    doc = json.loads(flow.read_text())
+    doc["parameters"] = [{"name": "who", "type": "text", "default": "nobody"},
+                         {"name": "since", "type": "date", "default": "2026-01-01"},
+                         {"name": "min", "type": "number", "default": 0},
+                         {"name": "flag", "type": "boolean", "default": True}]
+    flow.write_text(json.dumps(doc), encoding="utf-8")
+    evil = "customer 1'; DROP TABLE orders; --"
+    code, result = _run_json(cli, flow, "--param", f"who={evil}", "--param", "since=2026-01-09",
+                             "--param", "min=90", "--param", "flag=no")
+    assert code == 0, result
+    assert _table(dagflux_home, "pg_params__pick") == [(9, evil), (10, evil), (11, evil)]
+    status = {n["id"]: n["status"] for n in result["nodes"]}
+    assert (status["yes"], status["no"]) == ("skipped", "succeeded")     # bool_and(false)
+    code, result = _run_json(cli, flow, "--param", "min=5")
+    status = {n["id"]: n["status"] for n in result["nodes"]}
+    assert code == 0 and (status["yes"], status["no"]) == ("succeeded", "skipped")
