@@ -569,3 +569,21 @@ def test_close_then_use_again_reconnects(target: Target) -> None:
     connector.close()
     connector.close()                           # closing twice is harmless
     assert connector.test() == first
+
+
+def test_parameters_are_bound_with_each_drivers_placeholders(target: Target, table: str, tmp_path: Path) -> None:
+    from engine.plugin_api import InputTable, NodeContext
+
+    connector = target.connector()
+    connector.write(table, [("id", "INTEGER"), ("note", "TEXT")],
+                    [[(1, "100% sure"), (2, "10%"), (3, "it's 100% it's")]])
+    ctx = NodeContext(workflow_id="wf", run_id="r", node_id="pick", node_type="transformer", title="", config={},
+                      base_dir=tmp_path, inputs=[InputTable("src", table, None, "sales")], output_table="wf__pick",
+                      conn=None, lease=None, workspace_path=tmp_path / "ws.sqlite",  # type: ignore[arg-type]
+                      params={"who": "x'); DROP TABLE t; --", "n": 1})
+    sql, params = ctx.render_bound("SELECT id, {{ param.who }} AS who FROM {{ input }} "
+                                   "WHERE note LIKE '%100%' AND id > {{ param.n }} ORDER BY id", connector)
+    rows = [row for _, batch in connector.read_batches(sql, params) for row in batch]
+    assert [tuple(r) for r in rows] == [(3, "x'); DROP TABLE t; --")]
+    plain, none = ctx.render_bound("SELECT count(*) FROM {{ input }} WHERE note LIKE '10%'", connector)
+    assert none == {} and [tuple(r) for _, b in connector.read_batches(plain, none) for r in b] == [(2,)]
