@@ -123,7 +123,8 @@ class SQLiteFileConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        cursor = self._guarded(lambda: self._conn().execute(sql, params if isinstance(params, Mapping) else tuple(params)))
+        bindings = params if isinstance(params, Mapping) else tuple(params)   # named (a mapping) or positional
+        cursor = self._guarded(lambda: self._conn().execute(sql, bindings))
         try:
             names = [d[0] for d in cursor.description or ()]
             rows = self._guarded(lambda: cursor.fetchmany(batch_size))
