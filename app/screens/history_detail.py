@@ -209,9 +209,10 @@ class RunDetailView(MDBoxLayout):
     def _node_view(self, node: dict[str, Any], theme: Any) -> dict[str, Any]:
         status, error = node["status"], node.get("error") or ""
         return {"node_id": node["node_id"], "title": node.get("title") or node["node_id"],
-                "subtitle": error.splitlines()[0] if error else f"{node['node_type']} · {node['node_id']}",
+                "subtitle": error.splitlines()[0] if error else " · ".join(filter(None, (
+                    node["node_type"], node["node_id"], fmt.attempts_note(node)))),
                 "has_error": bool(error), "status_icon": fmt.STATUS_ICONS.get(status, "help-circle-outline"),
-                "status_text": " ".join(filter(None, (fmt.status_label(status), fmt.attempts_note(node)))),
+                "status_text": fmt.status_label(status) + fmt.attempts_mark(node),
                 "status_rgba": status_color(status, theme),
                 "duration_text": fmt.duration(node["duration_ms"]), "in_text": fmt.records(node["records_in"]),
                 "out_text": fmt.records(node["records_out"]), "selected": node["node_id"] == self.selected_node,
@@ -249,8 +250,11 @@ class RunDetailView(MDBoxLayout):
             self.node_title = self.node_meta = self.node_error = self.node_warnings = ""
             return
         self.node_title = node.get("title") or node["node_id"]
-        self.node_meta = "\n".join([f"{node['node_type']} · {node['node_id']}", *fmt.attempt_lines(node)])
-        self.node_status = " ".join(filter(None, (fmt.status_label(node["status"]), fmt.attempts_note(node))))
+        note = fmt.attempts_note(node)
+        self.node_meta = "\n".join([f"{node['node_type']} · {node['node_id']}"
+                                    + (f" · {fmt.status_label(node['status']).lower()} {note}:" if note else ""),
+                                    *fmt.attempt_lines(node)])
+        self.node_status = fmt.status_label(node["status"]) + fmt.attempts_mark(node)
         started = node["started_at"]
         self.node_started = "did not run" if started is None else \
             f"+{fmt.duration((started - self.run['started_at']) * 1000)}"

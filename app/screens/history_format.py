@@ -82,6 +82,12 @@ def attempts_note(node: dict[str, Any]) -> str:
     return f"after {len(attempts)} attempts" if len(attempts) > 1 else ""
 
 
+def attempts_mark(node: dict[str, Any]) -> str:
+    """A short mark after a status for a retried node: ``" (3×)"``, else ``""``."""
+    attempts = node.get("attempts") or []
+    return f" ({len(attempts)}×)" if len(attempts) > 1 else ""
+
+
 def attempt_lines(node: dict[str, Any]) -> list[str]:
     """One line per attempt of a retried node: number, outcome, time and the error's first line."""
     lines = []

@@ -252,4 +252,4 @@ def _bar_caption(bar: TimelineBar) -> str:
     if bar.end_s is None:          # no duration logged: running, or stopped before it reported
         return "running…" if bar.status == "running" else status_label(bar.status).lower()
     took = duration((bar.end_s - bar.start_s) * 1000 if bar.start_s is not None else None)
-    return f"{took} · {bar.attempts} attempts" if bar.attempts > 1 else took
+    return f"{took} ({bar.attempts}×)" if bar.attempts > 1 else took   # short: it sits after the bar

@@ -106,4 +106,4 @@ def test_the_timeline_says_a_node_was_retried():
          "attempts": []}]}
     bars = build_bars(run)
     assert [b.attempts for b in bars] == [3, 1]
-    assert _bar_caption(bars[0]).endswith("· 3 attempts") and "attempts" not in _bar_caption(bars[1])
+    assert _bar_caption(bars[0]).endswith(" (3×)") and "×" not in _bar_caption(bars[1])
