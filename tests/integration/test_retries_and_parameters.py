@@ -261,3 +261,26 @@ def test_parameters_are_bound_in_sql_that_reads_from_postgresql(keyring_ready, p
     code, result = _run_json(cli, flow, "--param", "min=5")
     status = {n["id"]: n["status"] for n in result["nodes"]}
     assert code == 0 and (status["yes"], status["no"]) == ("succeeded", "skipped")
+
+
+def test_a_scheduled_run_uses_the_defaults(dagflux_home, tmp_path):
+    from engine.service.clock import FakeClock
+    from engine.service.engine import Engine
+
+    doc = json.loads(_param_flow(tmp_path, {"kind": "interval", "minutes": 15}).read_text())
+    next(n for n in doc["nodes"] if n["id"] == "one")["config"]["path"] = str(tmp_path / "one.csv")
+    clock = FakeClock()
+    engine = Engine(DataPaths(dagflux_home), pool_size=1, webhook_port=0, clock=clock, notifications=False)
+    engine.start()
+    try:
+        engine.handle("workflows.save", {"doc": doc}, None)
+        done = threading.Event()
+        engine.bus.subscribe(lambda msg: done.set() if type(msg).__name__ == "RunFinished" else None,
+                             lambda: None, "test")
+        clock.advance(15 * 60 + 1)
+        assert done.wait(60), "the scheduled run did not finish"
+        run = engine.history.list_runs(workflow_id="with_params")[0]
+    finally:
+        engine.stop()
+    assert (run["trigger"], run["status"], run["params"]) == ("schedule", "succeeded", {"who": "nobody", "n": 1})
+    assert _table(dagflux_home, "with_params__rows") == [("nobody", 2, 0)]
