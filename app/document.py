@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.messages import Message, NodeFinished, NodeStarted, RunFinished, RunStarted
+from engine.messages import Message, NodeFinished, NodeRetrying, NodeStarted, RunFinished, RunStarted
 from engine.model import fileformat, validation
 from engine.model.commands import Command, UndoStack
 from engine.model.workflow import Workflow
@@ -34,6 +34,7 @@ class NodeRunState:
     duration_ms: float | None = None
     table: str | None = None
     connection: str | None = None
+    attempts: int = 1                  # the attempt running or last made (engine.retry)
 
 
 class WorkflowDocument:
@@ -142,6 +143,12 @@ class WorkflowDocument:
             state.status, state.records, state.error = msg.status, msg.records, msg.error
             state.duration_ms = msg.duration_ms
             state.table, state.connection = msg.table, msg.connection
+            state.attempts = msg.attempts
+            self._notify_run(msg.node_id)
+        elif isinstance(msg, NodeRetrying):   # still running: the error says why it tries again
+            state = self.node_states.setdefault(msg.node_id, NodeRunState())
+            state.attempts = msg.attempt + 1
+            state.error = f"attempt {msg.attempt} failed, retrying in {msg.delay_s:g} s: {msg.error or ''}"
             self._notify_run(msg.node_id)
         elif isinstance(msg, RunFinished):
             self.run_status, self.run_error = msg.status, msg.error

@@ -3,8 +3,9 @@
 Contract (other tools rely on these names and exit codes):
 
 * ``dagflux validate FILE`` — 0 valid; 2 invalid (every problem listed).
-* ``dagflux run FILE [--json]`` — progress on stderr; 0 succeeded, 1 failed or
-  cancelled, 2 invalid. ``--json`` prints one object on stdout.
+* ``dagflux run FILE [--json] [--param NAME=VALUE …]`` — progress on stderr; 0 succeeded,
+  1 failed or cancelled, 2 invalid (a bad parameter value too). ``--json`` prints one object
+  on stdout.
 * ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]``.
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
 * ``dagflux plugins`` — loaded plugins and the errors of those that failed.
@@ -15,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
+from engine import __version__, cli_history
 from engine.errors import DagfluxError, WorkflowFileError, WorkflowValidationError
+from engine.model.parameters import ParameterError, parse_assignments
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 SYMBOL = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■", "not_run": "·",
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"error: {exc}")
         return EXIT_INVALID
     except WorkflowValidationError as exc:
+        _err(f"{getattr(args, 'file', 'workflow')}: {exc}")
+        return EXIT_INVALID
+    except ParameterError as exc:
         _err(f"{getattr(args, 'file', 'workflow')}: {exc}")
         return EXIT_INVALID
     except DagfluxError as exc:
@@ -67,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a workflow file")
     r.add_argument("file", type=Path)
     r.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a value for a workflow parameter (repeat for several); converted by its declared type")
     r.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, min 2)")
     r.set_defaults(func=cmd_run)
 
@@ -78,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--workflow")
     h.add_argument("--status")
     h.add_argument("--trigger")
-    h.set_defaults(func=cmd_history)
+    h.set_defaults(func=cli_history.cmd_history)
 
     w = sub.add_parser("workspace", help="see and clean up workspace tables")
     wsub = w.add_subparsers(metavar="ACTION", required=True)
@@ -140,6 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Through the running engine when there is one; otherwise this process holds the lock."""
     from engine.service.ipc import EngineUnavailable
 
+    parse_assignments(args.param)    # a malformed --param fails before anything starts
+
     try:
         from engine.client import EngineClient
 
@@ -151,15 +159,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _progress(msg: Any) -> None:
-    from engine.messages import NodeFinished, RunStarted
+    from engine.messages import NodeFinished, NodeRetrying, RunStarted
 
     if isinstance(msg, RunStarted):
-        _err(f"run {msg.run_id} of '{msg.workflow_name}' ({len(msg.node_ids)} nodes)")
+        given = "".join(f" {k}={v!r}" for k, v in msg.params.items())
+        _err(f"run {msg.run_id} of '{msg.workflow_name}' ({len(msg.node_ids)} nodes)"
+             + (f" with{given}" if given else ""))
+    elif isinstance(msg, NodeRetrying):
+        _err(f"  ↻ {msg.node_id:<24} attempt {msg.attempt} failed; retrying in {msg.delay_s:g} s: "
+             f"{(msg.error or '').splitlines()[0] if msg.error else ''}")
     elif isinstance(msg, NodeFinished):
         records = "" if msg.records is None else f"{msg.records:>10,} records"
         took = "" if msg.duration_ms is None else f"{msg.duration_ms:>9.1f} ms"
+        tries = f"  (attempt {msg.attempts})" if msg.attempts > 1 else ""
         _err(f"  {SYMBOL.get(msg.status, '?')} {msg.node_id:<24} {msg.node_type:<12} "
-             f"{msg.status:<10}{records:>18}{took}")
+             f"{msg.status:<10}{records:>18}{took}{tries}")
         if msg.error and msg.status == "failed":
             for line in msg.error.splitlines():
                 _err(f"      {line}")
@@ -173,7 +187,8 @@ def _run_locally(args: argparse.Namespace) -> int:
     def on_wait(holder: dict) -> None:
         _err(f"waiting: process {holder.get('pid', '?')} holds the data-dir lock …")
 
-    result = run_file(args.file, pool_size=args.workers, on_event=_progress, on_wait=on_wait)
+    result = run_file(args.file, pool_size=args.workers, on_event=_progress, on_wait=on_wait,
+                      params=parse_assignments(args.param))
     took = (result.ended_at - result.started_at) * 1000
     _err(f"run {result.run_id} {result.status} in {took:.0f} ms"
          + (f": {result.error}" if result.error and result.status != "failed" else ""))
@@ -187,11 +202,11 @@ def _run_through_engine(args: argparse.Namespace, client: Any) -> int:
 
     client.subscribe()
     try:
-        started = client.call("runs.start", path=str(args.file.resolve()))
+        started = client.call("runs.start", path=str(args.file.resolve()), params=parse_assignments(args.param))
     except EngineCallError as exc:
         _err(f"{args.file}: {exc}")
         return EXIT_INVALID if exc.kind in ("WorkflowValidationError", "WorkflowFileError",
-                                            "UnsupportedVersionError") else EXIT_FAILED
+                                            "UnsupportedVersionError", "ParameterError") else EXIT_FAILED
     run_id = started["run_id"]
     _err(f"(through the engine, pid {client.welcome.pid})")
     try:
@@ -215,82 +230,6 @@ def _follow(client: Any, run_id: str) -> None:
         _progress(msg)
         if isinstance(msg, RunFinished):
             return
-
-
-# --- history ---------------------------------------------------------------------------
-
-def _history():
-    from engine.history import History
-    from engine.paths import default_paths
-
-    path = default_paths().history
-    if not path.exists():
-        return None
-    return History(path)
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    history = _history()
-    if history is None:
-        if args.run_id:
-            raise DagfluxError(f"no run '{args.run_id}': the execution log is empty")
-        print("[]" if args.json else "no runs yet")
-        return EXIT_OK
-    with history:
-        if args.run_id:
-            run = history.get_run(args.run_id)
-            if args.json:
-                print(json.dumps(run))
-            else:
-                _print_run(run)
-            return EXIT_OK
-        runs = history.list_runs(limit=args.limit, workflow_id=args.workflow, status=args.status,
-                                 trigger=args.trigger, before=args.before)
-    if args.json:
-        print(json.dumps(runs))
-        return EXIT_OK
-    if not runs:
-        print("no runs match")
-        return EXIT_OK
-    print(f"{'RUN':<23} {'WORKFLOW':<20} {'TRIGGER':<10} {'STATUS':<11} {'STARTED':<19} "
-          f"{'DURATION':>10} {'RECORDS':>10}")
-    for run in runs:
-        print(f"{run['run_id']:<23} {run['workflow_id'][:20]:<20} {run['trigger']:<10} {run['status']:<11} "
-              f"{_time(run['started_at']):<19} {_duration(run['duration_ms']):>10} "
-              f"{_count(run['records']):>10}")
-    return EXIT_OK
-
-
-def _print_run(run: dict[str, Any]) -> None:
-    print(f"run {run['run_id']}  workflow {run['workflow_id']} ({run['workflow_name']})")
-    print(f"  trigger {run['trigger']}  status {run['status']}  started {_time(run['started_at'])}  "
-          f"duration {_duration(run['duration_ms'])}")
-    if run["error"]:
-        print(f"  error: {run['error']}")
-    print(f"  {'NODE':<24} {'TYPE':<12} {'STATUS':<10} {'IN':>10} {'OUT':>10} {'DURATION':>10}")
-    for node in run["nodes"]:
-        print(f"  {node['node_id']:<24} {node['node_type']:<12} {node['status']:<10} "
-              f"{_count(node['records_in']):>10} {_count(node['records_out']):>10} "
-              f"{_duration(node['duration_ms']):>10}")
-        if node["error"]:
-            for line in node["error"].splitlines():
-                print(f"      {line}")
-        for warning in node.get("warnings") or ():
-            print(f"      warning: {warning}")
-
-
-def _time(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-def _duration(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
-
-
-def _count(n: int | None) -> str:
-    return "-" if n is None else f"{n:,}"
 
 
 # --- workspace -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from typing import Any
 from engine.errors import HistoryError
 from engine.private import create_private_file
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     node_count INTEGER NOT NULL DEFAULT 0,
     records INTEGER,
-    seen INTEGER NOT NULL DEFAULT 1
+    seen INTEGER NOT NULL DEFAULT 1,
+    params TEXT
 );
 CREATE TABLE IF NOT EXISTS node_runs (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     output_table TEXT,
     output_connection TEXT,
     warnings TEXT,
+    attempts TEXT,
     PRIMARY KEY (run_id, node_id)
 );
 """
@@ -71,16 +74,22 @@ _RUN_INDEXES = tuple(
 _SCHEMA_STATEMENTS = tuple(s.strip() for s in _SCHEMA.split(";") if s.strip()) + _RUN_INDEXES
 
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
-              "error", "node_count", "records", "seen")
+              "error", "node_count", "records", "seen", "params")
 NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duration_ms", "records_in",
-               "records_out", "error", "output_table", "output_connection", "warnings")
+               "records_out", "error", "output_table", "output_connection", "warnings", "attempts")
 LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "error")
 # Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
 _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
                    "ALTER TABLE node_runs ADD COLUMN output_connection TEXT"),
                3: ("ALTER TABLE node_runs ADD COLUMN warnings TEXT",),
                # the schema's run indexes replace these (ordered DESC, they needed a sort for rowid ties)
-               4: ("DROP INDEX IF EXISTS runs_started", "DROP INDEX IF EXISTS runs_workflow")}
+               4: ("DROP INDEX IF EXISTS runs_started", "DROP INDEX IF EXISTS runs_workflow"),
+               # a run's parameter values (JSON object); a retried node's attempts (JSON list)
+               5: ("ALTER TABLE runs ADD COLUMN params TEXT",
+                   "ALTER TABLE node_runs ADD COLUMN attempts TEXT")}
+
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
 
 
 @dataclass
@@ -97,6 +106,9 @@ class NodeRow:
     output_table: str | None = None        # where the node's result lives (for viewers)
     output_connection: str | None = None   # None: the workspace
     warnings: list[str] = field(default_factory=list)   # stored as a JSON list; NULL when none
+    # every attempt of a retried node, [{attempt, status, started_at, duration_ms, error}];
+    # stored as a JSON list, NULL when the node ran once
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class History:
@@ -142,6 +154,10 @@ class History:
             return  # a new log: the schema below creates the latest tables
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS.get(target, ()):
+                added = _ADD_COLUMN.match(statement)
+                if added and added.group(2) in {row[1] for row in self._conn.execute(
+                        f"PRAGMA table_info({added.group(1)})")}:
+                    continue  # already there (a log touched by a later version): adding it is done
                 self._conn.execute(statement)
 
     def close(self) -> None:
@@ -155,22 +171,26 @@ class History:
 
     # --- writing ---------------------------------------------------------------
     def start_run(self, run_id: str, workflow_id: str, workflow_name: str, trigger: str,
-                  started_at: float, node_count: int, status: str = "running") -> None:
+                  started_at: float, node_count: int, status: str = "running",
+                  params: dict[str, Any] | None = None) -> None:
+        """``params``: the workflow parameter values the run uses (kept as a JSON object)."""
         with self._lock:
             self._conn.execute(
                 "INSERT INTO runs (run_id, workflow_id, workflow_name, trigger, status, started_at, "
-                "node_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, workflow_id, workflow_name, trigger, status, started_at, node_count))
+                "node_count, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, workflow_id, workflow_name, trigger, status, started_at, node_count,
+                 json.dumps(params) if params else None))
 
     def record_node(self, run_id: str, row: NodeRow, seq: int) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
-                "duration_ms, records_in, records_out, error, seq, output_table, output_connection, warnings) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "duration_ms, records_in, records_out, error, seq, output_table, output_connection, warnings, "
+                "attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
                  row.duration_ms, row.records_in, row.records_out, row.error, seq, row.output_table,
-                 row.output_connection, json.dumps(row.warnings) if row.warnings else None))
+                 row.output_connection, json.dumps(row.warnings) if row.warnings else None,
+                 json.dumps(row.attempts) if row.attempts else None))
 
     def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
                    records: int | None = None) -> None:
@@ -283,6 +303,7 @@ class History:
         run["nodes"] = [dict(zip(NODE_FIELDS, n)) for n in nodes]
         for node in run["nodes"]:
             node["warnings"] = json.loads(node["warnings"]) if node["warnings"] else []
+            node["attempts"] = json.loads(node["attempts"]) if node["attempts"] else []
         return run
 
     def _prefixed(self, columns: str, prefix: str) -> list[tuple]:
@@ -296,6 +317,7 @@ class History:
     def _run_dict(row: tuple) -> dict[str, Any]:
         out = dict(zip(RUN_FIELDS, row))
         out["seen"] = bool(out["seen"])
+        out["params"] = json.loads(out["params"]) if out["params"] else {}
         started, ended = out["started_at"], out["ended_at"]
         out["duration_ms"] = round((ended - started) * 1000, 1) if ended else None
         return out

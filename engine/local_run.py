@@ -12,6 +12,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from engine import debris, workspace
 from engine.history import History
@@ -52,7 +53,9 @@ def _ctrl_c_cancels(run: Run) -> Iterator[None]:
 def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | None = None,
              on_event: Callable[[Message], None] | None = None, trigger: str = "manual",
              on_wait: Callable[[dict], None] | None = None,
-             on_run: Callable[[Run], None] | None = None) -> RunResult:
+             on_run: Callable[[Run], None] | None = None,
+             params: dict[str, Any] | None = None) -> RunResult:
+    """Run the workflow file; ``params`` are values for its parameters (text is converted)."""
     from engine.workers.pool import WorkerPool
 
     path = Path(path).resolve()
@@ -68,7 +71,7 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
             history.mark_interrupted()
             pool = WorkerPool(paths.workspace, size=pool_size, plugin_roots=[paths.plugins])
             try:
-                run = Run(wf, path.parent, registry, pool, history, trigger, on_event)
+                run = Run(wf, path.parent, registry, pool, history, trigger, on_event, params=params)
                 if on_run is not None:
                     on_run(run)
                 with _ctrl_c_cancels(run):

@@ -135,6 +135,7 @@ class RunNode(Message):
     isolated: bool = False
     payload: list | None = None       # rows a trigger delivered (Start node only)
     connections: str = ""             # path of connections.json (metadata only)
+    params: dict = field(default_factory=dict)   # the run's workflow parameter values
 
 
 @message
@@ -153,6 +154,7 @@ class NodeResult(Message):
     peak_rss_kib: int | None = None
     info: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)   # texts: something the user should know
+    transient: bool = False           # a failure a later attempt may not meet (engine.retry)
 
 
 @message
@@ -209,6 +211,7 @@ class RunStarted(Message):
     trigger: str = "manual"
     node_ids: list = field(default_factory=list)
     started_at: float = 0.0
+    params: dict = field(default_factory=dict)   # the workflow parameter values of this run
 
 
 @message
@@ -232,6 +235,19 @@ class NodeFinished(Message):
     table: str | None = None          # where the result lives, for viewers (None: no table)
     connection: str | None = None     # the connection holding ``table``; None: the workspace
     warnings: list = field(default_factory=list)   # texts, e.g. a column kept as text
+    attempts: int = 1                 # more than 1: the node was retried (engine.retry)
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
+class NodeRetrying(Message):
+    """A node's attempt failed with a transient error; the next starts after ``delay_s``."""
+
+    run_id: str
+    node_id: str
+    attempt: int = 1                  # the attempt that failed
+    delay_s: float = 0.0
+    error: str | None = None
 
 
 @message

@@ -22,8 +22,10 @@ from typing import Any, ClassVar
 
 from engine import templates, workspace
 from engine.errors import NodeError
+from engine.model import parameters
 from engine.model.secret_placement import RULE as SECRET_RULE
 
+PARAM_PREFIX = "dfparam_"
 __all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
 
@@ -116,7 +118,8 @@ class NodeContext:
                  inputs: list[InputTable], output_table: str,
                  conn: sqlite3.Connection, lease: workspace.WriteLease,
                  workspace_path: Path, isolated: bool = False,
-                 payload: list[dict[str, Any]] | None = None, connections: Any = None) -> None:
+                 payload: list[dict[str, Any]] | None = None, connections: Any = None,
+                 params: Mapping[str, Any] | None = None) -> None:
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.node_id = node_id
@@ -134,6 +137,8 @@ class NodeContext:
         """Rows delivered by the trigger that started the run (Start node only)."""
         self.connections = connections
         """The worker's :class:`~engine.connectors.runtime.ConnectionRuntime`."""
+        self.params = dict(params or {})
+        """The run's workflow parameter values (:mod:`engine.model.parameters`)."""
 
     def location(self, connection_id: str | None) -> Any:
         """A connector for ``connection_id``, or for the workspace when it is None."""
@@ -147,21 +152,46 @@ class NodeContext:
 
     def render_for(self, text: str, location: Any) -> str:
         """Resolve references for SQL that runs in ``location``: tables quoted in its dialect.
-        A secret reference is refused: secrets are credentials, never SQL values."""
+        A secret reference is refused: secrets are credentials, never SQL values. So is a
+        parameter: SQL that binds them is rendered by :meth:`render_bound`."""
+        sql, _ = self._render_in(text, location, bind=False)
+        return sql
+
+    def render_bound(self, text: str, location: Any) -> tuple[str, dict[str, Any]]:
+        """Like :meth:`render_for`, with each ``{{ param.X }}`` a placeholder in the driver's
+        style (``:dfparam_X`` for SQLite, ``%(dfparam_X)s`` for PostgreSQL and MariaDB — whose
+        literal ``%`` is then doubled); returns the SQL and the bindings ({} when none is used)."""
+        return self._render_in(text, location, bind=True)
+
+    def _render_in(self, text: str, location: Any, bind: bool) -> tuple[str, dict[str, Any]]:
         inputs = [(i.node_id, location.qualified(i.table) if i.connection else location.quote_ident(i.table))
                   for i in self.inputs]
+        pyformat = getattr(location, "dialect", "sqlite") in ("postgresql", "mysql")
+        used = bind and any(True for _ in parameters.references(text))
+        escape = (lambda part: part.replace("%", "%%")) if used and pyformat else (lambda part: part)
 
         def resolve(ref: templates.Reference) -> str:
             if ref.kind == "secret":  # SQL is data: a secret there could be selected into a table
                 raise NodeError(f"node '{self.label}': {SECRET_RULE} — {ref.text} is not allowed in SQL")
+            if ref.kind == "param":
+                if not bind:
+                    raise NodeError(f"node '{self.label}': {ref.text}: parameters are bound in SQL that reads "
+                                    f"(a SELECT into the workspace, a Branch condition); this SQL changes "
+                                    f"tables in connection '{location.name}'")
+                if ref.arg not in self.params:
+                    raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
+                return f"%({PARAM_PREFIX}{ref.arg})s" if pyformat else f":{PARAM_PREFIX}{ref.arg}"
             if ref.kind in ("input", "input_pos", "input_node"):
-                return _pick(inputs, ref, templates.table_resolver(inputs, None, str))
+                return escape(_pick(inputs, ref, templates.table_resolver(inputs, None, str)))
             if ref.kind == "table":
-                return location.qualified(ref.arg or "")
-            return location.quote_ident(self.output_table)
+                return escape(location.qualified(ref.arg or ""))
+            return escape(location.quote_ident(self.output_table))
 
-        return templates.render(text, resolve)
-        """True in a fresh one-task worker, where a handler may apply the code sandbox."""
+        sql = templates.render(text, resolve, escape)
+        if not used:
+            return sql, {}
+        # psycopg and PyMySQL adapt Python values themselves (a bool stays a boolean)
+        return sql, ({f"{PARAM_PREFIX}{k}": v for k, v in self.params.items()} if pyformat else self.sql_params)
 
     @property
     def label(self) -> str:
@@ -173,14 +203,37 @@ class NodeContext:
         return self.inputs[0]
 
     def render(self, text: str) -> str:
-        """Resolve template references to quoted workspace table names."""
-        resolver = templates.table_resolver([(i.node_id, i.table) for i in self.inputs],
-                                            self.output_table, workspace.quote_ident)
-        return templates.render(text, resolver)
+        """Resolve template references to quoted workspace table names; a ``{{ param.X }}``
+        becomes the named placeholder ``:dfparam_X``, whose value :attr:`sql_params` binds —
+        a parameter's value never becomes SQL text."""
+        tables = templates.table_resolver([(i.node_id, i.table) for i in self.inputs],
+                                          self.output_table, workspace.quote_ident)
+
+        def resolve(ref: templates.Reference) -> str:
+            if ref.kind != "param":
+                return tables(ref)
+            if ref.arg not in self.params:
+                raise NodeError(f"node '{self.label}': {ref.text} has no value in this run")
+            return f":{PARAM_PREFIX}{ref.arg}"
+
+        return templates.render(text, resolve)
+
+    @property
+    def sql_params(self) -> dict[str, Any]:
+        """Bindings for SQL rendered by :meth:`render` (SQLite takes named parameters)."""
+        return {f"{PARAM_PREFIX}{k}": int(v) if isinstance(v, bool) else v for k, v in self.params.items()}
+
+    def render_path(self, text: str) -> str:
+        """A config path with its ``{{ param.X }}`` references replaced by the values as text;
+        any other ``{{ … }}`` stays as written (paths have no table references)."""
+        missing = [ref.text for ref in parameters.references(text) if ref.arg not in self.params]
+        if missing:
+            raise NodeError(f"node '{self.label}': {missing[0]} has no value in this run")
+        return parameters.fill_text(text, self.params)
 
     def resolve_path(self, value: str) -> Path:
-        """A path from the config, relative to the workflow file's folder."""
-        path = Path(value).expanduser()
+        """A path from the config (parameters filled in), relative to the workflow file's folder."""
+        path = Path(self.render_path(value)).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
 
     def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:

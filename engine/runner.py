@@ -16,8 +16,13 @@ Semantics (ARCHITECTURE §4):
 * Fail-fast: the first failure cancels running siblings (*cancelled*) and leaves
   every node not started *not_run*. Ctrl+C / :meth:`Run.cancel` does the same with
   run status *cancelled*.
-* History: the run row at start, a node row as each node ends (nodes never
-  reached get their row at the end), the run row completed last.
+* History: the run row at start (with the run's parameter values), a node row as
+  each node ends (nodes never reached get their row at the end), the run row
+  completed last.
+* Retries (:mod:`engine.retry`): a node with a ``retry`` policy whose attempt fails
+  transiently is submitted again after its delay; the node stays *running* meanwhile,
+  the wait never blocks the loop (other nodes go on) and a cancel ends it at once.
+  Every attempt is kept in the node's history row.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +41,22 @@ from engine import debris, workspace
 from engine.errors import DagfluxError
 from engine.executor import Executor
 from engine.history import History, NodeRow
-from engine.messages import Message, NodeFinished, NodeResult, NodeStarted, RunFinished, RunNode, RunStarted
-from engine.model import validation
+from engine.messages import (
+    Message,
+    NodeFinished,
+    NodeResult,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunNode,
+    RunStarted,
+)
+from engine.model import parameters, validation
 from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
+from engine.retry import RetryPolicy
 from engine.run_ids import new_run_id
+from engine.run_state import NodeRun, RunResult
 
 log = logging.getLogger("dagflux.runner")
 
@@ -54,54 +69,16 @@ _task_ids = itertools.count(1)
 STAGE_INPUT = {"language": "sql", "mode": "new_table", "storage": "local", "sql": "SELECT * FROM {{ input }}"}
 
 
-@dataclass
-class NodeRun:
-    id: str
-    type: str
-    title: str
-    status: str = "queued"
-    records: int | None = None
-    records_in: int | None = None
-    duration_ms: float | None = None
-    error: str | None = None
-    started_at: float | None = None
-    table: str | None = None
-    connection: str | None = None
-    branch: str | None = None
-    peak_rss_kib: int | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "status": self.status, "records": self.records,
-                "duration_ms": self.duration_ms, "error": self.error, "warnings": list(self.warnings)}
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    workflow_id: str
-    status: str
-    nodes: list[NodeRun]
-    started_at: float
-    ended_at: float
-    error: str | None = None
-    records: int | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "workflow_id": self.workflow_id, "status": self.status,
-                "nodes": [n.summary() for n in self.nodes]}
-
-    def node(self, node_id: str) -> NodeRun:
-        return next(n for n in self.nodes if n.id == node_id)
-
-
 class Run:
     """One execution of a workflow; :meth:`execute` blocks until it ends."""
 
     def __init__(self, wf: Workflow, base_dir: Path, registry: PluginRegistry, executor: Executor,
                  history: History | None = None, trigger: str = "manual",
                  on_event: Callable[[Message], None] | None = None, run_id: str | None = None,
-                 payload: list[dict[str, Any]] | None = None) -> None:
+                 payload: list[dict[str, Any]] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        """``params`` are the values given for the workflow's parameters (text or typed); they are
+        converted and completed with the defaults here, so a bad value fails before the run."""
         self.wf = wf
         self.base_dir = Path(base_dir).resolve()
         self.registry = registry
@@ -111,7 +88,9 @@ class Run:
         self.on_event = on_event or (lambda msg: None)
         self.run_id = run_id or new_run_id()
         self.payload = payload
+        self.params = parameters.resolve(wf.parameters, params)
         self._cancel = threading.Event()
+        self._retry_at: dict[str, float] = {}            # node id → monotonic time of its next attempt
         self.nodes = {n.id: NodeRun(n.id, n.type, n.title) for n in wf}
         self._running: dict[Future[NodeResult], str] = {}
         self._staging: set[Future[NodeResult]] = set()     # input copies for isolated code (below)
@@ -135,10 +114,10 @@ class Run:
         started = time.time()
         if self.history is not None:
             self.history.start_run(self.run_id, self.wf.id, self.wf.name, self.trigger, started,
-                                   len(self.wf))
+                                   len(self.wf), params=self.params)
         self.on_event(RunStarted(run_id=self.run_id, workflow_id=self.wf.id, workflow_name=self.wf.name,
                                  trigger=self.trigger, node_ids=[n.id for n in self.wf],
-                                 started_at=started))
+                                 started_at=started, params=dict(self.params)))
         status, error = "succeeded", None
         try:
             status, error = self._loop()
@@ -156,7 +135,7 @@ class Run:
         running = self._running
         ready = [n.id for n in self.wf if not self._inputs[n.id]]
         failure: str | None = None
-        while ready or running:
+        while ready or running or self._retry_at:
             for node_id in ready:
                 self._start(node_id, running)
             ready = []
@@ -168,12 +147,14 @@ class Run:
                 self._stop_all("cancelled")
                 return "cancelled", "the run was cancelled"
             for future in done:
-                node_id = running.pop(future)
+                node_id, result = running.pop(future), future.result()
                 if future in self._staging:
                     self._staging.discard(future)
-                    if self._staged(node_id, future.result(), running):
+                    if self._staged(node_id, result, running):
                         continue                # the node itself now runs
-                self._record(node_id, future.result())
+                if self._retry_later(node_id, result):
+                    continue
+                self._record(node_id, result)
                 if self.nodes[node_id].status == "failed":
                     failure = failure or f"node '{self.nodes[node_id].title or node_id}' failed: " \
                                          f"{self.nodes[node_id].error}"
@@ -184,11 +165,42 @@ class Run:
         return "succeeded", None
 
     def _wait(self, running: dict[Future[NodeResult], str]) -> set[Future[NodeResult]]:
-        while running:
-            done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+        """The first futures to finish; meanwhile nodes whose retry delay ended are resubmitted.
+        Waits are short and on the cancel event, so a cancel is seen at once."""
+        while running or self._retry_at:
+            for node_id in [n for n, at in self._retry_at.items() if at <= time.monotonic()]:
+                del self._retry_at[node_id]
+                self._dispatch(node_id, running)
+            timeout = 0.25
+            if self._retry_at:
+                timeout = min(timeout, max(0.0, min(self._retry_at.values()) - time.monotonic()))
+            if running:
+                done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+            else:
+                done = set()
+                self._cancel.wait(timeout)
             if done or self._cancel.is_set():
                 return done
         return set()
+
+    def _retry_later(self, node_id: str, result: NodeResult) -> bool:
+        """Schedule another attempt when the node failed transiently and has retries left."""
+        state = self.nodes[node_id]
+        policy = RetryPolicy.of(self.wf.node(node_id).retry)
+        if result.status != "failed" or not result.transient or len(state.attempts) >= policy.count \
+                or self._cancel.is_set():
+            return False
+        state.attempts.append({"attempt": len(state.attempts) + 1, "status": "failed",
+                               "started_at": state.attempt_started, "duration_ms": result.duration_ms,
+                               "error": result.error})
+        delay = policy.delay(len(state.attempts))
+        self._retry_at[node_id] = time.monotonic() + delay
+        log.info("run %s: node '%s' attempt %d failed transiently; retrying in %.1f s",
+                 self.run_id, node_id, len(state.attempts), delay)
+        self._backlog.append((None, 0, NodeRetrying(run_id=self.run_id, node_id=node_id,
+                                                    attempt=len(state.attempts), delay_s=delay,
+                                                    error=result.error)))
+        return True
 
     def _newly_ready(self) -> list[str]:
         """Queued successors of nodes that settled since the last call whose inputs all ended."""
@@ -221,6 +233,13 @@ class Run:
         if node.type == validation.START and self.payload is None:
             self._settle(state, "succeeded", duration_ms=0.0)
             return
+        self._dispatch(node_id, running)
+
+    def _dispatch(self, node_id: str, running: dict[Future[NodeResult], str]) -> None:
+        """Send one attempt of the node to the executor (first through a staging copy when
+        isolated code reads a database input)."""
+        node = self.wf.node(node_id)
+        self.nodes[node_id].attempt_started = time.time()
         tables = self._input_tables(node_id)
         isolated = self.registry.node_type(node.type).runs_isolated(node.config)
         remote = [t for t in tables if t["connection"] is not None]
@@ -243,7 +262,7 @@ class Run:
                        node_type=node_type, title=node.title, config=config,
                        base_dir=str(self.base_dir), inputs=inputs, output_table=output,
                        timeout_s=node.timeout_s or self.wf.settings.get("node_timeout_s"),
-                       isolated=isolated,
+                       isolated=isolated, params=dict(self.params),
                        payload=self.payload if node.type == validation.START else None)
         try:
             future = self.executor.submit(task)
@@ -291,17 +310,32 @@ class Run:
 
     def _settle(self, state: NodeRun, status: str, records: int | None = None,
                 duration_ms: float | None = None, error: str | None = None) -> None:
+        attempts = self._attempts(state, status, duration_ms, error)
+        if len(attempts) > 1 and state.started_at is not None:   # the node's time spans its attempts
+            duration_ms = round((time.time() - state.started_at) * 1000, 3)
         state.status, state.records, state.duration_ms, state.error = status, records, duration_ms, error
         self._to_check.update(self._successors[state.id])
         self._seq += 1
         table = state.table if status == "succeeded" else None
         connection = state.connection if table else None
         row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
-                      state.records_in, records, error, table, connection, list(state.warnings))
+                      state.records_in, records, error, table, connection, list(state.warnings), attempts)
         self._backlog.append((row, self._seq, NodeFinished(
             run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
             records=records, duration_ms=duration_ms, error=error, table=table, connection=connection,
-            warnings=list(state.warnings))))
+            warnings=list(state.warnings), attempts=max(1, len(attempts)))))
+
+    def _attempts(self, state: NodeRun, status: str, duration_ms: float | None,
+                  error: str | None) -> list[dict[str, Any]]:
+        """Every attempt of a retried node, the last one included (empty: it ran once). A node
+        cancelled while waiting for its next attempt ends with the attempts it made."""
+        if not state.attempts:
+            return []
+        if state.id in self._retry_at:
+            return list(state.attempts)
+        return [*state.attempts, {"attempt": len(state.attempts) + 1, "status": status,
+                                  "started_at": state.attempt_started, "duration_ms": duration_ms,
+                                  "error": error}]
 
     def _flush(self) -> None:
         """Write the node rows and events of nodes that ended since the last flush."""
@@ -325,6 +359,7 @@ class Run:
         for state in self.nodes.values():
             if state.status == "running":
                 self._settle(state, "cancelled", error=reason)
+        self._retry_at.clear()
 
     def _finish(self, started: float, status: str, error: str | None) -> RunResult:
         for state in self.nodes.values():
@@ -342,4 +377,4 @@ class Run:
         self.on_event(RunFinished(run_id=self.run_id, workflow_id=self.wf.id, status=status, error=error,
                                   duration_ms=round((ended - started) * 1000, 1)))
         return RunResult(self.run_id, self.wf.id, status, list(self.nodes.values()), started, ended,
-                         error, records)
+                         error, records, dict(self.params))

@@ -10,6 +10,8 @@ A reference is ``{{ … }}`` with optional spaces inside the braces:
                                workflow's ``other_flow__totals``); names with other
                                characters are written quoted: ``{{ table."my table" }}``
 ``{{ self }}``                 this node's own output table
+``{{ param.NAME }}``           a workflow parameter (:mod:`engine.model.parameters`):
+                               in SQL a bound value (a placeholder), never text
 =============================  =====================================================
 
 Every table reference renders as a correctly quoted identifier, so user SQL never
@@ -38,12 +40,13 @@ _FORMS = {
     "table": re.compile(rf"^table\.({_NAME})$"),
     "self": re.compile(r"^self$"),
     "secret": re.compile(r"^secret\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$"),
+    "param": re.compile(r"^param\.([A-Za-z_][A-Za-z0-9_]*)$"),
 }
 
 
 @dataclass(frozen=True)
 class Reference:
-    kind: str           # input | input_pos | input_node | table | self | secret
+    kind: str           # input | input_pos | input_node | table | self | secret | param
     arg: str | None
     field: str | None
     text: str           # the reference as written, for messages
@@ -74,22 +77,25 @@ def _parse_body(body: str, text: str, start: int, end: int) -> Reference:
         return Reference(kind, arg, field, text, start, end)
     raise TemplateError(
         f"unknown reference {text}: use {{{{ input }}}}, {{{{ input.N }}}}, {{{{ input.<node id> }}}}, "
-        f"{{{{ table.<name> }}}} or {{{{ self }}}}")
+        f"{{{{ table.<name> }}}}, {{{{ self }}}} or {{{{ param.<name> }}}}")
 
 
-def render(text: str, resolve: Callable[[Reference], str]) -> str:
-    """Replace every reference by ``resolve(ref)``; ``\\{{`` becomes a literal ``{{``."""
+def render(text: str, resolve: Callable[[Reference], str],
+           literal: Callable[[str], str] | None = None) -> str:
+    """Replace every reference by ``resolve(ref)``; ``\\{{`` becomes a literal ``{{``.
+    ``literal`` (if given) rewrites the text between references, e.g. to escape it."""
     out: list[str] = []
     pos = 0
+    keep = literal or (lambda part: part)
     for match in _REF_RE.finditer(text):
-        out.append(text[pos:match.start()])
+        out.append(keep(text[pos:match.start()]))
         if match.group(1):
-            out.append("{{")
+            out.append(keep("{{"))
         else:
             ref = _parse_body(match.group(2), match.group(0), match.start(), match.end())
             out.append(resolve(ref))
         pos = match.end()
-    out.append(text[pos:])
+    out.append(keep(text[pos:]))
     return "".join(out)
 
 
@@ -123,6 +129,8 @@ def table_resolver(inputs: Sequence[tuple[str, str]], self_table: str | None,
             if self_table is None:
                 raise TemplateError(f"{ref.text} is not available here")
             return quote(self_table)
+        if ref.kind == "param":
+            raise TemplateError(f"{ref.text}: parameters are bound as values by the SQL renderer only")
         raise TemplateError(f"{ref.text}: secret references are resolved by connectors only")
 
     return resolve

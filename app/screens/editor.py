@@ -26,6 +26,7 @@ from app.kvload import load_kv
 from app.node_style import palette_types, style_of
 from app.widgets.canvas import GraphCanvas, Minimap  # noqa: F401  (used by editor.kv)
 from app.widgets.inspector import InspectorPanel  # noqa: F401  (used by editor.kv)
+from app.widgets.run_dialog import RunParametersDialog, has_parameters
 from engine.messages import Message, RunFinished
 from engine.model import fileformat
 
@@ -37,6 +38,7 @@ DISK_CHECK_S = 2.0
 
 class EditorScreen(MDScreen):
     document = ObjectProperty(None, allownone=True)
+    params_dialog = ObjectProperty(None, allownone=True)   # the Run dialog, while a workflow with parameters asks
     workflow_name = StringProperty("")
     run_text = StringProperty("")
     running = BooleanProperty(False)
@@ -208,6 +210,7 @@ class EditorScreen(MDScreen):
 
     # --- running ---------------------------------------------------------------------
     def run(self) -> None:
+        """Save and start a run; a workflow with parameters first asks for their values."""
         doc = self.document
         if doc is None or self.running:
             return
@@ -215,24 +218,39 @@ class EditorScreen(MDScreen):
         if problems:
             self.app.notify(f"Fix {len(problems)} problem(s) first: {problems[0].message}")
             return
+        if has_parameters(doc.workflow.parameters):
+            self.params_dialog = RunParametersDialog(doc.workflow.parameters,
+                                                     action=lambda dialog, values: self._save_and_start(values, dialog))
+            self.params_dialog.open()
+            return
+        self._save_and_start(None, None)
+
+    def _save_and_start(self, params: dict | None, dialog: RunParametersDialog | None) -> None:
         self.flush_autosave()
         self.running = True
         self.run_text = "Starting…"
-        self.app.bridge.call("workflows.save", on_result=lambda _s: self._start_run(),
-                             on_error=self._run_failed_to_start, doc=fileformat.to_dict(doc.workflow))
+        self.app.bridge.call("workflows.save", on_result=lambda _s: self._start_run(params, dialog),
+                             on_error=lambda message: self._run_failed_to_start(message, dialog),
+                             doc=fileformat.to_dict(self.document.workflow))
 
-    def _start_run(self) -> None:
-        self.app.bridge.call("runs.start", on_result=self._run_accepted, on_error=self._run_failed_to_start,
-                             workflow_id=self.document.workflow.id)
+    def _start_run(self, params: dict | None = None, dialog: RunParametersDialog | None = None) -> None:
+        self.app.bridge.call("runs.start", on_result=lambda result: self._run_accepted(result, dialog),
+                             on_error=lambda message: self._run_failed_to_start(message, dialog),
+                             workflow_id=self.document.workflow.id, params=params)
 
-    def _run_accepted(self, result: dict) -> None:
+    def _run_accepted(self, result: dict, dialog: RunParametersDialog | None = None) -> None:
+        if dialog is not None:
+            dialog.dismiss()
         doc = self.document
         if doc is not None and doc.run_id != result.get("run_id"):
             self.run_text = "Running…"  # its RunStarted event has not arrived yet (a fast run may be over)
 
-    def _run_failed_to_start(self, message: str) -> None:
+    def _run_failed_to_start(self, message: str, dialog: RunParametersDialog | None = None) -> None:
         self.running = False
         self.run_text = ""
+        if dialog is not None and not dialog.closing:
+            dialog.show_error(message)     # the dialog stays open with what was typed
+            return
         self.app.notify(f"The run did not start: {message}")
 
     def cancel_run(self) -> None:

@@ -181,7 +181,8 @@ class RunDetailView(MDBoxLayout):
     def _fill_header(self, run: dict[str, Any]) -> None:
         status = run["status"]
         self.title = run["workflow_name"] or run["workflow_id"]
-        self.subtitle = f"{run['workflow_id']} · run {run['run_id']}"
+        params = fmt.params_text(run.get("params"))
+        self.subtitle = f"{run['workflow_id']} · run {run['run_id']}" + (f" · {params}" if params else "")
         self.status_icon = fmt.STATUS_ICONS.get(status, "help-circle-outline")
         self.status_text = fmt.status_label(status)
         self.status_rgba = status_color(status, self.app.theme_cls)
@@ -208,9 +209,11 @@ class RunDetailView(MDBoxLayout):
     def _node_view(self, node: dict[str, Any], theme: Any) -> dict[str, Any]:
         status, error = node["status"], node.get("error") or ""
         return {"node_id": node["node_id"], "title": node.get("title") or node["node_id"],
-                "subtitle": error.splitlines()[0] if error else f"{node['node_type']} · {node['node_id']}",
+                "subtitle": error.splitlines()[0] if error else " · ".join(filter(None, (
+                    node["node_type"], node["node_id"], fmt.attempts_note(node)))),
                 "has_error": bool(error), "status_icon": fmt.STATUS_ICONS.get(status, "help-circle-outline"),
-                "status_text": fmt.status_label(status), "status_rgba": status_color(status, theme),
+                "status_text": fmt.status_label(status) + fmt.attempts_mark(node),
+                "status_rgba": status_color(status, theme),
                 "duration_text": fmt.duration(node["duration_ms"]), "in_text": fmt.records(node["records_in"]),
                 "out_text": fmt.records(node["records_out"]), "selected": node["node_id"] == self.selected_node,
                 "view": self}
@@ -247,8 +250,11 @@ class RunDetailView(MDBoxLayout):
             self.node_title = self.node_meta = self.node_error = self.node_warnings = ""
             return
         self.node_title = node.get("title") or node["node_id"]
-        self.node_meta = f"{node['node_type']} · {node['node_id']}"
-        self.node_status = fmt.status_label(node["status"])
+        note = fmt.attempts_note(node)
+        self.node_meta = "\n".join([f"{node['node_type']} · {node['node_id']}"
+                                    + (f" · {fmt.status_label(node['status']).lower()} {note}:" if note else ""),
+                                    *fmt.attempt_lines(node)])
+        self.node_status = fmt.status_label(node["status"]) + fmt.attempts_mark(node)
         started = node["started_at"]
         self.node_started = "did not run" if started is None else \
             f"+{fmt.duration((started - self.run['started_at']) * 1000)}"

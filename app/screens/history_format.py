@@ -7,6 +7,7 @@ run still going or a node that never started — has a readable form, never ``"N
 from __future__ import annotations
 
 import time
+from typing import Any
 
 STATUSES = ("succeeded", "failed", "cancelled", "skipped", "interrupted", "running")
 TRIGGERS = ("manual", "schedule", "file_watch", "webhook")
@@ -73,3 +74,30 @@ def tick_label(seconds: float, step: float) -> str:
         return f"{seconds:.0f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}:{secs:02d}"
+
+
+def attempts_note(node: dict[str, Any]) -> str:
+    """``"after 3 attempts"`` for a node that was retried (engine.retry), else ``""``."""
+    attempts = node.get("attempts") or []
+    return f"after {len(attempts)} attempts" if len(attempts) > 1 else ""
+
+
+def attempts_mark(node: dict[str, Any]) -> str:
+    """A short mark after a status for a retried node: ``" (3×)"``, else ``""``."""
+    attempts = node.get("attempts") or []
+    return f" ({len(attempts)}×)" if len(attempts) > 1 else ""
+
+
+def attempt_lines(node: dict[str, Any]) -> list[str]:
+    """One line per attempt of a retried node: number, outcome, time and the error's first line."""
+    lines = []
+    for attempt in node.get("attempts") or []:
+        error = (attempt.get("error") or "").splitlines()
+        lines.append(f"Attempt {attempt['attempt']}: {status_label(attempt['status']).lower()} in "
+                     f"{duration(attempt.get('duration_ms'))}" + (f" — {error[0]}" if error else ""))
+    return lines
+
+
+def params_text(params: dict[str, Any] | None) -> str:
+    """A run's parameter values as ``name=value`` pairs."""
+    return ", ".join(f"{k}={v}" for k, v in (params or {}).items())

@@ -57,6 +57,7 @@ class TimelineBar:
     start_s: float | None      # seconds after the run started; None: the node never started
     end_s: float | None        # None: no duration logged (a running node is drawn to the axis end)
     row: int
+    attempts: int = 1          # more than 1: the node was retried
 
 
 def build_bars(run: dict[str, Any]) -> list[TimelineBar]:
@@ -71,7 +72,7 @@ def build_bars(run: dict[str, Any]) -> list[TimelineBar]:
         if start is not None and node.get("duration_ms") is not None:
             end = start + node["duration_ms"] / 1000.0
         bars.append(TimelineBar(node["node_id"], node.get("title") or node["node_id"], node["status"],
-                                start, end, row))
+                                start, end, row, max(1, len(node.get("attempts") or []))))
     return bars
 
 
@@ -250,4 +251,5 @@ class TimelineWidget(ThemableBehavior, Widget):
 def _bar_caption(bar: TimelineBar) -> str:
     if bar.end_s is None:          # no duration logged: running, or stopped before it reported
         return "running…" if bar.status == "running" else status_label(bar.status).lower()
-    return duration((bar.end_s - bar.start_s) * 1000 if bar.start_s is not None else None)
+    took = duration((bar.end_s - bar.start_s) * 1000 if bar.start_s is not None else None)
+    return f"{took} ({bar.attempts}×)" if bar.attempts > 1 else took   # short: it sits after the bar

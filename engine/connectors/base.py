@@ -26,7 +26,14 @@ WRITE_MODES = ("create", "replace", "append")
 
 
 class ConnectorError(DagfluxError):
-    """A connector operation failed (server down, wrong password, missing table …)."""
+    """A connector operation failed (server down, wrong password, missing table …).
+
+    ``transient`` says whether a later attempt may succeed (see :mod:`engine.retry`):
+    True for a refused or lost connection, a timeout, an HTTP 5xx/429; None when unknown."""
+
+    def __init__(self, message: str, transient: bool | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import datetime
 import decimal
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from engine import workspace
@@ -48,7 +48,7 @@ class WorkspaceConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        cursor = self.conn.execute(sql, tuple(params))
+        cursor = self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params))
         try:
             names = [d[0] for d in cursor.description or ()]
             rows = cursor.fetchmany(batch_size)
@@ -64,7 +64,7 @@ class WorkspaceConnector(Connector):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with workspace.write_transaction(self.conn, self.lease):
-            return self.conn.execute(sql, tuple(params)).rowcount
+            return self.conn.execute(sql, params if isinstance(params, Mapping) else tuple(params)).rowcount
 
     def execute_many(self, statements: Sequence[str]) -> None:
         with workspace.write_transaction(self.conn, self.lease):

@@ -410,4 +410,4 @@ class PasteFragmentCommand(Command):
     def _moved_copy(self, node: Node, new_id: str) -> Node:
         x, y = node.position
         return Node(new_id, node.type, node.title, (x + self.offset[0], y + self.offset[1]),
-                    node.config, node.timeout_s, node.pinned)
+                    node.config, node.timeout_s, node.pinned, node.retry)

@@ -7,7 +7,7 @@ Layout (current version, see ``docs/workflow-format.md`` and
       "format": "dagflux-workflow",
       "version": 2,
       "id": "orders_report",
-      "name": "…", "description": "…", "settings": {…},
+      "name": "…", "description": "…", "settings": {…}, "parameters": [{"name", "type", "default"}, …],
       "nodes": [ {"id", "type", "title", "position": [x, y], "config": {…}, …}, … ],
       "edges": [ {"from": "a", "to": "b"}, {"from": "check", "from_port": "true", "to": "c"} ]
     }
@@ -143,8 +143,11 @@ def from_dict(doc: Doc, source: str = "<workflow>") -> Workflow:
     settings = doc.get("settings") or {}
     if not isinstance(settings, dict):
         raise WorkflowFileError(f"{source}: 'settings' must be an object", source)
+    parameters = doc.get("parameters") or []
+    if not isinstance(parameters, list):
+        raise WorkflowFileError(f"{source}: 'parameters' must be a list of {{name, type, default}}", source)
     return Workflow(wf_id, str(doc.get("name") or wf_id), str(doc.get("description") or ""),
-                    nodes, edges, settings)
+                    nodes, edges, settings, parameters)
 
 
 def _list(doc: Doc, key: str, source: str) -> list:
@@ -176,8 +179,12 @@ def _node_from(raw: Any, index: int, source: str) -> Node:
     timeout = raw.get("timeout_s")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise WorkflowFileError(f"{where} ('{node_id}'): 'timeout_s' must be a positive number", source)
+    retry = raw.get("retry")
+    if retry is not None and not isinstance(retry, dict):
+        raise WorkflowFileError(f"{where} ('{node_id}'): 'retry' must be an object like "
+                                f'{{"count": 3, "delay_s": 2, "backoff": 2}}', source)
     return Node(node_id, node_type, str(raw.get("title") or ""), (float(pos[0]), float(pos[1])),
-                config, float(timeout) if timeout else None, bool(raw.get("pinned", False)))
+                config, float(timeout) if timeout else None, bool(raw.get("pinned", False)), retry)
 
 
 def _json_kind(value: Any) -> str:
@@ -200,6 +207,8 @@ def to_dict(wf: Workflow) -> Doc:
                 "description": wf.description}
     if wf.settings:
         doc["settings"] = _sorted(wf.settings)
+    if wf.parameters:
+        doc["parameters"] = [_sorted(p) for p in wf.parameters]   # declaration order kept
     doc["nodes"] = [node_to_dict(n) for n in wf.nodes]
     doc["edges"] = [edge_to_dict(e) for e in wf.edges]
     return doc
@@ -212,6 +221,8 @@ def node_to_dict(node: Node) -> Doc:
         out["timeout_s"] = _num(node.timeout_s)
     if node.pinned:
         out["pinned"] = True
+    if node.retry:
+        out["retry"] = _sorted(node.retry)
     out["config"] = _sorted(node.config)
     return out
 

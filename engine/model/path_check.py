@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.model import triggers
+from engine.model import parameters, triggers
 from engine.model.workflow import Workflow
 
 
@@ -31,8 +31,13 @@ class PathFinding:
 def check_paths(wf: Workflow, base_dir: Path, workspace: Path | None = None) -> list[PathFinding]:
     base_dir = Path(base_dir)
     found: list[PathFinding] = []
+    try:            # paths with {{ param.X }} are checked with the parameters' defaults
+        defaults = parameters.resolve(wf.parameters, None)
+    except parameters.ParameterError:
+        defaults = {}
     for node in wf:
-        config = node.config
+        config = {k: parameters.fill_text(v, defaults) if k == "path" and isinstance(v, str) else v
+                  for k, v in node.config.items()}
         if node.type == "data_source" and config.get("source", "file") == "file" and config.get("path"):
             path = _resolve(base_dir, str(config["path"]))
             if not path.exists():

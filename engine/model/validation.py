@@ -15,7 +15,10 @@ Rules (each :class:`Problem` names the node(s) it is about):
 * an in-place Transformer's input feeds no other node (the order would change
   what that node reads);
 * a ``{{ secret.… }}`` reference appears only in a credential field of the node's own
-  connection (:mod:`engine.model.secret_placement`).
+  connection (:mod:`engine.model.secret_placement`);
+* workflow parameters are well declared (name, type, a default of that type) and every
+  ``{{ param.NAME }}`` names one, in a field that takes parameters
+  (:mod:`engine.model.parameters`); a node's ``retry`` fits :mod:`engine.retry`.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import WorkflowValidationError
+from engine.model import parameters
 from engine.model.schema_check import schema_problems
 from engine.model.secret_placement import misplaced_secrets
 from engine.model.workflow import Workflow, is_valid_id
 from engine.plugin_api import NodeType
+from engine.retry import check as check_retry
 
 START = "start"
 
@@ -56,6 +61,7 @@ def validate(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]:
     problems += _check_schema(wf, problems)
     problems += _check_in_place(wf, types)
     problems += _check_secrets(wf, types)
+    problems += _check_parameters(wf)
     return problems
 
 
@@ -201,6 +207,8 @@ def _check_schema(wf: Workflow, earlier: list[Problem]) -> list[Problem]:
     said = {(p.nodes[0] if p.nodes else None, f"config.{p.field}") for p in earlier if p.code == "config"}
     out = []
     for found in schema_problems(to_dict(wf)):
+        if found.node_id is None and found.field.startswith("parameters"):
+            continue  # engine.model.parameters says it, naming the parameter
         if (found.node_id, found.field) in said or any(
                 found.node_id == node and found.field.startswith(field + ".") for node, field in said):
             continue
@@ -235,4 +243,16 @@ def _check_secrets(wf: Workflow, types: Mapping[str, NodeType]) -> list[Problem]
         for found in misplaced_secrets(node.config, allowed):
             problems.append(Problem("secret_placement", found.message(_name(wf, node.id)), (node.id,),
                                     found.field))
+    return problems
+
+
+def _check_parameters(wf: Workflow) -> list[Problem]:
+    problems = [Problem("parameter", p.message, (), "parameters")
+                for p in parameters.check_declarations(wf.parameters)]
+    for node in wf:
+        for found in parameters.check_references(node.id, node.type, node.config, wf.parameters):
+            problems.append(Problem("parameter", f"node {_name(wf, node.id)}: {found.message}", (node.id,),
+                                    found.field))
+        for message in check_retry(node.retry, node.type):
+            problems.append(Problem("retry", f"node {_name(wf, node.id)}: {message}", (node.id,), "retry"))
     return problems

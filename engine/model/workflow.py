@@ -22,7 +22,7 @@ _ID_RE = re.compile(ID_PATTERN)
 MAX_ID_LENGTH = 48
 
 Listener = Callable[[str, Any], None]
-EDITABLE_NODE_FIELDS = ("title", "config", "timeout_s", "pinned")
+EDITABLE_NODE_FIELDS = ("title", "config", "timeout_s", "pinned", "retry")
 
 
 def is_valid_id(value: object) -> bool:
@@ -47,11 +47,12 @@ class Node:
     config: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     pinned: bool = False
+    retry: dict[str, Any] | None = None    # {count, delay_s, backoff}: see engine.retry
 
     def clone(self) -> Node:
         return Node(self.id, self.type, self.title, (self.position[0], self.position[1]),
                     copy.deepcopy(self.config),
-                    self.timeout_s, self.pinned)
+                    self.timeout_s, self.pinned, copy.deepcopy(self.retry))
 
     @property
     def label(self) -> str:
@@ -75,11 +76,14 @@ class Workflow:
 
     def __init__(self, id: str, name: str = "", description: str = "",
                  nodes: Iterable[Node] = (), edges: Iterable[Edge] = (),
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None,
+                 parameters: list[dict[str, Any]] | None = None) -> None:
         self.id = id
         self.name = name or id
         self.description = description
         self.settings: dict[str, Any] = dict(settings or {})
+        # [{name, type, default}] — see engine.model.parameters
+        self.parameters: list[dict[str, Any]] = copy.deepcopy(list(parameters or []))
         self._nodes: dict[str, Node] = {}
         self._edges: list[Edge] = []
         self._adj: tuple[dict[str, list[Edge]], dict[str, list[Edge]]] | None = None
@@ -228,4 +232,4 @@ class Workflow:
 
     def clone(self) -> Workflow:
         return Workflow(self.id, self.name, self.description, [n.clone() for n in self._nodes.values()],
-                        list(self._edges), copy.deepcopy(self.settings))
+                        list(self._edges), copy.deepcopy(self.settings), self.parameters)

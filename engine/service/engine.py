@@ -26,6 +26,7 @@ from engine.history import History
 from engine.lock import DataDirLock
 from engine.messages import EngineStopping, TriggerFired, Welcome
 from engine.model import fileformat, validation
+from engine.model.parameters import ParameterError
 from engine.model.review import review
 from engine.paths import DataPaths, ensure_data_dir
 from engine.plugins import load_registry
@@ -127,9 +128,15 @@ class Engine:
                 log.error("workflow %s: trigger not registered: %s", workflow_id, exc)
 
     def _fire(self, workflow_id: str, kind: str, rows: list | None, info: dict) -> tuple[str, str]:
+        """Start a triggered run. A webhook's query string gives parameter values (``info["query"]``);
+        schedules and file watches run with the defaults. A bad value: ``("invalid", reason)``."""
         try:
             wf = self.store.load(workflow_id)
-            outcome, detail = self.runs.start(wf, self.store.base_dir(wf), trigger=kind, payload=rows)
+            outcome, detail = self.runs.start(wf, self.store.base_dir(wf), trigger=kind, payload=rows,
+                                              params=info.get("query") or None)
+        except ParameterError as exc:
+            log.error("trigger of %s: %s", workflow_id, exc)
+            return "invalid", str(exc)
         except DagfluxError as exc:
             log.error("trigger of %s could not start a run: %s", workflow_id, exc)
             return "skipped", str(exc)
@@ -223,7 +230,8 @@ class Engine:
         problems = validation.validate(wf, self.registry.node_types)
         return {"id": wf.id, "name": wf.name, "review": review(wf).lines(), "problems": [str(p) for p in problems]}
 
-    def _call_runs_start(self, workflow_id: str | None = None, path: str | None = None) -> dict:
+    def _call_runs_start(self, workflow_id: str | None = None, path: str | None = None,
+                         params: dict | None = None) -> dict:
         if path:
             wf, base = fileformat.load(path), Path(path).resolve().parent
         elif workflow_id:
@@ -231,7 +239,7 @@ class Engine:
             base = self.store.base_dir(wf)
         else:
             raise DagfluxError("runs.start needs a workflow_id or a path")
-        _, run_id = self.runs.start(wf, base, trigger="manual")
+        _, run_id = self.runs.start(wf, base, trigger="manual", params=params)
         return {"run_id": run_id, "workflow_id": wf.id}
 
     def _call_runs_cancel(self, run_id: str) -> bool:

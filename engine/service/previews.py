@@ -23,6 +23,7 @@ from typing import Any
 from engine import workspace
 from engine.errors import DagfluxError
 from engine.messages import OpResult, RunOp
+from engine.model import parameters
 
 _op_ids = itertools.count(2_000_000)
 HISTORY_RUNS_SEARCHED = 20
@@ -50,12 +51,21 @@ class NodePanelService:
         if inputs is None:
             wf = self.store.load(workflow_id)
             inputs = [e.source for e in wf.inputs_of(node_id)] if wf.has_node(node_id) else []
+        params = self._default_params(workflow_id)
         config = _config(node)
         python = config.get("language") == "python"
         return self._run("nodes.try", f"try of '{_label(node)}'", isolated=python,
                          timeout=PYTHON_TRY_TIMEOUT_S if python else 60.0,
                          workflow_id=workflow_id, base_dir=self._base_dir(workflow_id), node=dict(node),
-                         inputs=self.input_tables(workflow_id, list(inputs)), limit=limit, sample=sample)
+                         inputs=self.input_tables(workflow_id, list(inputs)), limit=limit, sample=sample,
+                         params=params)
+
+    def _default_params(self, workflow_id: str) -> dict[str, Any]:
+        """A try binds the workflow's parameter defaults (one without a default has no value)."""
+        try:
+            return parameters.resolve(self.store.load(workflow_id).parameters, None)
+        except DagfluxError:
+            return {}
 
     def page(self, table: str, connection: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         if connection:

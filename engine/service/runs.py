@@ -50,8 +50,11 @@ class RunManager:
         self._closed = False
 
     def start(self, wf: Workflow, base_dir: Path, trigger: str = "manual",
-              payload: list[dict[str, Any]] | None = None) -> tuple[str, str]:
-        """``("started", run_id)``, or ``("skipped", reason)`` for a trigger that overlaps."""
+              payload: list[dict[str, Any]] | None = None,
+              params: dict[str, Any] | None = None) -> tuple[str, str]:
+        """``("started", run_id)``, or ``("skipped", reason)`` for a trigger that overlaps.
+        ``params``: values for the workflow's parameters (the defaults fill the rest); a bad
+        one raises :class:`~engine.model.parameters.ParameterError` and nothing starts."""
         with self._lock:
             if self._closed:
                 raise DagfluxError("the engine is stopping")
@@ -62,7 +65,7 @@ class RunManager:
                 return "skipped", self._skip(wf, trigger, f"already running (run {busy})")
             validation.ensure_valid(wf, self.registry.node_types)
             run = Run(wf, base_dir, self.registry, self.executor, self.history, trigger,
-                      self._held_back(), payload=payload)
+                      self._held_back(), payload=payload, params=params)
             thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
                                       name=f"dagflux-run-{wf.id}")
             self._active[wf.id] = (run, thread)

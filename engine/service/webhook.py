@@ -64,7 +64,8 @@ __all__ = ["OnWebhook", "WebhookServer", "WebhookServerError", "new_token"]
 
 log = logging.getLogger("dagflux.webhook")
 
-#: ``on_webhook(workflow_id, rows, meta)`` returns ``("started", run_id)`` or ``("skipped", reason)``.
+#: ``on_webhook(workflow_id, rows, meta)`` returns ``("started", run_id)``, ``("skipped", reason)`` or
+#: ``("invalid", reason)`` (a query-string parameter value the workflow refuses: HTTP 400).
 OnWebhook = Callable[[str, list[dict[str, Any]], dict[str, Any]], tuple[str, Any]]
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -258,7 +259,7 @@ class WebhookServer:
         except _Reject as reject:
             return web.json_response(reject.payload, status=reject.status)
         meta = {"content_type": request.content_type, "format": kind, "bytes": len(body),
-                "remote": request.remote}
+                "remote": request.remote, "query": dict(request.query)}   # the workflow's parameter values
         return await self._dispatch(loop, route.workflow_id, rows, meta)
 
     async def _dispatch(self, loop: asyncio.AbstractEventLoop, workflow_id: str,
@@ -274,6 +275,8 @@ class WebhookServer:
             return web.json_response({"status": "started", "run_id": run_id}, status=202)
         if state == "skipped":
             return web.json_response({"status": "skipped", "reason": str(detail)}, status=409)
+        if state == "invalid":   # e.g. a query-string parameter value of the wrong type
+            return web.json_response({"status": "error", "error": str(detail)}, status=400)
         log.error("webhook for workflow %s: the callback returned %r, not started/skipped", workflow_id, state)
         return web.json_response(_INTERNAL, status=500)
 

@@ -220,8 +220,10 @@ def _workspace(state: Any) -> sqlite3.Connection:
 
 # --- try on sample --------------------------------------------------------------------------
 def try_sample(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any],
-               inputs: Sequence[Mapping[str, Any]], limit: int = 5, sample: int = 1000) -> dict[str, Any]:
-    """Run a Transformer (or Join) on copies of the first ``sample`` rows of its inputs."""
+               inputs: Sequence[Mapping[str, Any]], limit: int = 5, sample: int = 1000,
+               params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run a Transformer (or Join) on copies of the first ``sample`` rows of its inputs;
+    ``params``: the workflow parameters' values (their defaults), bound as in a run."""
     limit = _bounded(limit, 1, PREVIEW_MAX, "limit")
     sample = _bounded(sample, 1, SAMPLE_MAX, "sample")
     node_type_name = str(node.get("type") or "")
@@ -237,12 +239,13 @@ def try_sample(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, A
     if not inputs:
         raise DagfluxError(f"'{label}' has no input yet: connect an upstream node first")
     if any(i.get("connection") for i in inputs):
-        return _try_in_database(state, workflow_id, base_dir, node, config, inputs, limit)
-    return _try_on_copies(state, workflow_id, base_dir, node, config, inputs, limit, sample)
+        return _try_in_database(state, workflow_id, base_dir, node, config, inputs, limit, params)
+    return _try_on_copies(state, workflow_id, base_dir, node, config, inputs, limit, sample, params)
 
 
 def _try_on_copies(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any], config: dict,
-                   inputs: Sequence[Mapping[str, Any]], limit: int, sample: int) -> dict[str, Any]:
+                   inputs: Sequence[Mapping[str, Any]], limit: int, sample: int,
+                   params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     source = _workspace(state)
     for item in inputs:
         if not workspace.table_exists(source, str(item["table"])):
@@ -255,7 +258,7 @@ def _try_on_copies(state: Any, workflow_id: str, base_dir: str, node: Mapping[st
                 scratch.copy_sample(source, name, sample)
         ctx = _context(state, workflow_id, base_dir, node, config, scratch.conn, scratch.lease, scratch.path,
                        [InputTable(str(i["node_id"]), str(i["table"]), copied) for i, (copied, _) in
-                        zip(inputs, counts)])
+                        zip(inputs, counts)], params)
         out = state.registry.node_type(str(node["type"])).execute(ctx)
         if out.table is None:
             raise DagfluxError(f"'{ctx.label}' produced no table")
@@ -266,7 +269,8 @@ def _try_on_copies(state: Any, workflow_id: str, base_dir: str, node: Mapping[st
 
 
 def _try_in_database(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any], config: dict,
-                     inputs: Sequence[Mapping[str, Any]], limit: int) -> dict[str, Any]:
+                     inputs: Sequence[Mapping[str, Any]], limit: int,
+                     params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An input in a database: its SELECT is run there, read-only; in-place SQL is refused."""
     connections = {i.get("connection") for i in inputs}
     label = str(node.get("title") or node.get("id"))
@@ -280,7 +284,7 @@ def _try_in_database(state: Any, workflow_id: str, base_dir: str, node: Mapping[
     db = state.runtime.connector(connection)
     ctx = _context(state, workflow_id, base_dir, node, config, _workspace(state), state.lease,
                    state.workspace_path, [InputTable(str(i["node_id"]), str(i["table"]), None, connection)
-                                          for i in inputs])
+                                          for i in inputs], params)
     statements = split_statements(ctx.render_for(str(config["sql"]), db))
     if len(statements) != 1:
         raise DagfluxError(f"'{label}': mode 'new_table' takes exactly one SELECT statement, found "
@@ -298,13 +302,13 @@ def _try_in_database(state: Any, workflow_id: str, base_dir: str, node: Mapping[
 
 def _context(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any], config: dict,
              conn: sqlite3.Connection, lease: workspace.WriteLease, path: Path,
-             inputs: list[InputTable]) -> NodeContext:
+             inputs: list[InputTable], params: Mapping[str, Any] | None = None) -> NodeContext:
     node_id = str(node.get("id") or "node")
     return NodeContext(workflow_id=workflow_id, run_id="try", node_id=node_id, node_type=str(node["type"]),
                        title=str(node.get("title") or ""), config=config, base_dir=Path(base_dir),
                        inputs=inputs, output_table=workspace.table_name(workflow_id, node_id), conn=conn,
                        lease=lease, workspace_path=Path(path), isolated=bool(state.isolated),
-                       connections=state.runtime)
+                       connections=state.runtime, params=params)
 
 
 def _referenced_tables(config: Mapping[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ from engine.messages import NodeResult, OpResult, RunNode, RunOp
 from engine.model.secret_placement import misplaced_secrets
 from engine.plugin_api import InputTable, NodeContext
 from engine.plugins import PluginRegistry
+from engine.retry import is_transient
 from engine.workspace import WriteLease
 
 
@@ -74,10 +75,10 @@ def execute_task(task: RunNode, state: WorkerState) -> NodeResult:
             inputs=[InputTable(i["node_id"], i["table"], i.get("records"), i.get("connection"))
                     for i in task.inputs],
             conn=state.conn, lease=state.lease, workspace_path=state.workspace_path,
-            isolated=state.isolated, payload=task.payload, connections=state.runtime)
+            isolated=state.isolated, payload=task.payload, connections=state.runtime, params=task.params)
         out = node_type.execute(ctx)
     except Exception as exc:  # noqa: BLE001 - every failure becomes the node's (scrubbed) error
-        return _failed(task, state, _describe(exc, f"node '{label}'"), started)
+        return _failed(task, state, _describe(exc, f"node '{label}'"), started, is_transient(exc))
     scrub = state.runtime.scrubber.value
     return NodeResult(id=task.id, node_id=task.node_id, status="succeeded", table=out.table,
                       connection=out.connection, records=out.records, branch=out.branch,
@@ -109,9 +110,9 @@ def _describe(exc: BaseException, what: str) -> str:
     return f"{what} failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
-def _failed(task: RunNode, state: WorkerState, error: str, started: float) -> NodeResult:
+def _failed(task: RunNode, state: WorkerState, error: str, started: float, transient: bool = False) -> NodeResult:
     return NodeResult(id=task.id, node_id=task.node_id, status="failed", error=state.runtime.scrubber.text(error),
-                      duration_ms=_ms(started), peak_rss_kib=_peak_rss_kib())
+                      duration_ms=_ms(started), peak_rss_kib=_peak_rss_kib(), transient=transient)
 
 
 def _ms(started: float) -> float:

@@ -51,6 +51,7 @@ from engine.connectors.base import (
     Row,
     split_qualified,
 )
+from engine.retry import reason_transient
 
 from .mariadb_parts import _code_and_message, _object_name, _Stream, mariadb_type
 
@@ -144,7 +145,8 @@ class MariaDBConnector(Connector):
                 connect_timeout=self.connect_timeout, read_timeout=self.connect_timeout, init_command=_STRICT,
                 conv=_CONVERSIONS, program_name="DagFlux")
         except _DRIVER_ERRORS as exc:
-            error = ConnectorError(f"connection '{self.name}': {self._connect_reason(exc)}")
+            reason = self._connect_reason(exc)
+            error = ConnectorError(f"connection '{self.name}': {reason}", transient=reason_transient(reason))
         else:
             # PyMySQL has no handshake timeout of its own: read_timeout bounded the handshake
             # above, and is lifted now so long queries are not cut off.
@@ -379,7 +381,8 @@ class MariaDBConnector(Connector):
         return ConnectorError(f"connection '{self.name}': table \"{obj}\" does not exist")
 
     def _error(self, exc: pymysql.err.MySQLError) -> ConnectorError:
-        return ConnectorError(f"connection '{self.name}': {self._describe(exc)}")
+        reason = self._describe(exc)
+        return ConnectorError(f"connection '{self.name}': {reason}", transient=reason_transient(reason))
 
     def _describe(self, exc: pymysql.err.MySQLError) -> str:
         code, message = _code_and_message(exc)

@@ -3,7 +3,7 @@ mapping of declared column types to MariaDB types (:mod:`.mariadb` uses them).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pymysql
@@ -20,7 +20,8 @@ class _Stream:
 
     def batches(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[list[str], list[Row]]]:
         # No params → no %-formatting, so a literal % needs no doubling.
-        self.cursor.execute(sql, tuple(params) if params else None)
+        # Named parameters (a mapping) are %(name)s in the SQL (engine.plugin_api.render_bound).
+        self.cursor.execute(sql, (params if isinstance(params, Mapping) else tuple(params)) if params else None)
         names = [d[0] for d in self.cursor.description or ()]
         rows = self._next()
         yield names, rows

@@ -53,6 +53,7 @@ from engine.connectors.base import (
     map_declared_type,
     split_qualified,
 )
+from engine.retry import reason_transient
 
 CONNECT_TIMEOUT = 5
 IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is checked before use
@@ -141,7 +142,8 @@ class PostgresConnector(Connector):
                 password=settings.get("password") or None, sslmode=settings.get("sslmode") or "prefer",
                 connect_timeout=self.connect_timeout, application_name="DagFlux", autocommit=True)
         except psycopg.Error as exc:
-            error = ConnectorError(f"connection '{self.name}': {self._connect_reason(exc)}")
+            reason = self._connect_reason(exc)
+            error = ConnectorError(f"connection '{self.name}': {reason}", transient=reason_transient(reason))
         else:
             _load_as_text(connection)
             return connection
@@ -311,7 +313,8 @@ class PostgresConnector(Connector):
         return ConnectorError(f"connection '{self.name}': table \"{obj}\" does not exist")
 
     def _error(self, exc: psycopg.Error) -> ConnectorError:
-        return ConnectorError(f"connection '{self.name}': {self._describe(exc)}")
+        reason = self._describe(exc)
+        return ConnectorError(f"connection '{self.name}': {reason}", transient=reason_transient(reason))
 
     def _describe(self, exc: psycopg.Error) -> str:
         primary = exc.diag.message_primary if exc.diag is not None else None

@@ -60,184 +60,37 @@ fails or is closed (or the iterator is garbage-collected).
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import datetime
-import email.utils
 import json
-import math
-import threading
-from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
-import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
 from engine import templates
 from engine.connectors.base import Columns, Connector, ConnectorError, FieldSpec, Row
 from engine.errors import TemplateError
+from engine.retry import http_status_transient
 from engine.scrub import Scrubber
 
+from .rest_http import (
+    _Http,
+    _Pager,
+    dig,
+)
+from .rest_spec import (
+    AUTH_TYPES,
+    DEFAULT_KEY_NAMES,
+    EXCERPT_CHARS,
+    FetchSpec,
+    _Auth,
+    _Call,
+    _Reply,
+    parse_spec,
+    placeholder,
+)
+
 __all__ = ["RestConnector"]
-
-AUTH_TYPES = ("none", "bearer", "basic", "api_key_header", "api_key_query")
-PAGINATION_TYPES = ("none", "page", "offset", "cursor", "link")
-DEFAULT_KEY_NAMES = {"api_key_header": "X-API-Key", "api_key_query": "api_key"}
-DEFAULT_TIMEOUT_S = 30.0
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 5
-EXCERPT_CHARS = 200
-T = TypeVar("T")
-
-
-def placeholder(connection: str, field_name: str) -> str:
-    return f"{{{{ secret.{connection}.{field_name} }}}}"
-
-
-# --- the spec ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pagination:
-    type: str = "none"
-    page_param: str = "page"
-    start: int | None = None              # page: 1, offset: 0
-    size_param: str = "per_page"
-    size: int = 100
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    cursor_param: str = "cursor"
-    cursor_path: str = "meta.next_cursor"
-
-
-@dataclass(frozen=True)
-class FetchSpec:
-    path: str = ""
-    method: str = "GET"
-    body: Any = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    headers: Mapping[str, Any] = field(default_factory=dict)
-    records_path: str = ""
-    pagination: Pagination = field(default_factory=Pagination)
-    max_pages: int = 1000
-    max_records: int | None = None
-    max_retries: int = 5
-    max_retry_wait_s: float = 60.0
-    retry_backoff_s: float = 1.0
-
-
-def parse_spec(spec: Mapping[str, Any]) -> FetchSpec:
-    """A validated :class:`FetchSpec`; raises ValueError naming the key at fault."""
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"the spec must be a mapping, not a {type(spec).__name__}")
-    unknown = sorted(set(spec) - {f.name for f in fields(FetchSpec)})
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(unknown)}")
-    method = str(spec.get("method", "GET")).upper()
-    if method not in ("GET", "POST"):
-        raise ValueError(f"method must be GET or POST, not {spec.get('method')!r}")
-    if spec.get("body") is not None and method != "POST":
-        raise ValueError("a body needs method POST")
-    return FetchSpec(
-        path=_text(spec.get("path", ""), "path"), method=method, body=spec.get("body"),
-        params=_mapping(spec.get("params"), "params"), headers=_mapping(spec.get("headers"), "headers"),
-        records_path=_text(spec.get("records_path", ""), "records_path"),
-        pagination=_pagination(spec.get("pagination")),
-        max_pages=_number(spec.get("max_pages", 1000), "max_pages", 1, int),
-        max_records=None if spec.get("max_records") is None
-        else _number(spec["max_records"], "max_records", 1, int),
-        max_retries=_number(spec.get("max_retries", 5), "max_retries", 0, int),
-        max_retry_wait_s=_number(spec.get("max_retry_wait_s", 60.0), "max_retry_wait_s", 0, float),
-        retry_backoff_s=_number(spec.get("retry_backoff_s", 1.0), "retry_backoff_s", 0, float))
-
-
-def _pagination(raw: Any) -> Pagination:
-    if raw is None:
-        return Pagination()
-    if isinstance(raw, str):
-        raw = {"type": raw}
-    if not isinstance(raw, Mapping):
-        raise ValueError("pagination must be a mapping or a type name")
-    unknown = sorted(set(raw) - {f.name for f in fields(Pagination)})
-    if unknown:
-        raise ValueError(f"unknown pagination key(s) {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        where = f"pagination.{name}"
-        if name in ("start", "size"):
-            values[name] = None if value is None else _number(value, where, int(name == "size"), int)
-        else:
-            values[name] = _text(value, where)
-            if not value and name not in ("size_param", "limit_param"):
-                raise ValueError(f"{where} cannot be empty")
-    if values.get("type", "none") not in PAGINATION_TYPES:
-        raise ValueError(f"pagination.type must be one of {', '.join(PAGINATION_TYPES)}, "
-                         f"not {values['type']!r}")
-    return Pagination(**values)
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{where} must be text, not {type(value).__name__}")
-    return value
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"{where} must be a mapping with text keys")
-    return dict(value)
-
-
-def _number(value: Any, where: str, minimum: int, kind: type[T]) -> T:
-    ok = isinstance(value, int) or (kind is float and isinstance(value, float))
-    if isinstance(value, bool) or not ok or not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{where} must be {'an integer' if kind is int else 'a number'} "
-                         f">= {minimum}, not {value!r}")
-    return kind(value)  # type: ignore[call-arg]
-
-
-# --- requests and replies --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Call:
-    """One request, before auth is applied: the auth never sits in a _Call."""
-
-    method: str
-    url: URL
-    params: Mapping[str, Any]
-    headers: Mapping[str, str]
-    body: Any = None
-
-    def with_params(self, extra: Mapping[str, Any]) -> _Call:
-        return replace(self, params={**self.params, **extra})
-
-    def at(self, url: URL, method: str | None = None) -> _Call:
-        """The same call sent to ``url`` (which carries its own query)."""
-        method = method or self.method
-        return replace(self, url=url, params={}, method=method, body=self.body if method == "POST" else None)
-
-
-@dataclass
-class _Reply:
-    status: int
-    reason: str
-    url: URL
-    content_type: str
-    body: bytes
-    retry_after: str | None
-    location: str | None
-    next_link: URL | None
-    attempts: int = 1
-
-
-@dataclass(frozen=True)
-class _Auth:
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
 
 
 # --- the connector ---------------------------------------------------------------------
@@ -379,7 +232,7 @@ class RestConnector(Connector):
             return
         tries = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
         raise self.call_error(call, f"failed with HTTP {reply.status} {reply.reason}{tries}: "
-                                    f"{self._excerpt(reply.body)}")
+                                    f"{self._excerpt(reply.body)}", transient=http_status_transient(reply.status))
 
     # --- requests --------------------------------------------------------------------
     def _base_url(self) -> URL:
@@ -474,9 +327,11 @@ class RestConnector(Connector):
     def error(self, message: str) -> ConnectorError:
         return ConnectorError(self.scrubber.text(f"connection '{self.name}': {message}"))
 
-    def call_error(self, call: _Call, message: str) -> ConnectorError:
+    def call_error(self, call: _Call, message: str, transient: bool | None = None) -> ConnectorError:
         """An error about one request: method and URL path, never the query."""
-        return self.error(f"{call.method} {call.url.path} {message}")
+        error = self.error(f"{call.method} {call.url.path} {message}")
+        error.transient = transient
+        return error
 
     @staticmethod
     def _object_spec(obj: str) -> dict[str, Any]:
@@ -487,265 +342,6 @@ class RestConnector(Connector):
                 raise ConnectorError(f"the REST object {obj[:80]!r} is not a JSON spec ({exc})") from None
             return dict(spec) if isinstance(spec, dict) else {"path": obj}
         return {"path": obj}
-
-
-# --- pagination ------------------------------------------------------------------------
-
-class _Pager:
-    """Turns one reply into the next call, per pagination type; refuses loops."""
-
-    def __init__(self, pagination: Pagination, connector: RestConnector) -> None:
-        self.p, self.connector = pagination, connector
-        self.position = pagination.start if pagination.start is not None else int(pagination.type == "page")
-        self.seen: set[str] = set()
-
-    def first(self, call: _Call) -> _Call:
-        return self._numbered(call) if self.p.type in ("page", "offset") else call
-
-    def next(self, call: _Call, reply: _Reply, data: Any, received: int) -> _Call | None:
-        """The call for the page after the one that gave ``reply`` (``received`` records)."""
-        kind = self.p.type
-        if kind in ("page", "offset"):
-            self.position += 1 if kind == "page" else received
-            return self._numbered(call)
-        if kind == "cursor":
-            return self._cursor(call, data)
-        if kind == "link":
-            return self._link(call, reply)
-        return None
-
-    def _numbered(self, call: _Call) -> _Call:
-        p = self.p
-        if p.type == "page":
-            extra = {p.page_param: str(self.position), p.size_param: str(p.size)}
-        else:
-            extra = {p.offset_param: str(self.position), p.limit_param: str(p.size)}
-        return call.with_params({k: v for k, v in extra.items() if k})
-
-    def _cursor(self, call: _Call, data: Any) -> _Call | None:
-        try:
-            value = dig(data, self.p.cursor_path)
-        except LookupError:
-            return None
-        if value is None or value == "" or value is False:
-            return None
-        if isinstance(value, (dict, list)):
-            raise self.connector.call_error(call, f"returned a {type(value).__name__} at cursor_path "
-                                                  f"'{self.p.cursor_path}', not a cursor value")
-        cursor = str(value)
-        self._once(call, f"cursor {_short(cursor)}", cursor)
-        return call.with_params({self.p.cursor_param: cursor})
-
-    def _link(self, call: _Call, reply: _Reply) -> _Call | None:
-        url = reply.next_link
-        if url is None:
-            return None
-        if not self.connector.trusted(url):
-            raise self.connector.call_error(call, f"links its next page to {url.scheme}://{url.host}; this "
-                                                  f"connection's credentials are only sent to its own host")
-        self._once(call, f"next link {url.path}", str(url))
-        return call.at(url)
-
-    def _once(self, call: _Call, what: str, key: str) -> None:
-        if key in self.seen:
-            raise self.connector.call_error(call, f"returned the same {what} twice: an endless pagination "
-                                                  f"loop, stopped")
-        self.seen.add(key)
-
-
-def dig(data: Any, path: str) -> Any:
-    """The value at a dotted ``path`` ("" = ``data``); LookupError names the first
-    missing step and what is there instead."""
-    done: list[str] = []
-    for step in (s for s in path.split(".") if s):
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and step.isdigit() and int(step) < len(data):
-            data = data[int(step)]
-        else:
-            where = f"'{'.'.join(done)}'" if done else "the reply"
-            raise LookupError(f"no '{step}' in {where} ({_shape(data)})")
-        done.append(step)
-    return data
-
-
-def _shape(data: Any) -> str:
-    if isinstance(data, dict):
-        keys = list(data)
-        more = ", …" if len(keys) > 10 else ""
-        return f"keys: {', '.join(map(str, keys[:10]))}{more}" if keys else "an empty object"
-    if isinstance(data, list):
-        return f"a list of {len(data)}"
-    return "null" if data is None else f"a {type(data).__name__}"
-
-
-def _short(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "…")
-
-
-# --- HTTP on a private event loop -----------------------------------------------------------
-
-class _LoopThread:
-    """A private asyncio loop in its own thread, so synchronous callers can await."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="dagflux-rest", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.run_until_complete(_cancel_pending())
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-
-
-async def _cancel_pending() -> None:
-    """Tasks left by an interrupted caller: cancel them so none is destroyed pending."""
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _new_session(timeout_s: float) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
-
-
-class _Http:
-    """One ClientSession on one private loop for the length of a fetch; retries,
-    Retry-After and same-host redirects live here."""
-
-    def __init__(self, connector: RestConnector, opts: FetchSpec) -> None:
-        self.connector, self.opts = connector, opts
-        self.auth = connector.auth_parts()
-        self.timeout_s = _timeout(connector)
-        self._loop = _LoopThread()
-        try:
-            self._session = self._loop.run(_new_session(self.timeout_s))
-        except BaseException:
-            self._loop.close()
-            raise
-
-    def __enter__(self) -> _Http:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._loop.run(self._session.close())
-        finally:
-            self._loop.close()
-
-    def send(self, call: _Call) -> _Reply:
-        return self._loop.run(self._send(call))
-
-    async def _send(self, call: _Call) -> _Reply:
-        attempt = 1
-        while True:
-            reply = await self._follow(call)
-            reply.attempts = attempt
-            if reply.status not in RETRY_STATUSES or attempt > self.opts.max_retries:
-                return reply
-            await asyncio.sleep(self._wait(call, reply, attempt))
-            attempt += 1
-
-    def _wait(self, call: _Call, reply: _Reply, attempt: int) -> float:
-        cap = self.opts.max_retry_wait_s
-        asked = retry_after_seconds(reply.retry_after)
-        if asked is None:
-            return min(self.opts.retry_backoff_s * 2 ** (attempt - 1), cap)
-        if asked > cap:
-            raise self.connector.call_error(call, f"got HTTP {reply.status} {reply.reason} asking to wait "
-                                                  f"{asked:g} s, more than max_retry_wait_s={cap:g}")
-        return asked
-
-    async def _follow(self, call: _Call) -> _Reply:
-        for _ in range(MAX_REDIRECTS + 1):
-            reply = await self._once(call)
-            if reply.status not in REDIRECT_STATUSES or not reply.location:
-                return reply
-            target = reply.url.join(URL(reply.location))
-            if not self.connector.trusted(target):
-                raise self.connector.call_error(call, f"was redirected to {target.scheme}://{target.host}; this "
-                                                      f"connection's credentials are only sent to its own host")
-            method = "GET" if reply.status == 303 else call.method
-            call = call.at(target, method)
-        raise self.connector.call_error(call, f"was redirected more than {MAX_REDIRECTS} times")
-
-    async def _once(self, call: _Call) -> _Reply:
-        url, headers = self._prepare(call)
-        try:
-            async with self._session.request(call.method, url, headers=headers, json=call.body,
-                                             allow_redirects=False) as resp:
-                body = await resp.read()
-                return _Reply(resp.status, resp.reason or "", resp.url, resp.content_type, body,
-                              resp.headers.get("Retry-After"), resp.headers.get("Location"), _next_link(resp))
-        except TimeoutError:
-            problem = f"timed out after {self.timeout_s:g} s"
-        except aiohttp.ClientConnectorError as exc:
-            problem = f"could not connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
-        except aiohttp.ClientError as exc:
-            problem = f"failed: {type(exc).__name__} {exc}"
-        # Raised outside the handlers, so the client error (which may hold the full URL,
-        # query and all) is not attached as the context of the ConnectorError.
-        raise self.connector.call_error(call, problem)
-
-    def _prepare(self, call: _Call) -> tuple[URL, CIMultiDict[str]]:
-        """The URL with every parameter and the auth; the headers (the spec's win over the auth's)."""
-        url = call.url.extend_query(call.params) if call.params else call.url
-        if self.auth.query:
-            url = url.update_query(self.auth.query)
-        headers = CIMultiDict(self.auth.headers)
-        headers.update(call.headers)
-        return url, headers
-
-
-def _next_link(resp: aiohttp.ClientResponse) -> URL | None:
-    for rel, link in resp.links.items():
-        if "next" in str(rel).lower().split():
-            url = link.get("url")
-            return url if isinstance(url, URL) else None
-    return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` header (seconds or an HTTP date) as seconds from now; None if absent
-    or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.UTC)
-        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _timeout(connector: RestConnector) -> float:
-    raw = connector.settings.get("timeout_s")
-    try:
-        value = float(raw) if raw not in (None, "") else DEFAULT_TIMEOUT_S
-    except (TypeError, ValueError):
-        raise connector.error(f"timeout_s must be a number of seconds, not {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise connector.error(f"timeout_s must be more than 0, not {raw!r}")
-    return value
 
 
 def _header_text(name: str, value: Any, fail: Callable[[str], ConnectorError]) -> str:

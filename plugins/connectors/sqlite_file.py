@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,7 +123,8 @@ class SQLiteFileConnector(Connector):
 
     def read_batches(self, sql: str, params: Sequence[Any] = (), batch_size: int = 10_000
                      ) -> Iterator[tuple[list[str], list[Row]]]:
-        cursor = self._guarded(lambda: self._conn().execute(sql, tuple(params)))
+        bindings = params if isinstance(params, Mapping) else tuple(params)   # named (a mapping) or positional
+        cursor = self._guarded(lambda: self._conn().execute(sql, bindings))
         try:
             names = [d[0] for d in cursor.description or ()]
             rows = self._guarded(lambda: cursor.fetchmany(batch_size))

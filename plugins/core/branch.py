@@ -39,7 +39,7 @@ class BranchNode(NodeType):
         sql = f"SELECT ({condition}) FROM {workspace.quote_ident(source.table)}"
         with guard.guarded(ctx.conn) as auth:  # a condition only reads
             try:
-                rows = ctx.conn.execute(sql).fetchmany(2)
+                rows = ctx.conn.execute(sql, ctx.sql_params).fetchmany(2)
             except sqlite3.Error as exc:
                 raise NodeError(f"SQL error in branch '{ctx.label}' condition: {guard.explain(exc, auth)}\n"
                                 f"  in: {sql}") from None
@@ -47,8 +47,9 @@ class BranchNode(NodeType):
 
     def _in_database(self, ctx: NodeContext, connection: str, table: str) -> NodeOutput:
         db = ctx.location(connection)
-        condition = ctx.render_for(str(ctx.config["condition"]), db)
-        batches = db.read_batches(f"SELECT ({condition}) FROM {db.qualified(table)}", (), 2)
+        # one template, so a literal % in the table name is escaped like the rest when binding
+        sql, params = ctx.render_bound(f"SELECT ({ctx.config['condition']}) FROM {{{{ input }}}}", db)
+        batches = db.read_batches(sql, params, 2)
         try:
             _, rows = next(batches)
         finally:

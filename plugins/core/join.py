@@ -74,7 +74,7 @@ class JoinNode(NodeType):
         view = NodeContext(workflow_id=ctx.workflow_id, run_id=ctx.run_id, node_id=ctx.node_id,
                            node_type=ctx.node_type, title=ctx.title, config=ctx.config, base_dir=ctx.base_dir,
                            inputs=inputs, output_table=ctx.output_table, conn=ctx.conn, lease=ctx.lease,
-                           workspace_path=ctx.workspace_path, connections=ctx.connections)
+                           workspace_path=ctx.workspace_path, connections=ctx.connections, params=ctx.params)
         if destination is None:
             return self._local(view)
         if ctx.config.get("sql"):

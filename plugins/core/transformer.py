@@ -99,8 +99,12 @@ def create_table_as(ctx: NodeContext, select_sql: str) -> NodeOutput:
 
 
 def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
+    """SQL in the input's database; parameters are bound only in a SELECT read into the workspace."""
     db = ctx.location(connection)
-    statements = split_statements(ctx.render_for(str(ctx.config["sql"]), db))
+    reads = ctx.config.get("mode") != "in_place" and ctx.config.get("storage", "local") == "local"
+    sql, params = ctx.render_bound(str(ctx.config["sql"]), db) if reads else \
+        (ctx.render_for(str(ctx.config["sql"]), db), {})
+    statements = split_statements(sql)
     if ctx.config.get("mode") == "in_place":
         table = ctx.input().table
         db.execute_many(statements)
@@ -111,7 +115,7 @@ def _run_in_database(ctx: NodeContext, connection: str) -> NodeOutput:
     if ctx.config.get("storage", "local") == "database":
         db.replace_table_as(ctx.output_table, statements[0].rstrip().rstrip(";"))  # old or new, never none
         return NodeOutput(table=ctx.output_table, connection=connection, records=db.count(ctx.output_table))
-    records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace")
+    records = transfer(db, statements[0], ctx.location(None), ctx.output_table, "replace", params=params)
     return NodeOutput(table=ctx.output_table, records=records)
 
 
@@ -132,7 +136,7 @@ def _execute(ctx: NodeContext, conn: sqlite3.Connection, sql: str, shown: str | 
     """Run workflow SQL in the workspace under :mod:`engine.sql.guard` (writes only to ``writable``)."""
     with guard.guarded(conn, writable) as auth:
         try:
-            conn.execute(sql)
+            conn.execute(sql, ctx.sql_params)   # parameters are bound, never pasted (engine.model.parameters)
         except sqlite3.Error as exc:
             raise NodeError(f"SQL error in node '{ctx.label}': {guard.explain(exc, auth)}\n"
                             f"  in: {_short(shown or sql)}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.document import WorkflowDocument
-from engine.messages import NodeFinished, NodeStarted, RunFinished, RunStarted
+from engine.messages import NodeFinished, NodeRetrying, NodeStarted, RunFinished, RunStarted
 from engine.model import fileformat
 from engine.model.commands import AddNodeCommand, MoveNodesCommand
 from engine.model.workflow import Edge, Node, Workflow
@@ -68,6 +68,18 @@ def test_run_events_become_node_states_for_this_workflow_only() -> None:
     assert not doc.running and doc.run_status == "succeeded"
     assert doc.node_states["load"].records == 42 and doc.node_states["load"].table == "orders__load"
     assert seen == [None, "start", "start", "load", "load", None]
+
+
+def test_a_retrying_node_stays_running_and_says_why() -> None:
+    doc = WorkflowDocument(small())
+    doc.apply_event(RunStarted(run_id="r1", workflow_id="orders", node_ids=["start", "load"]))
+    doc.apply_event(NodeStarted(run_id="r1", node_id="load"))
+    doc.apply_event(NodeRetrying(run_id="r1", node_id="load", attempt=1, delay_s=2.0, error="HTTP 503"))
+    state = doc.node_states["load"]
+    assert (state.status, state.attempts) == ("running", 2)
+    assert state.error == "attempt 1 failed, retrying in 2 s: HTTP 503"
+    doc.apply_event(NodeFinished(run_id="r1", node_id="load", status="succeeded", records=3, attempts=2))
+    assert (state.status, state.attempts, state.error) == ("succeeded", 2, None)
 
 
 def test_a_cancelled_run_leaves_no_node_looking_busy() -> None:

@@ -50,15 +50,15 @@ def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     assert run == {"run_id": "run-1", "workflow_id": "orders", "workflow_name": "Orders",
                    "trigger": "manual", "status": "failed", "started_at": 1000.0, "ended_at": 1002.5,
                    "error": "node 'clean' failed", "node_count": 2, "records": None, "seen": True,
-                   "duration_ms": 2500.0}
+                   "params": {}, "duration_ms": 2500.0}
     assert nodes == [
         {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None,
-         "output_table": "orders__load", "output_connection": None, "warnings": []},
+         "output_table": "orders__load", "output_connection": None, "warnings": [], "attempts": []},
         {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
          "error": "SQL error: no such column: x", "output_table": None, "output_connection": None,
-         "warnings": []},
+         "warnings": [], "attempts": []},
     ]
 
 
@@ -509,7 +509,7 @@ def test_a_log_from_schema_3_gains_the_run_indexes_and_keeps_its_rows(tmp_path: 
     assert indexes == {"runs_by_start", "runs_by_workflow", "runs_by_status", "runs_by_trigger",
                        "runs_by_workflow_status", "runs_by_workflow_trigger", "runs_by_status_trigger",
                        "runs_by_workflow_status_trigger"}
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     check.close()
 
 
@@ -528,4 +528,32 @@ def test_an_upgrade_that_fails_leaves_the_log_as_it_was(tmp_path: Path, monkeypa
     assert check.execute("PRAGMA user_version").fetchone()[0] == 3
     assert {r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
                                         "AND name NOT LIKE 'sqlite_autoindex_%'")} == {"runs_started", "runs_workflow"}
+    check.close()
+
+
+def test_a_log_from_schema_4_gains_run_params_and_node_attempts_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    with History(path) as log:
+        start(log, "old", 5.0)
+        log.record_node("old", node("load"), seq=1)
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE runs_v4 AS SELECT run_id, workflow_id, workflow_name, trigger, status, started_at, ended_at,
+            error, node_count, records, seen FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v4 RENAME TO runs;
+        ALTER TABLE node_runs DROP COLUMN attempts;
+        PRAGMA user_version = 4;""")
+    old.close()
+    with History(path) as log:
+        run = log.get_run("old")
+        assert (run["params"], run["nodes"][0]["attempts"], run["nodes"][0]["node_id"]) == ({}, [], "load")
+        log.start_run("new", "orders", "Orders", "manual", 9.0, node_count=1, params={"day": "2026-01-02"})
+        tries = [{"attempt": 1, "status": "failed", "started_at": 9.1, "duration_ms": 3.0, "error": "HTTP 503"},
+                 {"attempt": 2, "status": "succeeded", "started_at": 9.3, "duration_ms": 2.0, "error": None}]
+        log.record_node("new", node("fetch", attempts=tries), seq=1)
+        again = log.get_run("new")
+        assert again["params"] == {"day": "2026-01-02"} and again["nodes"][0]["attempts"] == tries
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     check.close()

@@ -439,9 +439,10 @@ def test_server_down_is_a_clear_error_within_seconds(server_target: Target) -> N
     connector = server_target.connector(port=free_port())   # nothing listens there
     started = time.monotonic()
     with pytest.raises(ConnectorError, match=f"^connection '{NAME}': cannot reach the server "
-                                             r"\(connection refused\)$"):
+                                             r"\(connection refused\)$") as caught:
         connector.test()
     assert time.monotonic() - started < 3
+    assert caught.value.transient is True       # a node with a retry policy tries again (engine.retry)
 
 
 def test_a_server_that_never_answers_times_out(server_target: Target) -> None:
@@ -462,8 +463,9 @@ def test_a_table_that_vanished_is_named(target: Target, table: str) -> None:
     assert connector.sample(table)[1] == [(1,)]
     other.drop_table(table)
     missing = f"^connection '{NAME}': table \"{table}\" does not exist$"
-    with pytest.raises(ConnectorError, match=missing):
+    with pytest.raises(ConnectorError, match=missing) as caught:
         connector.sample(table)
+    assert not caught.value.transient            # never retried: another attempt fails the same way
     with pytest.raises(ConnectorError, match=missing):
         connector.list_fields(table)
     with pytest.raises(ConnectorError, match=f"connection '{NAME}': table \"{table}\" does not exist"):
@@ -567,3 +569,21 @@ def test_close_then_use_again_reconnects(target: Target) -> None:
     connector.close()
     connector.close()                           # closing twice is harmless
     assert connector.test() == first
+
+
+def test_parameters_are_bound_with_each_drivers_placeholders(target: Target, table: str, tmp_path: Path) -> None:
+    from engine.plugin_api import InputTable, NodeContext
+
+    connector = target.connector()
+    connector.write(table, [("id", "INTEGER"), ("note", "TEXT")],
+                    [[(1, "100% sure"), (2, "10%"), (3, "it's 100% it's")]])
+    ctx = NodeContext(workflow_id="wf", run_id="r", node_id="pick", node_type="transformer", title="", config={},
+                      base_dir=tmp_path, inputs=[InputTable("src", table, None, "sales")], output_table="wf__pick",
+                      conn=None, lease=None, workspace_path=tmp_path / "ws.sqlite",  # type: ignore[arg-type]
+                      params={"who": "x'); DROP TABLE t; --", "n": 1})
+    sql, params = ctx.render_bound("SELECT id, {{ param.who }} AS who FROM {{ input }} "
+                                   "WHERE note LIKE '%100%' AND id > {{ param.n }} ORDER BY id", connector)
+    rows = [row for _, batch in connector.read_batches(sql, params) for row in batch]
+    assert [tuple(r) for r in rows] == [(3, "x'); DROP TABLE t; --")]
+    plain, none = ctx.render_bound("SELECT count(*) FROM {{ input }} WHERE note LIKE '10%'", connector)
+    assert none == {} and [tuple(r) for _, b in connector.read_batches(plain, none) for r in b] == [(2,)]
