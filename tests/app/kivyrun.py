@@ -82,10 +82,21 @@ def delivered(t: UnitTestTouch) -> bool:
     return True
 
 
+def sliding() -> bool:
+    """True while a ScreenManager in the window is changing screens: it ignores every touch
+    until the transition ends (a finger cannot act on a screen still sliding in)."""
+    from kivy.uix.screenmanager import ScreenManager
+
+    return any(isinstance(w, ScreenManager) and w.transition.is_active
+               for root in Window.children for w in root.walk(restrict=True))
+
+
 def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: int = 1) -> None:
-    """A tap: down, ``held`` frames, up, then frames until the release has reached every
-    widget (see ``delivered``). ``held=0`` sends down and up in one frame, so no layout pass
-    can move the widget between them (a button only fires when the finger lifts on it)."""
+    """A tap once no screen is sliding in (see ``sliding``): down, ``held`` frames, up, then
+    frames until the release has reached every widget (see ``delivered``). ``held=0`` sends
+    down and up in one frame, so no layout pass can move the widget between them (a button
+    only fires when the finger lifts on it)."""
+    wait_until(lambda: not sliding(), 15, "the screen change to end before the tap")
     t = touch(x, y, button)
     t.touch_down()
     pump(held)
@@ -94,13 +105,27 @@ def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: in
     pump(frames)
 
 
+def tap_widget(widget, button: str | None = None) -> None:
+    """Tap the centre of ``widget`` where it is once no screen is sliding in and the layout
+    has settled (a position read mid-slide is stale by the time the finger lands)."""
+    wait_until(lambda: not sliding(), 15, "the screen change to end before the tap")
+    settle()
+    tap(*widget.to_window(*widget.center), button=button)
+
+
 def settle(max_frames: int = 120) -> None:
     """Frames until nothing is due on the next frame: no pending ``Clock`` callback or trigger
     with a zero or negative timeout (the chain a layout change sets off — text set, lines
-    computed, heights, positions — is made of those). Timed callbacks (a cursor blink) do not
-    count."""
+    computed, heights, positions — is made of those). Timed callbacks (a cursor blink) and
+    running animations do not count."""
+    from kivy.animation import Animation
+
+    def layout_work(event) -> bool:     # an animation runs on time, not on frames: not counted
+        return event.is_triggered and event.timeout <= 0 \
+            and not isinstance(getattr(event.get_callback(), "__self__", None), Animation)
+
     for _ in range(max_frames):
-        if not any(event.is_triggered and event.timeout <= 0 for event in Clock.get_events()):
+        if not any(layout_work(event) for event in Clock.get_events()):
             return
         pump(1)
 

@@ -19,7 +19,7 @@ from app.screens.history import ROW_H
 from app.screens.history_pager import PAGE_SIZE, merge_newest
 from engine.history import History, NodeRow
 from engine.paths import DataPaths
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, tap_widget, wait_until
 from tests.integration.helpers import source, sql, start, write_csv, write_workflow
 
 ORDERS_NODES = ["start", "src", "clean", "by_country", "big_orders"]
@@ -87,22 +87,18 @@ def _run_row(screen, run_id: str):
     return next(view for view in layout.children if view.run_id == run_id)
 
 
-def _tap_widget(widget) -> None:
-    tap(*widget.to_window(*widget.center))
-
-
 def _choose(screen, button_id: str, label: str, slow_close: bool = False) -> Any:
     """Open a filter menu by tapping its button, then tap the menu item called ``label``.
     With ``slow_close`` the menu takes 30 s to shrink away (the caller removes it): the next
     tap surely comes while it is still on screen. Returns the menu."""
-    _tap_widget(screen.ids[button_id])
+    tap_widget(screen.ids[button_id])
     wait_until(lambda: screen._menu is not None and screen._menu._scale_y == 1, 45, f"the {button_id} menu")
     pump(2)
     menu = screen._menu
     if slow_close:
         menu.hide_duration = 30
     item = next(w for w in menu.walk() if isinstance(w, ButtonBehavior) and getattr(w, "text", "") == label)
-    _tap_widget(item)
+    tap_widget(item)
     return menu
 
 
@@ -148,35 +144,35 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             _choose(screen, "status_filter", "Any status")
             wait_until(lambda: screen.status is None and _settled(screen), 45, "dropping the status filter")
             assert _listed(screen) == ["seed-skipped"]
-            _tap_widget(screen.ids.clear_filters)
+            tap_widget(screen.ids.clear_filters)
             wait_until(lambda: not screen.filtered and _settled(screen), 45, "clearing the filters")
             _choose(screen, "workflow_filter", "orders report  (3)")
             wait_until(lambda: screen.workflow_id == "orders_report" and _settled(screen), 45, "the workflow filter")
             assert _listed(screen) == [ok_2, ok_1, "seed-skipped"]
             assert screen.workflow_label == "orders report"
-            _tap_widget(screen.ids.clear_filters)
+            tap_widget(screen.ids.clear_filters)
             wait_until(lambda: len(_listed(screen)) == 5 and _settled(screen), 45, "all runs again")
 
             # an unseen failure is marked seen once opened
-            _tap_widget(_run_row(screen, "seed-unseen"))
+            tap_widget(_run_row(screen, "seed-unseen"))
             detail = screen.ids.detail
             wait_until(lambda: detail.run_loaded and detail.run_id == "seed-unseen", 45, "the unseen run")
             assert detail.node_warnings == SEEDED_WARNING == detail.ids.node_warnings.text   # the node's warning
             wait_until(lambda: not any(r["unseen"] for r in screen.ids.runs.data), 45, "the run marked seen")
             assert app.bridge.call_blocking("history.get", run_id="seed-unseen")["seen"] is True
-            _tap_widget(detail.ids.back_button)
+            tap_widget(detail.ids.back_button)
             assert screen.ids.pages.current == "runs"
 
             # a skipped trigger: no node ran, the reason is shown
-            _tap_widget(_run_row(screen, "seed-skipped"))
+            tap_widget(_run_row(screen, "seed-skipped"))
             wait_until(lambda: detail.run_loaded and detail.run_id == "seed-skipped", 45, "the skipped run")
             assert list(detail.ids.timeline.bars) == [] and detail.ids.nodes.data == []
             assert detail.run_error_label == "Why it was skipped"
             assert "already running" in detail.ids.run_error.text
-            _tap_widget(detail.ids.back_button)
+            tap_widget(detail.ids.back_button)
 
             # the failed run: one bar per node in start order, the failing node selected
-            _tap_widget(_run_row(screen, failed))
+            tap_widget(_run_row(screen, failed))
             wait_until(lambda: detail.run_loaded and detail.run_id == failed, 45, "the failed run")
             run = app.bridge.call_blocking("history.get", run_id=failed)
             bars = detail.ids.timeline.bars
@@ -199,7 +195,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             assert detail.node_records == "— / 4"
             tap(*detail.ids.timeline.row_center("bad_sql"))
             assert detail.selected_node == "bad_sql"
-            _tap_widget(detail.ids.open_node_button)
+            tap_widget(detail.ids.open_node_button)
             assert opened == [("broken_report", "bad_sql", failed)]
             src_row = next(v for v in detail.ids.nodes.layout_manager.children if v.node_id == "src")
             tap(*src_row.cell_center("open"))                     # the pencil at the end of a node row
@@ -213,8 +209,8 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             assert min(v.height for v in detail.ids.nodes.layout_manager.children) >= dp(48)
 
             # the successful run's timeline: parallel branches after "clean"
-            _tap_widget(detail.ids.back_button)
-            _tap_widget(_run_row(screen, ok_1))
+            tap_widget(detail.ids.back_button)
+            tap_widget(_run_row(screen, ok_1))
             wait_until(lambda: detail.run_loaded and detail.run_id == ok_1, 45, "the successful run")
             bars = detail.ids.timeline.bars
             assert [b.node_id for b in bars][:3] == ["start", "src", "clean"]
@@ -223,7 +219,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             assert detail.selected_node == "start"
 
             # a new run appears without asking (RunFinished from the engine)
-            _tap_widget(detail.ids.back_button)
+            tap_widget(detail.ids.back_button)
             calls_before = len(_listed(screen))
             app.bridge.call("runs.start", workflow_id="orders_report")
             wait_until(lambda: len(_listed(screen)) == calls_before + 1 and screen.ids.runs.data[0]["status_text"]
@@ -234,7 +230,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             pump(3)
             shot = screenshot("history_list_dark")
             assert non_blank(shot)
-            _tap_widget(_run_row(screen, failed))
+            tap_widget(_run_row(screen, failed))
             wait_until(lambda: detail.run_loaded and detail.run_id == failed, 45, "the failed run (dark)")
             shot = screenshot("history_detail_dark")
             assert non_blank(shot)
@@ -242,7 +238,7 @@ def test_runs_filters_timeline_and_open_at_the_failing_node(app_env, dagflux_hom
             # with the real editor: the workflow opens at the failing node, showing this run's states
             del app.open_workflow
             assert detail.selected_node == "bad_sql"
-            _tap_widget(detail.ids.open_node_button)
+            tap_widget(detail.ids.open_node_button)
             editor = app.screen("editor")
             wait_until(lambda: app.root.ids.screens.current == "editor" and editor.document is not None
                        and editor.document.run_id == failed, 20, "the editor showing the failed run")

@@ -16,7 +16,7 @@ from engine.paths import DataPaths, pointer_file
 from engine.procutil import pid_alive
 from engine.service import autostart
 from tests import keychain
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, running, screenshot, tap_widget, wait_until
 
 
 @pytest.fixture
@@ -58,11 +58,6 @@ def _shutdown(app) -> None:
     pump(3)
 
 
-def _tap_widget(widget) -> None:
-    x, y = widget.to_window(*widget.center)
-    tap(x, y)
-
-
 def _button_with_text(root, text: str):
     for widget in root.walk(restrict=True):
         texts = {getattr(child, "text", None) for child in widget.walk(restrict=True)}
@@ -78,7 +73,7 @@ def test_theme_choice_applies_at_once_and_is_saved(settings_app) -> None:
     shot = screenshot("settings_light")
     assert non_blank(shot)
 
-    _tap_widget(screen.ids.theme_dark)
+    tap_widget(screen.ids.theme_dark)
     wait_until(lambda: app.theme_cls.theme_style == "Dark", 45, "the dark theme")
     assert AppSettings(app.paths.root).get("theme") == "dark"
     assert screen.ids.theme_dark.active and not screen.ids.theme_light.active
@@ -86,9 +81,9 @@ def test_theme_choice_applies_at_once_and_is_saved(settings_app) -> None:
     shot = screenshot("settings_dark")
     assert non_blank(shot)
 
-    _tap_widget(screen.ids.theme_light)
+    tap_widget(screen.ids.theme_light)
     wait_until(lambda: app.theme_cls.theme_style == "Light", 45, "the light theme")
-    _tap_widget(screen.ids.theme_system)  # DAGFLUX_SYSTEM_THEME=dark stands in for the desktop
+    tap_widget(screen.ids.theme_system)  # DAGFLUX_SYSTEM_THEME=dark stands in for the desktop
     wait_until(lambda: app.theme_cls.theme_style == "Dark", 45, "the system (dark) theme")
     saved = json.loads((app.paths.root / "app-settings.json").read_text())
     assert saved["theme"] == "system"
@@ -99,7 +94,7 @@ def test_stop_and_start_buttons_control_the_real_engine(settings_app) -> None:
     first_pid = int(screen.engine_info["pid"])
     assert screen.ids.engine_start.disabled and not screen.ids.engine_stop.disabled
 
-    _tap_widget(screen.ids.engine_stop)
+    tap_widget(screen.ids.engine_stop)
     wait_until(lambda: screen.engine_state == "stopped", 45, "the stopped state")
     wait_until(lambda: not pid_alive(first_pid), 45, "the engine process to exit")
     assert screen.ids.engine_pid.text == "—"
@@ -110,7 +105,7 @@ def test_stop_and_start_buttons_control_the_real_engine(settings_app) -> None:
         EngineClient.connect(app.paths, timeout=2).close()
     assert screen.engine_state == "stopped" and not app.engine_ok
 
-    _tap_widget(screen.ids.engine_start)
+    tap_widget(screen.ids.engine_start)
     assert screen.engine_state == "starting"
     wait_until(lambda: screen.engine_state == "running", 40, "the engine to run again")
     second_pid = int(screen.engine_info["pid"])
@@ -124,12 +119,12 @@ def test_autostart_switch_writes_and_removes_the_desktop_entry(settings_app, app
     entry = app_env / "autostart" / autostart.ENTRY_NAME
     assert not screen.ids.autostart.active and not entry.exists()
 
-    _tap_widget(screen.ids.autostart)
+    tap_widget(screen.ids.autostart)
     wait_until(lambda: entry.exists(), 45, "the autostart entry")
     assert autostart.is_enabled() and screen.autostart_on
     assert "engine.cli engine" in entry.read_text()
 
-    _tap_widget(screen.ids.autostart)
+    tap_widget(screen.ids.autostart)
     wait_until(lambda: not entry.exists(), 45, "the entry to be removed")
     assert not screen.autostart_on
 
@@ -190,14 +185,14 @@ def test_a_new_data_dir_restarts_the_engine_there(settings_app, tmp_path: Path) 
     old_workflows = app.screen("workflows")  # built on the old dir, holding the old bridge
     target = tmp_path / "moved data"
     screen.ids.new_dir.text = str(target)
-    _tap_widget(screen.ids.change_dir)
+    tap_widget(screen.ids.change_dir)
     wait_until(lambda: screen._dialog is not None and screen._dialog.parent is not None, 45, "the dialog")
     dialog = screen._dialog
     wait_until(lambda: dialog.opacity == 1 and dialog.scale_value_y == 1
                and dialog.ids.button_container.y == dp(24), 5, "the dialog's opening animation")
     assert "restarts" in " ".join(getattr(w, "text", "") for w in dialog.walk(restrict=True))
     assert non_blank(screenshot("settings_change_dir_dialog"))
-    _tap_widget(_button_with_text(dialog, "Restart the engine there"))
+    tap_widget(_button_with_text(dialog, "Restart the engine there"))
 
     wait_until(lambda: screen.engine_info.get("data_dir") == str(target), 40, "an engine on the new dir")
     assert screen.engine_state == "running"

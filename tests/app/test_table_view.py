@@ -14,7 +14,7 @@ from app.main import build_app_class
 from app.widgets.table_view import open_output_viewer, range_text
 from engine import workspace
 from engine.paths import default_paths
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, running, screenshot, tap_widget, wait_until
 
 
 @pytest.fixture
@@ -34,10 +34,6 @@ def numbers_table(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path) -> str:
     finally:
         conn.close()
     return "demo__numbers"
-
-
-def _tap(widget) -> None:
-    tap(*widget.to_window(*widget.center))
 
 
 def _page_loaded(view, first: int) -> bool:
@@ -62,19 +58,19 @@ def test_paging_a_workspace_table(numbers_table: str, tmp_path: Path) -> None:
             shot = screenshot("table_view_light")
             assert non_blank(shot)
 
-            _tap(view.ids.next)
+            tap_widget(view.ids.next)
             wait_until(lambda: _page_loaded(view, 101), 30, "page 2")
             assert view.ids.status.text == "rows 101–200 of 250"
-            _tap(view.ids.next)
+            tap_widget(view.ids.next)
             wait_until(lambda: _page_loaded(view, 201), 30, "page 3")
             assert len(view.visible_rows()) == 50 and view.visible_rows()[-1][0] == "250"
             assert view.ids.status.text == "rows 201–250 of 250"
             pump(2)
             assert view.ids.next.disabled and not view.ids.previous.disabled
-            _tap(view.ids.next)                       # disabled: nothing happens
+            tap_widget(view.ids.next)                       # disabled: nothing happens
             pump(5)
             assert view.offset == 200
-            _tap(view.ids.previous)
+            tap_widget(view.ids.previous)
             wait_until(lambda: _page_loaded(view, 101), 30, "back to page 2")
 
             app.apply_theme("dark")
