@@ -18,7 +18,9 @@ Guarantees:
   fires until every pending path of the workflow has settled; then one call lists them
   all, sorted by path, each ``{"path", "event", "size", "mtime"}`` with its final size and
   mtime (``None`` for a delete). One entry per path: in a folder the last event wins,
-  except that add then change stays ``add`` and add then delete drops the path. A path that vanished
+  except that add then change stays ``add`` and add then delete drops the path — within
+  the window: a change that settled is final, even if the path changes again before the
+  rest of the burst settles (see ``filewatch_burst``). A path that vanished
   without a delete event is reported as it is on disk (a ``change`` becomes a ``delete``,
   an ``add`` is dropped). A burst whose changes are all of unlisted kinds fires nothing.
 * **States** (:meth:`FileWatcher.registered`): ``watching``; ``waiting`` when the path
@@ -50,20 +52,28 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileSystemEvent
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from engine.model.triggers import FileWatchTrigger
 from engine.service.clock import Clock, SystemClock
+from engine.service.filewatch_burst import Burst, stat_of
+from engine.service.filewatch_hub import Hub as _Hub
+from engine.service.filewatch_hub import Subscription as _Subscription
+from engine.service.filewatch_paths import Plan as _Plan
+from engine.service.filewatch_paths import files_in as _files_in
+from engine.service.filewatch_paths import norm as _norm
+from engine.service.filewatch_paths import on_route as _on_route
+from engine.service.filewatch_paths import plan as _plan
+from engine.service.filewatch_paths import reason as _reason
 
 __all__ = ["RECHECK_S", "RETRY_S", "FileWatcher", "OnFire"]
 
@@ -77,8 +87,6 @@ RECHECK_S = 1.0
 RETRY_S = 5.0
 STOP_TIMEOUT_S = 2.0
 _TICK_MIN, _TICK_MAX = 0.05, 0.25
-_UNSEEN: Any = object()     # a pending path not stat-ed yet
-Stat = tuple[int, float] | None     # (size, mtime), None when the path is gone
 
 
 def _native_observer() -> BaseObserver:
@@ -90,127 +98,7 @@ def _polling_observer(interval: float) -> BaseObserver:
     return PollingObserver(timeout=interval)
 
 
-# --- shared observers --------------------------------------------------------------
-class _Fanout(FileSystemEventHandler):
-    """Passes one scheduled folder's events to every watch that uses the folder."""
-
-    def __init__(self, folder: str) -> None:
-        self.folder = folder
-        self.subs: tuple[_Subscription, ...] = ()   # replaced whole: the observer thread reads it lock-free
-        self.lost = False
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if event.is_directory and event.event_type in ("deleted", "moved") and _norm(event.src_path) == self.folder:
-            self.lost = True    # watchdog stops the emitter of a folder that went away
-        for sub in self.subs:
-            sub.watch.deliver(event)
-
-
-@dataclass(eq=False)
-class _Subscription:
-    hub: _Hub
-    key: tuple[str, bool]
-    ident: tuple[int, int]      # (device, inode) of the folder when subscribed
-    fanout: _Fanout
-    watch: _Watch
-
-
-class _Hub:
-    """One observer; each ``(folder, recursive)`` scheduled once for all its subscribers.
-
-    Used only under :attr:`FileWatcher._arm_lock`, so it needs no lock of its own (and
-    must not take one the observer thread could wait on).
-    """
-
-    def __init__(self, factory: Callable[[], BaseObserver]) -> None:
-        self._factory = factory
-        self._observer: BaseObserver | None = None
-        self._entries: dict[tuple[str, bool], tuple[ObservedWatch, _Fanout]] = {}
-
-    def subscribe(self, plan: _Plan, watch: _Watch) -> _Subscription:
-        """Deliver the planned folder's events to ``watch``; raises what the observer raises."""
-        folder, recursive = plan.folder, plan.recursive
-        key = (folder, recursive)
-        entry = self._entries.get(key)
-        if entry is not None and entry[1].lost:
-            self._drop(key)         # a stopped emitter is never restarted by watchdog
-            entry = None
-        if entry is None:
-            observer = self._running_observer()
-            fanout = _Fanout(folder)
-            try:
-                entry = (observer.schedule(fanout, folder, recursive=recursive), fanout)
-            except BaseException:
-                self._stop_if_idle()
-                raise
-            self._entries[key] = entry
-        sub = _Subscription(self, key, plan.ident, entry[1], watch)
-        entry[1].subs = (*entry[1].subs, sub)
-        return sub
-
-    def unsubscribe(self, sub: _Subscription) -> None:
-        entry = self._entries.get(sub.key)
-        if entry is None or entry[1] is not sub.fanout:
-            return
-        sub.fanout.subs = tuple(s for s in sub.fanout.subs if s is not sub)
-        if not sub.fanout.subs:
-            self._drop(sub.key)
-            self._stop_if_idle()
-
-    def stop(self) -> None:
-        self._entries.clear()
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            _shut_down(observer)
-
-    def _running_observer(self) -> BaseObserver:
-        if self._observer is None:
-            observer = self._factory()
-            try:
-                observer.start()
-            except BaseException:
-                _shut_down(observer)
-                raise
-            self._observer = observer
-        return self._observer
-
-    def _drop(self, key: tuple[str, bool]) -> None:
-        watch, _ = self._entries.pop(key)
-        if self._observer is not None:
-            try:
-                self._observer.unschedule(watch)
-            except KeyError:
-                pass    # watchdog already forgot it (its emitter stopped on its own)
-
-    def _stop_if_idle(self) -> None:
-        if not self._entries:
-            self.stop()
-
-
-def _shut_down(observer: BaseObserver) -> None:
-    observer.stop()
-    if observer.ident is not None:      # started: wait for its thread
-        observer.join(STOP_TIMEOUT_S)
-
-
 # --- one workflow's watch ----------------------------------------------------------
-@dataclass
-class _Pending:
-    event: str
-    changed_at: float           # monotonic time of the last event or stat change
-    existed: bool | None = None     # single-file watch: the file existed before this burst
-    seen: Any = _UNSEEN         # last Stat observed, or _UNSEEN
-
-
-@dataclass(frozen=True)
-class _Plan:
-    mode: str                   # "folder" | "file" | "waiting" | "error"
-    folder: str = ""            # what to subscribe to
-    recursive: bool = False
-    detail: str = ""
-    ident: tuple[int, int] = (0, 0)     # (device, inode) of ``folder``
-
-
 @dataclass(eq=False)
 class _Watch:
     watcher: FileWatcher
@@ -226,7 +114,7 @@ class _Watch:
     lost: bool = False                           # the path or a parent went away since armed
     rearm: bool = False
     next_check: float = 0.0
-    pending: dict[str, _Pending] = field(default_factory=dict)
+    burst: Burst = field(default_factory=Burst)
 
     def deliver(self, event: FileSystemEvent) -> None:
         self.watcher._on_event(self, event)
@@ -414,12 +302,12 @@ class FileWatcher:
             if watch.state != ERROR or watch.detail != detail:
                 log.warning("workflow %s: %s", watch.workflow_id, detail)
             watch.mode, watch.state, watch.detail = "error", ERROR, detail
-            watch.pending.clear()
+            watch.burst.clear()
 
     def _mark_stopped(self, watch: _Watch) -> None:
         with self._lock:
             watch.mode, watch.state, watch.detail = "stopped", WAITING, "the file watcher is stopped"
-            watch.pending.clear()
+            watch.burst.clear()
 
     def _record_existing(self, watch: _Watch) -> None:
         """The path just appeared: what it holds now was added."""
@@ -428,7 +316,7 @@ class FileWatcher:
         with self._lock:
             now = self._clock.monotonic()
             for path in paths:
-                _record(watch.pending, path, "add", now, False if single else None)
+                watch.burst.record(path, "add", now, False if single else None, watch.trigger.settle_seconds)
 
     # --- events --------------------------------------------------------------------------
     def _on_event(self, watch: _Watch, event: FileSystemEvent) -> None:
@@ -443,100 +331,26 @@ class FileWatcher:
                     watch.lost = watch.lost or watch.mode != "waiting"
                     continue
                 existed = watch.existed if watch.mode == "file" else None
-                _record(watch.pending, path, kind, now, existed)
+                watch.burst.record(path, kind, now, existed, watch.trigger.settle_seconds)
                 watch.existed = kind != "delete"
 
     def _settled_changes(self, watch: _Watch) -> list[dict[str, Any]]:
         """The watch's changes once every pending path has settled, else ``[]``."""
+        settle = watch.trigger.settle_seconds
         with self._lock:
-            settle = watch.trigger.settle_seconds
-            now = self._clock.monotonic()
-            to_check = [p for p, pend in watch.pending.items()
-                        if pend.seen is _UNSEEN or now - pend.changed_at >= settle]
-        if not to_check:
-            return []
-        stats = {path: _stat(path) for path in to_check}    # outside the lock: stat may be slow
+            if not watch.burst:
+                return []
+            to_check = watch.burst.due(self._clock.monotonic(), settle)
+        stats = {path: stat_of(path) for path in to_check}    # outside the lock: stat may be slow
         with self._lock:
-            if not self._is_current(watch) or not watch.pending:
+            if not self._is_current(watch):
                 return []
             now = self._clock.monotonic()
-            for path, seen in stats.items():
-                pending = watch.pending.get(path)
-                if pending is not None and pending.seen != seen:
-                    pending.seen, pending.changed_at = seen, now
-            if any(p.seen is _UNSEEN or now - p.changed_at < settle for p in watch.pending.values()):
-                return []
-            pending_now, watch.pending = watch.pending, {}
-        return _changes(pending_now, watch.trigger.events)
+            watch.burst.observe(stats, now, settle)
+            return watch.burst.take(now, settle, watch.trigger.events) or []
 
 
 # --- pure helpers --------------------------------------------------------------------
-def _plan(target: str, recursive: bool) -> _Plan:
-    """What to watch for ``target`` as the file system is now."""
-    kind, problem, ident = _kind(target)
-    if kind == "dir":
-        denied = _denied(target, os.R_OK | os.X_OK, "folder")
-        return _Plan("error", detail=denied) if denied else _Plan("folder", target, recursive, ident=ident)
-    parent = os.path.dirname(target)
-    if kind == "file":
-        denied = _denied(parent, os.R_OK | os.X_OK, "folder") or _denied(target, os.R_OK, "file")
-        return _Plan("error", detail=denied) if denied else _Plan("file", parent, ident=_kind(parent)[2])
-    if kind == "error":
-        return _Plan("error", detail=problem)
-    return _waiting_plan(target)
-
-
-def _waiting_plan(target: str) -> _Plan:
-    """Watch the nearest existing parent folder for ``target`` to appear."""
-    folder = os.path.dirname(target)
-    while True:
-        kind, problem, ident = _kind(folder)
-        if kind == "dir":
-            denied = _denied(folder, os.R_OK | os.X_OK, "folder")
-            detail = f"{target} does not exist yet; watching {folder} for it to appear"
-            return _Plan("error", detail=denied) if denied else _Plan("waiting", folder, False, detail, ident)
-        if kind == "file":
-            return _Plan("error", detail=f"{folder} is a file, not a folder, so {target} cannot appear")
-        if kind == "error":
-            return _Plan("error", detail=problem)
-        parent = os.path.dirname(folder)
-        if parent == folder:    # pragma: no cover - the root always exists
-            return _Plan("error", detail=f"no parent folder of {target} exists")
-        folder = parent
-
-
-def _kind(path: str) -> tuple[str, str, tuple[int, int]]:
-    """``("dir" | "file" | "missing" | "error", problem, (device, inode))``.
-
-    Anything that is not a folder counts as a file.
-    """
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return "missing", "", (0, 0)
-    except PermissionError:
-        return "error", f"permission denied: DagFlux cannot look into the folder holding {path}", (0, 0)
-    except OSError as exc:
-        return "error", f"cannot watch {path}: {_reason(exc)}", (0, 0)
-    return ("dir" if stat.S_ISDIR(st.st_mode) else "file"), "", (st.st_dev, st.st_ino)
-
-
-def _denied(path: str, mode: int, noun: str) -> str:
-    if os.access(path, mode):
-        return ""
-    return f"permission denied: DagFlux cannot read the {noun} {path}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _norm(path: str | bytes) -> str:
-    return os.path.normpath(os.fsdecode(path))
-
-
 def _translate(watch: _Watch, event: FileSystemEvent) -> list[tuple[str, str]]:
     """``(path, "add" | "change" | "delete" | "rearm")`` pairs for one watchdog event."""
     src = _norm(event.src_path)
@@ -553,72 +367,9 @@ def _translate(watch: _Watch, event: FileSystemEvent) -> list[tuple[str, str]]:
     return [(src, kind), ("", "rearm")] if watch.mode == "file" and kind == "delete" else [(src, kind)]
 
 
-def _on_route(target: str, path: str) -> bool:
-    """``path`` is the target or one of the folders on the way to it."""
-    return path == target or target.startswith(path.rstrip(os.sep) + os.sep)
-
-
 def _in_scope(watch: _Watch, path: str) -> bool:
     if watch.mode == "file":
         return path == watch.target
     if watch.trigger.recursive:
         return path.startswith(watch.target.rstrip(os.sep) + os.sep)
     return os.path.dirname(path) == watch.target
-
-
-def _record(pending: dict[str, _Pending], path: str, kind: str, now: float, existed: bool | None) -> None:
-    """Coalesce one event into ``pending`` (see the module doc for the rules)."""
-    entry = pending.get(path)
-    if entry is None:
-        pending[path] = _Pending(kind, now, existed)
-        return
-    if entry.event == "add" and kind == "delete" and not entry.existed:
-        del pending[path]       # came and went within the window
-        return
-    entry.event = "add" if entry.event == "add" and kind == "change" else kind
-    entry.changed_at, entry.seen = now, _UNSEEN     # take a fresh baseline at the next pass
-
-
-def _stat(path: str) -> Stat:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return None if stat.S_ISDIR(st.st_mode) else (st.st_size, st.st_mtime)
-
-
-def _changes(pending: dict[str, _Pending], events: tuple[str, ...]) -> list[dict[str, Any]]:
-    changes = []
-    for path in sorted(pending):
-        entry = pending[path]
-        kind = _final_kind(entry)
-        if kind is None or kind not in events:
-            continue
-        size, mtime = (None, None) if kind == "delete" else entry.seen
-        changes.append({"path": path, "event": kind, "size": size, "mtime": mtime})
-    return changes
-
-
-def _final_kind(entry: _Pending) -> str | None:
-    """The kind to report for a settled entry, as it stands on disk now."""
-    exists = entry.seen is not None
-    if entry.existed is not None:   # a single file: compare before and after the burst
-        return _BEFORE_AFTER[entry.existed, exists]
-    if entry.event == "delete" or exists:
-        return entry.event
-    return None if entry.event == "add" else "delete"   # vanished without a delete event
-
-
-_BEFORE_AFTER = {(True, True): "change", (False, True): "add", (True, False): "delete", (False, False): None}
-
-
-def _files_in(folder: str, recursive: bool) -> Iterator[str]:
-    if not recursive:
-        try:
-            with os.scandir(folder) as entries:
-                yield from (e.path for e in entries if e.is_file())
-        except OSError:
-            return
-        return
-    for root, _, files in os.walk(folder):
-        yield from (os.path.join(root, name) for name in files)
