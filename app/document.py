@@ -22,7 +22,7 @@ from engine.model.commands import Command, UndoStack
 from engine.model.workflow import Workflow
 from engine.plugin_api import NodeType
 
-RUN_STATES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run", "interrupted")
+RUN_STATES = ("queued", "running", "succeeded", "reused", "failed", "skipped", "cancelled", "not_run", "interrupted")
 RunListener = Callable[[str | None], None]
 
 

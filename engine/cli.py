@@ -3,7 +3,7 @@
 Contract (other tools rely on these names and exit codes):
 
 * ``dagflux validate FILE`` — 0 valid; 2 invalid (every problem listed).
-* ``dagflux run FILE [--json] [--param NAME=VALUE …]`` — progress on stderr; 0 succeeded,
+* ``dagflux run FILE [--json] [--param NAME=VALUE …] [--from NODE]`` — progress on stderr; 0 succeeded,
   1 failed or cancelled, 2 invalid (a bad parameter value too). ``--json`` prints one object
   on stdout.
 * ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]``.
@@ -24,7 +24,7 @@ from engine.errors import DagfluxError, WorkflowFileError, WorkflowValidationErr
 from engine.model.parameters import ParameterError, parse_assignments
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-SYMBOL = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "■", "not_run": "·",
+SYMBOL = {"succeeded": "✓", "reused": "♻", "failed": "✗", "skipped": "↷", "cancelled": "■", "not_run": "·",
           "running": "…", "queued": " ", "interrupted": "!"}
 
 
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
     r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a value for a workflow parameter (repeat for several); converted by its declared type")
+    r.add_argument("--from", dest="from_node", metavar="NODE", default=None,
+                   help="run NODE and what is below it; unchanged results above it are reused (see docs)")
     r.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, min 2)")
     r.set_defaults(func=cmd_run)
 
@@ -147,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from engine.service.ipc import EngineUnavailable
 
     parse_assignments(args.param)    # a malformed --param fails before anything starts
+    if args.from_node is not None and not _has_node(args.file, args.from_node):
+        return EXIT_INVALID
 
     try:
         from engine.client import EngineClient
@@ -156,6 +160,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_locally(args)
     with client:
         return _run_through_engine(args, client)
+
+
+def _has_node(path: Path, node_id: str) -> bool:
+    from engine.model import fileformat
+
+    try:
+        wf = fileformat.load(path)
+    except DagfluxError as exc:
+        _err(f"{path}: {exc}")
+        return False
+    if wf.has_node(node_id):
+        return True
+    _err(f"{path}: --from: workflow '{wf.id}' has no node '{node_id}' (its nodes: {', '.join(n.id for n in wf)})")
+    return False
 
 
 def _progress(msg: Any) -> None:
@@ -188,7 +206,7 @@ def _run_locally(args: argparse.Namespace) -> int:
         _err(f"waiting: process {holder.get('pid', '?')} holds the data-dir lock …")
 
     result = run_file(args.file, pool_size=args.workers, on_event=_progress, on_wait=on_wait,
-                      params=parse_assignments(args.param))
+                      params=parse_assignments(args.param), from_node=args.from_node)
     took = (result.ended_at - result.started_at) * 1000
     _err(f"run {result.run_id} {result.status} in {took:.0f} ms"
          + (f": {result.error}" if result.error and result.status != "failed" else ""))
@@ -202,7 +220,8 @@ def _run_through_engine(args: argparse.Namespace, client: Any) -> int:
 
     client.subscribe()
     try:
-        started = client.call("runs.start", path=str(args.file.resolve()), params=parse_assignments(args.param))
+        started = client.call("runs.start", path=str(args.file.resolve()), params=parse_assignments(args.param),
+                              from_node=args.from_node)
     except EngineCallError as exc:
         _err(f"{args.file}: {exc}")
         return EXIT_INVALID if exc.kind in ("WorkflowValidationError", "WorkflowFileError",

@@ -106,12 +106,15 @@ def _run_engine(args: argparse.Namespace) -> int:
     _warn_exposed_webhooks(args.webhook_host)
     engine = Engine(default_paths(), pool_size=args.workers, webhook_host=args.webhook_host,
                     webhook_port=_port(args), poll_files=args.poll_files)
-    engine.start()
-    _err(f"engine ready (pid {os.getpid()}) on {engine.socket}")
+    engine.start(wait=False)    # answers `status` now; workers and triggers warm up meanwhile
+    _err(f"engine listening (pid {os.getpid()}) on {engine.socket}")
     try:
         engine.serve_forever()
     finally:
         engine.stop()
+    if engine.warm_error is not None:
+        _err(f"the engine could not start: {engine.warm_error}")
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -169,11 +172,13 @@ def _status(as_json: bool) -> int:
         return EXIT_NO_ENGINE
     if as_json:
         print(json.dumps({"pid": status["pid"], "socket": status["socket"], "version": status["version"],
-                          "code_sandbox": status.get("code_sandbox")}))
+                          "code_sandbox": status.get("code_sandbox"), "warming": status.get("warming", [])}))
     else:
         runs = len(status["active_runs"])
         print(f"engine {status['version']} running (pid {status['pid']}), up {status['uptime_s']:.0f} s, "
               f"{runs} run(s) in progress\n  socket {status['socket']}\n  data   {status['data_dir']}")
+        if status.get("warming"):
+            print(f"  warming up: {', '.join(status['warming'])}")
         if status.get("webhook_error"):
             print(f"  webhooks off: {status['webhook_error']}")
         sandbox = status.get("code_sandbox")

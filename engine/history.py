@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import HistoryError
 from engine.private import create_private_file
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     output_connection TEXT,
     warnings TEXT,
     attempts TEXT,
+    fingerprint TEXT,
     PRIMARY KEY (run_id, node_id)
 );
 """
@@ -86,7 +87,9 @@ _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
                4: ("DROP INDEX IF EXISTS runs_started", "DROP INDEX IF EXISTS runs_workflow"),
                # a run's parameter values (JSON object); a retried node's attempts (JSON list)
                5: ("ALTER TABLE runs ADD COLUMN params TEXT",
-                   "ALTER TABLE node_runs ADD COLUMN attempts TEXT")}
+                   "ALTER TABLE node_runs ADD COLUMN attempts TEXT"),
+               # what a node's result was made from (engine.reuse), for "run from here"
+               6: ("ALTER TABLE node_runs ADD COLUMN fingerprint TEXT",)}
 
 
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
@@ -109,6 +112,7 @@ class NodeRow:
     # every attempt of a retried node, [{attempt, status, started_at, duration_ms, error}];
     # stored as a JSON list, NULL when the node ran once
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: str | None = None          # engine.reuse.fingerprint of what the result was made from
 
 
 class History:
@@ -186,11 +190,24 @@ class History:
             self._conn.execute(
                 "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
                 "duration_ms, records_in, records_out, error, seq, output_table, output_connection, warnings, "
-                "attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "attempts, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
                  row.duration_ms, row.records_in, row.records_out, row.error, seq, row.output_table,
                  row.output_connection, json.dumps(row.warnings) if row.warnings else None,
-                 json.dumps(row.attempts) if row.attempts else None))
+                 json.dumps(row.attempts) if row.attempts else None, row.fingerprint))
+
+    def last_success(self, workflow_id: str, node_id: str) -> dict[str, Any] | None:
+        """The node's most recent result that stands (succeeded or reused, in any run):
+        ``{run_id, fingerprint, output_table, output_connection, records_out}``. Newest runs
+        first through the workflow's run index, each probed by primary key."""
+        row = self._conn.execute(
+            "SELECT n.run_id, n.fingerprint, n.output_table, n.output_connection, n.records_out "
+            "FROM runs r JOIN node_runs n ON n.run_id = r.run_id AND n.node_id = ? "
+            "WHERE r.workflow_id = ? AND n.status IN ('succeeded', 'reused') "
+            "ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", (node_id, workflow_id)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("run_id", "fingerprint", "output_table", "output_connection", "records_out"), row))
 
     def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
                    records: int | None = None) -> None:

@@ -54,8 +54,9 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
              on_event: Callable[[Message], None] | None = None, trigger: str = "manual",
              on_wait: Callable[[dict], None] | None = None,
              on_run: Callable[[Run], None] | None = None,
-             params: dict[str, Any] | None = None) -> RunResult:
-    """Run the workflow file; ``params`` are values for its parameters (text is converted)."""
+             params: dict[str, Any] | None = None, from_node: str | None = None) -> RunResult:
+    """Run the workflow file; ``params`` are values for its parameters (text is converted);
+    ``from_node``: run from that node, reusing unchanged results above it (engine.reuse)."""
     from engine.workers.pool import WorkerPool
 
     path = Path(path).resolve()
@@ -71,7 +72,8 @@ def run_file(path: str | Path, paths: DataPaths | None = None, pool_size: int | 
             history.mark_interrupted()
             pool = WorkerPool(paths.workspace, size=pool_size, plugin_roots=[paths.plugins])
             try:
-                run = Run(wf, path.parent, registry, pool, history, trigger, on_event, params=params)
+                run = Run(wf, path.parent, registry, pool, history, trigger, on_event, params=params,
+                          from_node=from_node)
                 if on_run is not None:
                     on_run(run)
                 with _ctrl_c_cancels(run):

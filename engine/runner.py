@@ -37,7 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
-from engine import debris, workspace
+from engine import debris, reuse, workspace
 from engine.errors import DagfluxError
 from engine.executor import Executor
 from engine.history import History, NodeRow
@@ -60,7 +60,9 @@ from engine.run_state import NodeRun, RunResult
 
 log = logging.getLogger("dagflux.runner")
 
-NODE_STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "not_run", "interrupted")
+NODE_STATUSES = ("queued", "running", "succeeded", "reused", "failed", "skipped", "cancelled", "not_run",
+                 "interrupted")
+DONE = ("succeeded", "reused")      # a node whose table stands for this run (reused: see engine.reuse)
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "interrupted", "skipped")
 _task_ids = itertools.count(1)
 
@@ -76,9 +78,11 @@ class Run:
                  history: History | None = None, trigger: str = "manual",
                  on_event: Callable[[Message], None] | None = None, run_id: str | None = None,
                  payload: list[dict[str, Any]] | None = None,
-                 params: dict[str, Any] | None = None) -> None:
+                 params: dict[str, Any] | None = None, from_node: str | None = None) -> None:
         """``params`` are the values given for the workflow's parameters (text or typed); they are
-        converted and completed with the defaults here, so a bad value fails before the run."""
+        converted and completed with the defaults here, so a bad value fails before the run.
+        ``from_node``: run that node and what is below it, reusing what it needs from above
+        where nothing changed (:mod:`engine.reuse`)."""
         self.wf = wf
         self.base_dir = Path(base_dir).resolve()
         self.registry = registry
@@ -104,6 +108,9 @@ class Run:
         self._to_check: set[str] = set()
         self._order = {n.id: i for i, n in enumerate(wf)}
         self._seq = 0
+        self._fingerprints: dict[str, str] = {}
+        self.from_node = from_node
+        self._must_run, self._may_reuse = reuse.plan(wf, from_node) if from_node else (None, set())
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -210,7 +217,7 @@ class Run:
             self._to_check.clear()
             for node_id in candidates:
                 if self.nodes[node_id].status == "queued" and all(
-                        self.nodes[e.source].status in ("succeeded", "skipped")
+                        self.nodes[e.source].status in (*DONE, "skipped")
                         for e in self._inputs[node_id]):
                     ready.append(node_id)
         return ready
@@ -218,13 +225,20 @@ class Run:
     # --- one node ----------------------------------------------------------------
     def _start(self, node_id: str, running: dict[Future[NodeResult], str]) -> None:
         node, state = self.wf.node(node_id), self.nodes[node_id]
+        if self._must_run is not None and node_id not in self._must_run and node_id not in self._may_reuse:
+            return      # a run from a node: not needed below it (stays queued, ends as not_run)
         inputs = self._inputs[node_id]
         inactive = [e for e in inputs if not self._edge_active(e)]
         if inputs and inactive and (len(inactive) == len(inputs) or len(inputs) > 1):
             self._settle(state, "skipped", error=None)
             return
+        fingerprint = self._fingerprints[node_id] = reuse.fingerprint(
+            node.type, node.config, self.params,
+            [(e.source, e.source_port or "", self._fingerprints.get(e.source, "")) for e in inputs], self.base_dir)
         state.status, state.started_at = "running", time.time()
         state.records_in = self._records_in(node_id)
+        if node_id in self._may_reuse and self._reuse(node_id, fingerprint):
+            return
         # A row while it runs: if the process dies now, the log still shows what was running.
         running_row = NodeRow(node_id, state.type, state.title, "running", state.started_at, None,
                               state.records_in, None, None)
@@ -234,6 +248,16 @@ class Run:
             self._settle(state, "succeeded", duration_ms=0.0)
             return
         self._dispatch(node_id, running)
+
+    def _reuse(self, node_id: str, fingerprint: str) -> bool:
+        """Stand the node's last result in for this run when nothing it depends on changed."""
+        last = reuse.last_standing(self.history, self.wf, node_id, fingerprint, self.executor.workspace_path)
+        if last is None:
+            return False
+        state = self.nodes[node_id]
+        state.table, state.connection = last["output_table"], None
+        self._settle(state, "reused", records=last["records_out"], duration_ms=0.0)
+        return True
 
     def _dispatch(self, node_id: str, running: dict[Future[NodeResult], str]) -> None:
         """Send one attempt of the node to the executor (first through a staging copy when
@@ -285,7 +309,7 @@ class Run:
 
     def _edge_active(self, edge) -> bool:
         source = self.nodes[edge.source]
-        return source.status == "succeeded" and (source.branch is None or source.branch == edge.source_port)
+        return source.status in DONE and (source.branch is None or source.branch == edge.source_port)
 
     def _input_tables(self, node_id: str) -> list[dict[str, Any]]:
         tables = []
@@ -316,10 +340,11 @@ class Run:
         state.status, state.records, state.duration_ms, state.error = status, records, duration_ms, error
         self._to_check.update(self._successors[state.id])
         self._seq += 1
-        table = state.table if status == "succeeded" else None
+        table = state.table if status in DONE else None
         connection = state.connection if table else None
         row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
-                      state.records_in, records, error, table, connection, list(state.warnings), attempts)
+                      state.records_in, records, error, table, connection, list(state.warnings), attempts,
+                      self._fingerprints.get(state.id))
         self._backlog.append((row, self._seq, NodeFinished(
             run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
             records=records, duration_ms=duration_ms, error=error, table=table, connection=connection,

@@ -209,8 +209,18 @@ class EditorScreen(MDScreen):
         self.document.save(force=True)
 
     # --- running ---------------------------------------------------------------------
-    def run(self) -> None:
-        """Save and start a run; a workflow with parameters first asks for their values."""
+    def add_menu_actions(self, target: Any, actions: list) -> None:
+        """The canvas's context menu on a node also offers "Run from here"."""
+        from app.widgets.canvas.context_menu import MenuAction
+
+        doc = self.document
+        if doc is not None and isinstance(target, str) and doc.workflow.has_node(target):
+            actions.insert(2, MenuAction("Run from here", "play-circle-outline",
+                                         lambda: self.run(from_node=target), enabled=not self.running))
+
+    def run(self, from_node: str | None = None) -> None:
+        """Save and start a run; a workflow with parameters first asks for their values.
+        ``from_node``: run that node and what is below it, reusing unchanged results above."""
         doc = self.document
         if doc is None or self.running:
             return
@@ -219,24 +229,26 @@ class EditorScreen(MDScreen):
             self.app.notify(f"Fix {len(problems)} problem(s) first: {problems[0].message}")
             return
         if has_parameters(doc.workflow.parameters):
-            self.params_dialog = RunParametersDialog(doc.workflow.parameters,
-                                                     action=lambda dialog, values: self._save_and_start(values, dialog))
+            self.params_dialog = RunParametersDialog(
+                doc.workflow.parameters, action=lambda dialog, values: self._save_and_start(values, dialog, from_node))
             self.params_dialog.open()
             return
-        self._save_and_start(None, None)
+        self._save_and_start(None, None, from_node)
 
-    def _save_and_start(self, params: dict | None, dialog: RunParametersDialog | None) -> None:
+    def _save_and_start(self, params: dict | None, dialog: RunParametersDialog | None,
+                        from_node: str | None = None) -> None:
         self.flush_autosave()
         self.running = True
         self.run_text = "Starting…"
-        self.app.bridge.call("workflows.save", on_result=lambda _s: self._start_run(params, dialog),
+        self.app.bridge.call("workflows.save", on_result=lambda _s: self._start_run(params, dialog, from_node),
                              on_error=lambda message: self._run_failed_to_start(message, dialog),
                              doc=fileformat.to_dict(self.document.workflow))
 
-    def _start_run(self, params: dict | None = None, dialog: RunParametersDialog | None = None) -> None:
+    def _start_run(self, params: dict | None = None, dialog: RunParametersDialog | None = None,
+                   from_node: str | None = None) -> None:
         self.app.bridge.call("runs.start", on_result=lambda result: self._run_accepted(result, dialog),
                              on_error=lambda message: self._run_failed_to_start(message, dialog),
-                             workflow_id=self.document.workflow.id, params=params)
+                             workflow_id=self.document.workflow.id, params=params, from_node=from_node)
 
     def _run_accepted(self, result: dict, dialog: RunParametersDialog | None = None) -> None:
         if dialog is not None:

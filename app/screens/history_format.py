@@ -14,7 +14,7 @@ TRIGGERS = ("manual", "schedule", "file_watch", "webhook")
 TRIGGER_LABELS = {"manual": "Manual", "schedule": "Schedule", "file_watch": "File watch", "webhook": "Webhook"}
 TRIGGER_ICONS = {"manual": "gesture-tap", "schedule": "clock-outline", "file_watch": "folder-eye-outline",
                  "webhook": "webhook"}
-STATUS_ICONS = {"succeeded": "check-circle", "failed": "close-circle", "cancelled": "cancel",
+STATUS_ICONS = {"succeeded": "check-circle", "reused": "recycle", "failed": "close-circle", "cancelled": "cancel",
                 "skipped": "skip-next-circle-outline", "interrupted": "alert-circle-outline",
                 "running": "progress-clock", "not_run": "minus-circle-outline", "queued": "timer-sand"}
 

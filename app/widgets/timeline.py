@@ -37,7 +37,8 @@ BAR_H = dp(20)
 
 # Colours that are not theme roles (success / warning), as (light theme, dark theme).
 _FIXED = {"succeeded": ((0.10, 0.50, 0.22, 1), (0.49, 0.85, 0.57, 1)),
-          "interrupted": ((0.62, 0.38, 0.0, 1), (1.0, 0.74, 0.35, 1))}
+          "interrupted": ((0.62, 0.38, 0.0, 1), (1.0, 0.74, 0.35, 1)),
+          "reused": ((0.12, 0.45, 0.45, 1), (0.45, 0.80, 0.80, 1))}
 _ROLES = {"failed": "errorColor", "running": "primaryColor", "cancelled": "outlineColor",
           "skipped": "outlineColor", "not_run": "outlineColor"}
 

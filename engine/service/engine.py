@@ -1,9 +1,11 @@
 """The background engine: one per data directory, the only writer of its files.
 
 ``Engine.start`` takes the data-dir lock (a second engine gets a LockHeldError
-naming the holder), starts the worker pool before any thread of its own, marks
-runs a crash left *running* as *interrupted*, registers every saved workflow's
-trigger and starts listening. ``Engine.stop`` — on SIGTERM, SIGINT or a client's
+naming the holder), marks runs a crash left *running* as *interrupted* and starts
+listening; a warm-up thread then starts the worker pool (its forkserver launcher is
+exec'd, so our threads do not matter to it), loads plugins and connections and
+registers every saved workflow's trigger. Until it is done ``status`` says what is
+``warming`` and other calls wait for it. ``Engine.stop`` — on SIGTERM, SIGINT or a client's
 ``shutdown`` — stops triggers first, cancels running runs (marked *cancelled*),
 tells subscribers, stops the workers and releases the lock, in that order.
 """
@@ -20,27 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__, debris
-from engine.connectors.service import ConnectionService
 from engine.errors import DagfluxError
 from engine.history import History
 from engine.lock import DataDirLock
 from engine.messages import EngineStopping, TriggerFired, Welcome
 from engine.model import fileformat, validation
 from engine.model.parameters import ParameterError
-from engine.model.review import review
 from engine.paths import DataPaths, ensure_data_dir
 from engine.plugins import load_registry
 from engine.run_ids import new_run_id
 from engine.service import ipc
 from engine.service.events import EventBus
-from engine.service.runs import RunManager
 from engine.service.server import ClientSession, IpcServer
 from engine.service.store import WorkflowStore, summary
-from engine.service.trigger_manager import TriggerManager
 from engine.skills import sandbox_fs
 
 log = logging.getLogger("dagflux.engine")
 DEFAULT_WEBHOOK_PORT = 8737
+WARM_UP_TIMEOUT_S = 120.0       # workers and triggers; a worker alone gives up after its own READY_TIMEOUT_S
+ANSWERED_WHILE_WARMING = frozenset({"status", "shutdown"})
 
 
 class Engine:
@@ -54,39 +54,83 @@ class Engine:
         self.socket = ipc.socket_path(paths)
         self.started_at = 0.0
         self._stopped = threading.Event()
+        self._stopping = False
         self._stop_lock = threading.Lock()
+        self._warm_thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------
-    def start(self) -> None:
-        from engine.workers.pool import WorkerPool
-
+    def start(self, wait: bool = True) -> None:
+        """Take the lock, recover, and listen; then warm up the workers, plugins and triggers
+        on a thread of their own. ``status`` and ``shutdown`` are answered at once (``status``
+        lists what is still ``warming``); every other call waits for the warm-up. With
+        ``wait`` (the default) this returns once warm; the ``engine`` command does not wait,
+        so a client sees the engine up while the worker processes are still starting."""
         ensure_data_dir(self.paths)
         self.lock = DataDirLock(self.paths.lock, role="engine")
         self.lock.acquire()
+        self.warming = ["workers", "triggers"]
+        self._ready = threading.Event()
+        self._warm_error: str | None = None
         try:
-            self.pool = WorkerPool(self.paths.workspace, size=self.pool_size, plugin_roots=[self.paths.plugins])
-            self.registry = load_registry([self.paths.plugins])
             self.history = History(self.paths.history)
             debris.recover(self.paths.workspace)
             interrupted = self.history.mark_interrupted()
             if interrupted:
                 log.warning("%d run(s) left running by a stopped engine are now marked interrupted", interrupted)
             self.store = WorkflowStore(self.paths.workflows)
-            self.connections = ConnectionService(self.paths.connections, self.registry, self.pool,
-                                                 on_changed=self.pool.recycle_idle)
             self.bus = EventBus()
-            self.runs = RunManager(self.registry, self.pool, self.history, self.bus, self._notify)
-            self.triggers = TriggerManager(self.paths.root, self._fire, self._missed, self.webhook_host,
-                                           self.webhook_port, self.clock, self.poll_files)
-            self.triggers.start()
-            self._register_all()
             self.server = IpcServer(self.socket, ipc.write_key(self.paths), self.handle, self.bus, self._welcome)
             self.server.start()
         except BaseException:
             self._teardown()
             raise
         self.started_at = time.time()
-        log.info("engine %s ready (pid %d) on %s", __version__, os.getpid(), self.socket)
+        log.info("engine %s listening (pid %d) on %s; warming up", __version__, os.getpid(), self.socket)
+        self._warm_thread = threading.Thread(target=self._warm, name="dagflux-warm-up", daemon=True)
+        self._warm_thread.start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until warm; raises DagfluxError when the warm-up failed or took too long."""
+        if not self._ready.wait(WARM_UP_TIMEOUT_S if timeout is None else timeout):
+            raise DagfluxError(f"the engine is still warming up ({', '.join(self.warming)})")
+        if self._warm_error is not None:
+            raise DagfluxError(f"the engine could not start: {self._warm_error}")
+
+    @property
+    def warm_error(self) -> str | None:
+        """Why the warm-up failed (the engine then stops by itself), else None."""
+        return getattr(self, "_warm_error", None)
+
+    def _warm(self) -> None:
+        try:
+            from engine.connectors.service import ConnectionService
+            from engine.service.runs import RunManager
+            from engine.service.trigger_manager import TriggerManager
+            from engine.workers.pool import WorkerPool
+
+            pool = WorkerPool(self.paths.workspace, size=self.pool_size, plugin_roots=[self.paths.plugins])
+            self.pool = pool
+            self.registry = load_registry([self.paths.plugins])
+            self.connections = ConnectionService(self.paths.connections, self.registry, pool,
+                                                 on_changed=pool.recycle_idle)
+            self.runs = RunManager(self.registry, pool, self.history, self.bus, self._notify)
+            self.warming = ["triggers"]
+            if self._stopped.is_set() or self._stopping:
+                return
+            self.triggers = TriggerManager(self.paths.root, self._fire, self._missed, self.webhook_host,
+                                           self.webhook_port, self.clock, self.poll_files)
+            self.triggers.start()
+            self._register_all()
+            self.warming = []
+            log.info("engine %s ready (pid %d)", __version__, os.getpid())
+        except BaseException as exc:  # noqa: BLE001 - any failure here ends the engine, said once
+            self._warm_error = str(exc) or type(exc).__name__
+            log.error("the engine could not warm up: %s", self._warm_error)
+            threading.Thread(target=self.stop, name="dagflux-shutdown", daemon=True).start()
+        finally:
+            self._ready.set()
 
     def serve_forever(self) -> None:
         """Block until stopped; SIGTERM and SIGINT stop the engine gracefully."""
@@ -100,6 +144,10 @@ class Engine:
             if self._stopped.is_set():
                 return
             log.info("engine stopping")
+            self._stopping = True
+            warm = self._warm_thread
+            if warm is not None and warm is not threading.current_thread():
+                warm.join(WARM_UP_TIMEOUT_S)    # never tear down what the warm-up is still building
             self._teardown()
             self._stopped.set()
 
@@ -167,6 +215,8 @@ class Engine:
         handler = getattr(self, "_call_" + method.replace(".", "_"), None)
         if handler is None:
             raise DagfluxError(f"unknown method '{method}'")
+        if method not in ANSWERED_WHILE_WARMING:
+            self.wait_ready()
         try:
             inspect.signature(handler).bind(**params)
         except TypeError as exc:
@@ -174,10 +224,12 @@ class Engine:
         return handler(**params)
 
     def _call_status(self) -> dict:
+        warm = self._ready.is_set() and self._warm_error is None
         return {"pid": os.getpid(), "socket": str(self.socket), "version": __version__,
                 "data_dir": str(self.paths.root), "uptime_s": round(time.time() - self.started_at, 1),
-                "active_runs": self.runs.active(), "webhook_error": self.triggers.webhook_error,
-                "code_sandbox": sandbox_fs.status()}
+                "active_runs": self.runs.active() if warm else [],
+                "webhook_error": self.triggers.webhook_error if warm else None,
+                "warming": list(self.warming), "code_sandbox": sandbox_fs.status()}
 
     def _call_shutdown(self) -> bool:
         threading.Thread(target=self.stop, name="dagflux-shutdown", daemon=True).start()
@@ -221,17 +273,21 @@ class Engine:
         return summary(wf)
 
     def _call_workflows_import(self, path: str, new_id: str | None = None, force: bool = False) -> dict:
+        from engine.model.review import review
+
         wf = self.store.import_file(Path(path), new_id, self.registry.node_types, force)
         self.triggers.register(wf, self.store.base_dir(wf))
         return {**summary(wf), "review": review(wf).lines()}
 
     def _call_workflows_review(self, path: str) -> dict:
+        from engine.model.review import review
+
         wf = fileformat.load(path)
         problems = validation.validate(wf, self.registry.node_types)
         return {"id": wf.id, "name": wf.name, "review": review(wf).lines(), "problems": [str(p) for p in problems]}
 
     def _call_runs_start(self, workflow_id: str | None = None, path: str | None = None,
-                         params: dict | None = None) -> dict:
+                         params: dict | None = None, from_node: str | None = None) -> dict:
         if path:
             wf, base = fileformat.load(path), Path(path).resolve().parent
         elif workflow_id:
@@ -239,7 +295,7 @@ class Engine:
             base = self.store.base_dir(wf)
         else:
             raise DagfluxError("runs.start needs a workflow_id or a path")
-        _, run_id = self.runs.start(wf, base, trigger="manual", params=params)
+        _, run_id = self.runs.start(wf, base, trigger="manual", params=params, from_node=from_node)
         return {"run_id": run_id, "workflow_id": wf.id}
 
     def _call_runs_cancel(self, run_id: str) -> bool:

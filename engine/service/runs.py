@@ -51,7 +51,7 @@ class RunManager:
 
     def start(self, wf: Workflow, base_dir: Path, trigger: str = "manual",
               payload: list[dict[str, Any]] | None = None,
-              params: dict[str, Any] | None = None) -> tuple[str, str]:
+              params: dict[str, Any] | None = None, from_node: str | None = None) -> tuple[str, str]:
         """``("started", run_id)``, or ``("skipped", reason)`` for a trigger that overlaps.
         ``params``: values for the workflow's parameters (the defaults fill the rest); a bad
         one raises :class:`~engine.model.parameters.ParameterError` and nothing starts."""
@@ -65,7 +65,7 @@ class RunManager:
                 return "skipped", self._skip(wf, trigger, f"already running (run {busy})")
             validation.ensure_valid(wf, self.registry.node_types)
             run = Run(wf, base_dir, self.registry, self.executor, self.history, trigger,
-                      self._held_back(), payload=payload, params=params)
+                      self._held_back(), payload=payload, params=params, from_node=from_node)
             thread = threading.Thread(target=self._execute, args=(run,), daemon=True,
                                       name=f"dagflux-run-{wf.id}")
             self._active[wf.id] = (run, thread)

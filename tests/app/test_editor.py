@@ -96,6 +96,22 @@ def test_open_the_example_from_the_workflows_screen_run_it_and_see_every_node(ap
     shot = screenshot("editor_after_run")
     assert non_blank(shot)
 
+    # "Run from here" (right-click a node): what is above it and unchanged is reused
+    from app.widgets.canvas.geometry import NODE_H, NODE_W
+
+    x, y = doc.workflow.node("revenue_by_country").position
+    at = canvas.to_window(*canvas.world_to_widget((x + NODE_W / 2, y + NODE_H / 2)))
+    tap(*at, button="right")
+    wait_until(lambda: canvas.menu.is_open, 15, "the node's menu")
+    action = next(a for a in canvas.menu_actions if a.text.startswith("Run from here"))
+    first_run = doc.run_id
+    action.run()
+    wait_until(lambda: doc.run_id != first_run and doc.run_status not in (None, "running"), 60, "the run from here")
+    assert doc.run_status == "succeeded", doc.run_error
+    assert doc.node_states["clean_orders"].status == "reused" and doc.node_states["orders"].status == "reused"
+    assert doc.node_states["revenue_by_country"].status == "succeeded"
+    assert non_blank(screenshot("editor_run_from_here"))
+
     canvas.selection = {"revenue_by_country"}
     canvas.dispatch("on_node_open", "revenue_by_country")
     from app.widgets.table_view import TableView

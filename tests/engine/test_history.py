@@ -555,5 +555,29 @@ def test_a_log_from_schema_4_gains_run_params_and_node_attempts_and_keeps_its_ro
         again = log.get_run("new")
         assert again["params"] == {"day": "2026-01-02"} and again["nodes"][0]["attempts"] == tries
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    check.close()
+
+
+def test_a_log_from_schema_5_gains_node_fingerprints_and_finds_a_nodes_last_success(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    with History(path) as log:
+        start(log, "old", 5.0)
+        log.record_node("old", node("load"), seq=1)
+    old = sqlite3.connect(path)
+    old.executescript("ALTER TABLE node_runs DROP COLUMN fingerprint; PRAGMA user_version = 5;")
+    old.close()
+    with History(path) as log:
+        assert log.last_success("orders", "load")["fingerprint"] is None      # kept, made before fingerprints
+        start(log, "newer", 9.0)
+        log.record_node("newer", NodeRow("load", "data_source", "", "reused", 9.0, 0.0, None, 3, None,
+                                         "orders__load", fingerprint="abc"), seq=1)
+        start(log, "newest", 12.0)
+        log.record_node("newest", NodeRow("load", "data_source", "", "failed", 12.0, 1.0, None, None, "boom",
+                                          fingerprint="def"), seq=1)
+        last = log.last_success("orders", "load")
+        assert (last["run_id"], last["fingerprint"], last["records_out"]) == ("newer", "abc", 3)
+        assert log.last_success("orders", "nope") is None and log.last_success("other", "load") is None
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == 6
     check.close()

@@ -80,6 +80,8 @@ def status_text(look: NodeLook) -> str:
         return look.error or "failed"
     if look.status == "succeeded":
         return f"{look.records} rows" if look.records is not None else "done"
+    if look.status == "reused":
+        return f"{look.records} rows (reused)" if look.records is not None else "reused"
     if look.status == "running":
         return "running…"
     if look.status in ("queued", "skipped", "cancelled"):

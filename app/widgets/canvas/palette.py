@@ -20,6 +20,7 @@ STATUS_LIGHT: dict[str, RGBA] = {
     "queued": (0.55, 0.60, 0.68, 1.0),
     "running": (0.13, 0.52, 0.95, 1.0),
     "succeeded": (0.18, 0.62, 0.30, 1.0),
+    "reused": (0.20, 0.55, 0.55, 1.0),         # a teal: done, but not by this run
     "failed": (0.85, 0.18, 0.16, 1.0),
     "skipped": (0.62, 0.62, 0.62, 1.0),
     "cancelled": (0.62, 0.45, 0.30, 1.0),

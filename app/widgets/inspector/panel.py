@@ -219,7 +219,7 @@ class InspectorPanel(MDBoxLayout):
             parts.append(f"{state.duration_ms / 1000:.2f} s" if state.duration_ms >= 1000
                          else f"{state.duration_ms:.0f} ms")
         self.run_text = "Last run: " + " · ".join(parts) + (f"\n{state.error}" if state.error else "")
-        self.can_open_output = bool(state.table) and state.status == "succeeded"
+        self.can_open_output = bool(state.table) and state.status in ("succeeded", "reused")
 
     def open_output(self) -> None:
         from app.widgets.table_view import open_output_viewer
