@@ -352,7 +352,7 @@ METHODS: dict[str, str] = {
     "workflows.import": "{path, new_id?, force?}: check and copy a workflow file into the data directory "
                         "(invalid: refused, or a draft with force); its trigger starts off",
     "workflows.review": "{path}: what a workflow file would run and write, and its problems (nothing saved)",
-    "runs.start": "{workflow_id} or {path}; returns {run_id}",
+    "runs.start": "{workflow_id} or {path}, {params}?, {from_node}?; returns {run_id}",
     "runs.cancel": "{run_id}",
     "runs.active": "runs in progress",
     "runs.wait": "{run_id, timeout}: the run's summary once it ended",
