@@ -73,10 +73,11 @@ class RunPager:
             return
         self.loading = True
         generation = self._generation
-        self._call("history.list", on_result=lambda rows: self._fresh_arrived(generation, rows),
+        # the count is asked once the rows are here and both are shown together: a list with a
+        # new run beside the count from before it ("5 runs" over six rows) is never on screen
+        self._call("history.list", on_result=lambda rows: self._count(lambda: self._fresh_arrived(generation, rows)),
                    on_error=lambda msg: self._failed(generation, msg), limit=self.page_size,
                    **self.filters)
-        self._count()
 
     def mark_seen(self, run_id: str) -> None:
         for row in self.rows:
@@ -119,15 +120,25 @@ class RunPager:
         self._refresh_pending = False
         self._on_error(message)
 
-    def _count(self) -> None:
+    def _count(self, then: Any = None) -> None:
+        """Ask for the total; ``then()`` runs once it is set (rows that came with it)."""
         generation = self._generation
 
         def counted(total: int) -> None:
-            if generation == self._generation:
-                self.total = int(total)
+            if generation != self._generation:
+                return
+            self.total = int(total)
+            if then is not None:
+                then()      # shows the rows and the total in one change
+            else:
                 self._on_change()
 
-        self._call("history.count", on_result=counted, on_error=self._on_error, **self.filters)
+        def failed(message: str) -> None:
+            if then is not None:
+                then()
+            self._on_error(message)
+
+        self._call("history.count", on_result=counted, on_error=failed, **self.filters)
 
 
 def merge_newest(loaded: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
