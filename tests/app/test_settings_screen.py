@@ -106,7 +106,9 @@ def test_stop_and_start_buttons_control_the_real_engine(settings_app) -> None:
     assert screen.engine_state == "stopped" and not app.engine_ok
 
     tap_widget(screen.ids.engine_start)
-    assert screen.engine_state == "starting"
+    # "starting" until the new engine answers status — which it now does before it has warmed
+    # up, so by the time the tap's release has been delivered it may already say "running"
+    assert screen.engine_state in ("starting", "running")
     wait_until(lambda: screen.engine_state == "running", 40, "the engine to run again")
     second_pid = int(screen.engine_info["pid"])
     assert second_pid != first_pid and pid_alive(second_pid)
