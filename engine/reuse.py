@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DagfluxError
+from engine import workspace
+from engine.errors import DagfluxError, WorkspaceError
 from engine.model import parameters
 from engine.model.workflow import Workflow
 
@@ -45,10 +46,10 @@ def plan(wf: Workflow, from_node: str) -> tuple[set[str], set[str]]:
     it must run; what they need from above may be reused. Every other node does not run."""
     if not wf.has_node(from_node):
         raise DagfluxError(f"--from: workflow '{wf.id}' has no node '{from_node}'")
-    below = _closure(from_node, lambda n: [e.target for e in wf.edges if e.source == n])
+    below = _closure(from_node, lambda n: [e.target for e in wf.outputs_of(n)])
     needed: set[str] = set()
     for node_id in below:
-        needed |= _closure(node_id, lambda n: [e.source for e in wf.edges if e.target == n])
+        needed |= _closure(node_id, lambda n: [e.source for e in wf.inputs_of(n)])
     return below, needed - below
 
 
@@ -105,12 +106,11 @@ def reusable(last: Mapping[str, Any] | None, fp: str, workspace_path: Path) -> b
 
 def _row_count(workspace_path: Path, table: str) -> int | None:
     try:
-        conn = sqlite3.connect(f"file:{workspace_path}?mode=ro", uri=True, timeout=30)
-    except sqlite3.Error:
+        conn = workspace.connect(workspace_path, readonly=True)
+    except WorkspaceError:
         return None
     with contextlib.closing(conn):
         try:
-            quoted = '"' + table.replace('"', '""') + '"'
-            return conn.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]
+            return workspace.count_rows(conn, table)
         except sqlite3.Error:
             return None
