@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 os.environ["KIVY_HOME"] = tempfile.mkdtemp(prefix="dagflux-kivy-home-")
 os.environ["KIVY_NO_ARGS"] = "1"
@@ -15,3 +18,25 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 from app import kivyconfig  # noqa: E402  (after the environment above)
 
 kivyconfig.configure(width=1280, height=800)
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
+    """The whole app with its own engine on a temporary data dir (``DAGFLUX_HOME``), built
+    into the window; its engine is shut down afterwards and the bridge starts no other. A
+    test module may define an ``app`` of its own instead."""
+    from app.main import build_app_class
+    from tests.app.kivyrun import running, wait_until
+
+    monkeypatch.setenv("DAGFLUX_WEBHOOK_PORT", "0")
+    application = build_app_class()()
+    with running(application):
+        wait_until(lambda: application.engine_ok, 30, "the engine link")
+        try:
+            yield application
+        finally:
+            try:
+                application.bridge.start_engine = False  # no new engine after this one
+                application.bridge.call_blocking("shutdown", timeout=10)
+            except Exception:  # noqa: BLE001 - already gone
+                pass

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from app.main import build_app_class
 from engine.model import fileformat
 from engine.model.commands import MoveNodesCommand
-from tests.app.kivyrun import REPO, non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import REPO, non_blank, pump, screenshot, tap, wait_until
 
 EXAMPLE = REPO / "examples" / "orders_report"
 SLOW_SQL = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000000) "
@@ -30,22 +29,6 @@ def example_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("out"))
     (target / "out").mkdir()
     return target / "orders_report.json"
-
-
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
-    monkeypatch.setenv("DAGFLUX_WEBHOOK_PORT", "0")
-    application = build_app_class()()
-    with running(application):
-        wait_until(lambda: application.engine_ok, 30, "the engine link")
-        try:
-            yield application
-        finally:
-            try:
-                application.bridge.start_engine = False  # no new engine after this one
-                application.bridge.call_blocking("shutdown", timeout=10)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
 
 
 def center(widget) -> tuple[float, float]:

@@ -10,30 +10,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-from app.main import build_app_class
 from app.widgets.run_dialog import RunParametersDialog
 from app.widgets.timeline import _bar_caption, build_bars
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, screenshot, tap, wait_until
 
 EVIL = "x'; DROP TABLE people; --"
-
-
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
-    monkeypatch.setenv("DAGFLUX_WEBHOOK_PORT", "0")
-    application = build_app_class()()
-    with running(application):
-        wait_until(lambda: application.engine_ok, 30, "the engine link")
-        try:
-            yield application
-        finally:
-            try:
-                application.bridge.start_engine = False
-                application.bridge.call_blocking("shutdown", timeout=10)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
 
 
 def _flow(folder: Path) -> Path:
