@@ -35,6 +35,25 @@ def start(log: History, run_id: str, started_at: float, workflow_id: str = "orde
     log.start_run(run_id, workflow_id, workflow_id.title(), trigger, started_at, node_count=3, status=status)
 
 
+def older_log(path: Path, row: NodeRow, downgrade: str) -> None:
+    """A log written today with run "old" and one node row, then taken back to an older
+    schema by ``downgrade`` (SQL ending in its ``PRAGMA user_version``)."""
+    with History(path) as log:
+        start(log, "old", 5.0)
+        log.record_node("old", row, seq=1)
+    old = sqlite3.connect(path)
+    old.executescript(downgrade)
+    old.close()
+
+
+def user_version(path: Path) -> int:
+    check = sqlite3.connect(path)
+    try:
+        return check.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        check.close()
+
+
 # --- one run, start to finish --------------------------------------------------------------
 def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     history.start_run("run-1", "orders", "Orders", "manual", 1000.0, node_count=2)
@@ -71,25 +90,18 @@ def test_node_warnings_are_kept_as_a_list(history: History) -> None:
 
 def test_a_log_from_schema_2_gains_node_warnings_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    with History(path) as log:
-        start(log, "old", 5.0)
-        log.record_node("old", node("load", output_table="orders__load"), seq=1)
-    old = sqlite3.connect(path)
-    old.executescript("""
+    older_log(path, node("load", output_table="orders__load"), """
         CREATE TABLE node_runs_v2 AS SELECT run_id, node_id, node_type, title, status, started_at, duration_ms,
             records_in, records_out, error, seq, output_table, output_connection FROM node_runs;
         DROP TABLE node_runs;
         ALTER TABLE node_runs_v2 RENAME TO node_runs;
         PRAGMA user_version = 2;""")
-    old.close()
     with History(path) as log:
         row = log.get_run("old")["nodes"][0]
         assert (row["output_table"], row["warnings"]) == ("orders__load", [])
         log.record_node("old", node("clean", warnings=["w"]), seq=2)
         assert log.get_run("old")["nodes"][1]["warnings"] == ["w"]
-    check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    check.close()
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_a_log_from_schema_1_is_upgraded_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -533,18 +545,13 @@ def test_an_upgrade_that_fails_leaves_the_log_as_it_was(tmp_path: Path, monkeypa
 
 def test_a_log_from_schema_4_gains_run_params_and_node_attempts_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    with History(path) as log:
-        start(log, "old", 5.0)
-        log.record_node("old", node("load"), seq=1)
-    old = sqlite3.connect(path)
-    old.executescript("""
+    older_log(path, node("load"), """
         CREATE TABLE runs_v4 AS SELECT run_id, workflow_id, workflow_name, trigger, status, started_at, ended_at,
             error, node_count, records, seen FROM runs;
         DROP TABLE runs;
         ALTER TABLE runs_v4 RENAME TO runs;
         ALTER TABLE node_runs DROP COLUMN attempts;
         PRAGMA user_version = 4;""")
-    old.close()
     with History(path) as log:
         run = log.get_run("old")
         assert (run["params"], run["nodes"][0]["attempts"], run["nodes"][0]["node_id"]) == ({}, [], "load")
@@ -554,19 +561,12 @@ def test_a_log_from_schema_4_gains_run_params_and_node_attempts_and_keeps_its_ro
         log.record_node("new", node("fetch", attempts=tries), seq=1)
         again = log.get_run("new")
         assert again["params"] == {"day": "2026-01-02"} and again["nodes"][0]["attempts"] == tries
-    check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
-    check.close()
+    assert user_version(path) == SCHEMA_VERSION == 6
 
 
 def test_a_log_from_schema_5_gains_node_fingerprints_and_finds_a_nodes_last_success(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
-    with History(path) as log:
-        start(log, "old", 5.0)
-        log.record_node("old", node("load"), seq=1)
-    old = sqlite3.connect(path)
-    old.executescript("ALTER TABLE node_runs DROP COLUMN fingerprint; PRAGMA user_version = 5;")
-    old.close()
+    older_log(path, node("load"), "ALTER TABLE node_runs DROP COLUMN fingerprint; PRAGMA user_version = 5;")
     with History(path) as log:
         assert log.last_success("orders", "load")["fingerprint"] is None      # kept, made before fingerprints
         start(log, "newer", 9.0)
@@ -578,6 +578,4 @@ def test_a_log_from_schema_5_gains_node_fingerprints_and_finds_a_nodes_last_succ
         last = log.last_success("orders", "load")
         assert (last["run_id"], last["fingerprint"], last["records_out"]) == ("newer", "abc", 3)
         assert log.last_success("orders", "nope") is None and log.last_success("other", "load") is None
-    check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == 6
-    check.close()
+    assert user_version(path) == 6
