@@ -57,6 +57,9 @@ class Engine:
         self._stopping = False
         self._stop_lock = threading.Lock()
         self._warm_thread: threading.Thread | None = None
+        self._ready = threading.Event()         # set when the warm-up ended, well or not
+        self._warm_error: str | None = None
+        self.warming = ["workers", "triggers"]
 
     # --- lifecycle ------------------------------------------------------------------
     def start(self, wait: bool = True) -> None:
@@ -68,9 +71,6 @@ class Engine:
         ensure_data_dir(self.paths)
         self.lock = DataDirLock(self.paths.lock, role="engine")
         self.lock.acquire()
-        self.warming = ["workers", "triggers"]
-        self._ready = threading.Event()
-        self._warm_error: str | None = None
         try:
             self.history = History(self.paths.history)
             debris.recover(self.paths.workspace)
@@ -101,7 +101,7 @@ class Engine:
     @property
     def warm_error(self) -> str | None:
         """Why the warm-up failed (the engine then stops by itself), else None."""
-        return getattr(self, "_warm_error", None)
+        return self._warm_error
 
     def _warm(self) -> None:
         try:
@@ -117,7 +117,7 @@ class Engine:
                                                  on_changed=pool.recycle_idle)
             self.runs = RunManager(self.registry, pool, self.history, self.bus, self._notify)
             self.warming = ["triggers"]
-            if self._stopped.is_set() or self._stopping:
+            if self._stopping:
                 return
             self.triggers = TriggerManager(self.paths.root, self._fire, self._missed, self.webhook_host,
                                            self.webhook_port, self.clock, self.poll_files)
