@@ -68,12 +68,10 @@ def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
 def delivered(t: UnitTestTouch) -> bool:
     """True once every widget the touch went to has had its touch-up.
 
-    A ScrollView does not pass a short tap on at once: it holds the touch to see whether it
-    becomes a scroll and, when it is lifted as a tap, replays the press to its content and
-    sends the release ``0.2 s`` later from a clock callback (``ScrollView._do_touch_up``). A
-    button inside it fires only then, so a test that looks after a fixed number of frames
-    races that real-time delay (seen on a loaded CI run: a mode button's choice was not made
-    yet when the test looked)."""
+    A ScrollView holds a short tap to see whether it becomes a scroll; when it is lifted as
+    a tap it replays the press to its content and also schedules a second release ``0.2 s``
+    later from a clock callback (``ScrollView._do_touch_up``) for whatever grabbed the touch
+    meanwhile. Waiting for that callback means the next touch never overlaps this one."""
     for event in Clock.get_events():
         callback = event.get_callback()
         if isinstance(callback, partial) and getattr(callback.func, "__name__", "") == "_do_touch_up" \
@@ -105,12 +103,12 @@ def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: in
     pump(frames)
 
 
-def tap_widget(widget, button: str | None = None) -> None:
+def tap_widget(widget, button: str | None = None, held: int = 1) -> None:
     """Tap the centre of ``widget`` where it is once no screen is sliding in and the layout
     has settled (a position read mid-slide is stale by the time the finger lands)."""
     wait_until(lambda: not sliding(), 15, "the screen change to end before the tap")
     settle()
-    tap(*widget.to_window(*widget.center), button=button)
+    tap(*widget.to_window(*widget.center), button=button, held=held)
 
 
 def settle(max_frames: int = 120) -> None:

@@ -32,7 +32,7 @@ from app.widgets.inspector.path_picker import PathPicker
 from engine.model import fileformat
 from engine.model.commands import RemoveNodeCommand
 from engine.model.workflow import Node, Workflow
-from tests.app.kivyrun import non_blank, pump, running, screenshot, settle, tap, wait_until
+from tests.app.kivyrun import non_blank, pump, running, screenshot, tap_widget, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WF = "orders_report"
@@ -106,8 +106,7 @@ class Harness:
         hold still for one of them and then move. Down and up come in one frame, so nothing can
         move the widget from under the finger between them (seen on a loaded machine: the tap
         on a mode button after another mode's form was built landed on the old position)."""
-        settle()
-        tap(*widget.to_window(*widget.center), held=0)
+        tap_widget(widget, held=0)
         pump(3)
 
     def type_into(self, row, text: str) -> None:
