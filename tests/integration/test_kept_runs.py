@@ -4,8 +4,8 @@ oldest beyond it — kept tables first, then node rows; summaries and pinned run
 from __future__ import annotations
 
 import json
-import time
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
