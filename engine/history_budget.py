@@ -125,13 +125,17 @@ class Plan:
                 "details": list(self.details), "bytes": sum(b for _, _, b in self.tables)}
 
 
+_SIZES: dict[str, int] = {}   # kept tables' sizes: a kept table never changes (kept.table_sizes)
+
+
 def plan(history: History, conn: sqlite3.Connection, budget: Budget, now: float | None = None) -> Plan:
     """What goes beyond ``budget`` (see the module doc); nothing is changed."""
     now = time.time() if now is None else now
     by_run: dict[str, list[str]] = {}
     for name in kept.kept_tables(conn):
         by_run.setdefault(kept.split_kept(name)[1], []).append(name)   # type: ignore[index]
-    sizes = kept.table_sizes(conn) if by_run else {}
+    names = [name for tables in by_run.values() for name in tables]
+    sizes = kept.table_sizes(conn, names, _SIZES) if budget.size is not None else {}
     cutoff = now - budget.days * 86400 if budget.days is not None else None
     out, used = Plan(), 0
     rows = history.execute("SELECT run_id, started_at, pinned FROM runs WHERE pruned < 2 "
@@ -169,6 +173,7 @@ def prune(history: History, workspace_path: Path, budget: Budget, dry_run: bool 
                 for _run_id, tables, _size in batch:
                     for table in tables:
                         conn.execute(f"DROP TABLE IF EXISTS {workspace.quote_ident(table)}")
+                        _SIZES.pop(table, None)
             _mark(history, [r for r, _, _ in batch], 1)
             give_back(conn, lease)
             if _between(pause, stop):

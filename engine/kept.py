@@ -54,12 +54,13 @@ def set_aside(conn: sqlite3.Connection, final: str, run_id: str | None) -> None:
         target = kept_name(final, row[0])
         if not workspace.table_exists(conn, target):
             # legacy mode: views and triggers that name the latest table keep naming it
+            legacy = conn.execute("PRAGMA legacy_alter_table").fetchone()[0]
             conn.execute("PRAGMA legacy_alter_table = ON")
             try:
                 conn.execute(f"ALTER TABLE {workspace.quote_ident(final)} RENAME TO "
                              f"{workspace.quote_ident(target)}")
             finally:
-                conn.execute("PRAGMA legacy_alter_table = OFF")
+                conn.execute(f"PRAGMA legacy_alter_table = {int(legacy)}")
     if run_id is None:
         conn.execute(f"DELETE FROM {MARKER} WHERE name = ?", (final,))
     else:
@@ -94,11 +95,19 @@ def kept_tables(conn: sqlite3.Connection) -> list[str]:
             if split_kept(r[0]) is not None and not r[0].startswith(workspace.STAGING_PREFIX)]
 
 
-def table_sizes(conn: sqlite3.Connection) -> dict[str, int]:
-    """Bytes of pages each table uses (SQLite's ``dbstat``, one aggregate row per table)."""
-    try:
-        rows = conn.execute("SELECT name, pgsize FROM dbstat WHERE aggregate = TRUE").fetchall()
-    except sqlite3.OperationalError:   # a SQLite built without dbstat: estimate by page count
-        page = conn.execute("PRAGMA page_size").fetchone()[0]
-        return {name: workspace.count_rows(conn, name) * 64 or page for name in kept_tables(conn)}
-    return {name: int(size) for name, size in rows}
+def table_sizes(conn: sqlite3.Connection, names: list[str], known: dict[str, int] | None = None) -> dict[str, int]:
+    """Bytes of pages each of ``names`` uses (SQLite's ``dbstat``, one table's pages at a
+    time). A kept table never changes, so ``known`` (a cache the caller keeps) is trusted
+    and filled in."""
+    known = {} if known is None else known
+    for name in names:
+        if name in known:
+            continue
+        try:
+            row = conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name = ? AND aggregate = TRUE",
+                               (name,)).fetchone()
+            known[name] = int(row[0] or 0)
+        except sqlite3.OperationalError:   # a SQLite built without dbstat: the page size per 16 rows
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            known[name] = page * (workspace.count_rows(conn, name) // 16 + 1)
+    return {name: known[name] for name in names}

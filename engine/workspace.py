@@ -139,11 +139,17 @@ def publish_table(conn: sqlite3.Connection, lease: WriteLease, staging: str, fin
                   before: Callable[[sqlite3.Connection], None] | None = None) -> None:
     """Replace ``final`` by ``staging`` in one short transaction; ``before`` runs first in
     it (a node's output keeps the result it replaces: :func:`engine.kept.set_aside`)."""
-    with write_transaction(conn, lease):
-        if before is not None:
-            before(conn)
-        conn.execute(f"DROP TABLE IF EXISTS {quote_ident(final)}")
-        conn.execute(f"ALTER TABLE {quote_ident(staging)} RENAME TO {quote_ident(final)}")
+    # legacy renames: a user's view on ``final`` neither blocks the swap (a modern rename checks
+    # every view, and one naming the dropped table fails) nor is rewritten to follow a rename
+    conn.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        with write_transaction(conn, lease):
+            if before is not None:
+                before(conn)
+            conn.execute(f"DROP TABLE IF EXISTS {quote_ident(final)}")
+            conn.execute(f"ALTER TABLE {quote_ident(staging)} RENAME TO {quote_ident(final)}")
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
 
 
 def drop_staging_tables(conn: sqlite3.Connection, lease: WriteLease, final: str | None = None) -> int:
