@@ -183,7 +183,9 @@ def list_tables(conn: sqlite3.Connection, internal: bool = False) -> list[dict]:
         "ORDER BY name").fetchall()
     out = []
     for (name,) in rows:
-        staging = name.startswith(STAGING_PREFIX) or name == KEPT_MARKER
+        if name == KEPT_MARKER:
+            continue   # bookkeeping, not data
+        staging = name.startswith(STAGING_PREFIX)
         if staging and not internal:
             continue
         cols = conn.execute(f"PRAGMA table_info({quote_ident(name)})").fetchall()
