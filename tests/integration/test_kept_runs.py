@@ -169,3 +169,18 @@ def test_the_engine_prunes_in_the_background_after_a_run_and_answers_history_cal
         assert "no longer kept" in _show(cli, runs[0]).stderr and _top(cli, runs[1]) == 20
     finally:
         engine.stop()
+
+
+def test_a_reused_node_names_the_result_it_reused(cli, dagflux_home: Path, tmp_path: Path) -> None:
+    first = _run(cli, tmp_path, 10)
+    again = cli("run", tmp_path / "wf.json", "--from", "total", "--json")     # seed.csv unchanged
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)["run_id"]
+    nodes = {n["node_id"]: n for n in json.loads(cli("history", second, "--json").stdout)["nodes"]}
+    assert (nodes["make"]["status"], nodes["make"]["kept_table"]) == ("reused", f"wf__make@{first}")
+    assert nodes["total"]["kept_table"] == f"wf__total@{second}"
+    shown = cli("history", second, "--node", "make", "--show", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["table"] == "wf__make"   # still the latest
+    _run(cli, tmp_path, 30)                                 # make runs again: the reused result is kept
+    shown = cli("history", second, "--node", "make", "--show", "--json")
+    assert json.loads(shown.stdout)["table"] == f"wf__make@{first}" and json.loads(shown.stdout)["rows"] == 10
