@@ -211,8 +211,9 @@ def give_back(conn: sqlite3.Connection, lease: workspace.WriteLease) -> int:
     while conn.execute("PRAGMA freelist_count").fetchone()[0]:
         with workspace.write_transaction(conn, lease):
             conn.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
-    with lease:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    # copy the WAL into the file, which then ends where its last page does; PASSIVE never waits
+    # for a reader (a viewer or a node reading a big table) and takes no lease
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     return int(free)
 
 

@@ -365,6 +365,7 @@ METHODS: dict[str, str] = {
     "history.pin": "{run_id, pinned}: a pinned run is never pruned",
     "history.output": "{run_id, node_id}: the workspace table holding that node's output of that run",
     "history.budget": "{days?, size?}: the history budget (size in bytes; null: no limit); given values set it",
+    "history.prune": "{dry_run}: prune beyond the budget now, or list what would go",
     "triggers.list": "every registered trigger with its state",
     "connections.types": "connector types with their form fields (which are secret)",
     "connections.list": "connection metadata: settings, secret fields and which are set — never values",

@@ -37,7 +37,13 @@ class HistoryCalls:
 
     def _call_history_pin(self, run_id: str, pinned: bool = True) -> bool:
         self.history.set_pinned(run_id, bool(pinned))
+        self._poke_pruner()     # an unpinned run beyond the budget goes now
         return bool(pinned)
+
+    def _poke_pruner(self) -> None:
+        pruner = getattr(self, "pruner", None)
+        if pruner is not None:
+            pruner.poke()
 
     def _call_history_output(self, run_id: str, node_id: str) -> dict:
         """The workspace table holding ``node_id``'s output as run ``run_id`` made it."""
@@ -70,7 +76,19 @@ class HistoryCalls:
             if size != "unchanged":
                 budget.size = history_budget.parse_size(str(size)) if size is not None else None
             history_budget.save_budget(self.paths.root, budget)
-            pruner = getattr(self, "pruner", None)
-            if pruner is not None:
-                pruner.poke()
+            self._poke_pruner()
         return {"days": budget.days, "size": budget.size}
+
+    def _call_history_prune(self, dry_run: bool = False) -> dict:
+        """Prune beyond the budget now (or, ``dry_run``, say what would go). An older workspace
+        is first switched to incremental vacuum (one full VACUUM: writers wait for it)."""
+        path = self.paths.workspace
+        budget = history_budget.load_budget(self.paths.root)
+        if not path.exists():
+            return {**history_budget.Plan().as_dict(), "dry_run": bool(dry_run), "switched": False,
+                    "file_before": 0, "file_after": 0}
+        switched = False if dry_run else history_budget.make_incremental(path)
+        before = path.stat().st_size
+        done = history_budget.prune(self.history, path, budget, dry_run=bool(dry_run))
+        return {**done.as_dict(), "dry_run": bool(dry_run), "switched": switched, "file_before": before,
+                "file_after": path.stat().st_size}

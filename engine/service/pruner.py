@@ -1,7 +1,8 @@
 """The engine prunes the history beyond its budget in the background (:mod:`engine.history_budget`).
 
-A daemon thread: a pass shortly after the engine is warm, then every :data:`INTERVAL_S`
-and soon after a run ends (:meth:`Pruner.poke`). A pass is many small batches (a few tables
+A daemon thread: a pass shortly after the engine is warm, then every :data:`INTERVAL_S`,
+and at once when poked (:meth:`Pruner.poke`): a run ended, the budget changed, a run was
+unpinned. A pass is many small batches (a few tables
 dropped, or a few runs' node rows deleted, each one short transaction under the workspace
 write lease) with a pause between them, so a run that writes its tables meanwhile waits
 for one batch at most. The budget file is read at each pass: a change made in Settings or
@@ -20,7 +21,7 @@ from engine.history import History
 log = logging.getLogger("dagflux.pruner")
 
 INTERVAL_S = 600.0
-FIRST_S = 5.0
+FIRST_S = 1.0
 PAUSE_S = 0.05
 
 

@@ -167,6 +167,15 @@ def test_the_engine_prunes_in_the_background_after_a_run_and_answers_history_cal
                 time.sleep(0.05)
             assert [history.get_run(r)["pruned"] for r in runs] == [1, 0, 1]
         assert "no longer kept" in _show(cli, runs[0]).stderr and _top(cli, runs[1]) == 20
+        # the CLI goes through the running engine (the log's one writer)
+        assert "unpinned" in cli("history", "unpin", runs[1]).stdout      # unpinning wakes the pruner
+        with History(dagflux_home / "history.sqlite") as history:
+            while history.get_run(runs[1])["pruned"] == 0 and time.monotonic() < deadline + 30:
+                time.sleep(0.05)
+            assert history.get_run(runs[1])["pruned"] == 1
+        listed = json.loads(cli("history", "prune", "--dry-run", "--json").stdout)
+        assert listed["tables"] == [] and listed["dry_run"] is True
+        assert "no run 'nope'" in cli("history", "pin", "nope").stderr
     finally:
         engine.stop()
 
