@@ -6,7 +6,8 @@ Contract (other tools rely on these names and exit codes):
 * ``dagflux run FILE [--json] [--param NAME=VALUE …] [--from NODE]`` — progress on stderr; 0 succeeded,
   1 failed or cancelled, 2 invalid (a bad parameter value too). ``--json`` prints one object
   on stdout.
-* ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]``.
+* ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]
+  [--node N --show]``, ``dagflux history budget|pin|unpin|prune`` (:mod:`engine.cli_history`).
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
 * ``dagflux plugins`` — loaded plugins and the errors of those that failed.
 """
@@ -78,15 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count, min 2)")
     r.set_defaults(func=cmd_run)
 
-    h = sub.add_parser("history", help="browse the execution log")
-    h.add_argument("run_id", nargs="?")
-    h.add_argument("--json", action="store_true")
-    h.add_argument("--limit", type=int, default=20)
-    h.add_argument("--before", metavar="RUN_ID", help="the runs listed after this one (the next page)")
-    h.add_argument("--workflow")
-    h.add_argument("--status")
-    h.add_argument("--trigger")
-    h.set_defaults(func=cli_history.cmd_history)
+    cli_history.add_parser(sub)
 
     w = sub.add_parser("workspace", help="see and clean up workspace tables")
     wsub = w.add_subparsers(metavar="ACTION", required=True)

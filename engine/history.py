@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import HistoryError
 from engine.private import create_private_file
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
     node_count INTEGER NOT NULL DEFAULT 0,
     records INTEGER,
     seen INTEGER NOT NULL DEFAULT 1,
-    params TEXT
+    params TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    pruned INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS node_runs (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     warnings TEXT,
     attempts TEXT,
     fingerprint TEXT,
+    kept_table TEXT,
     PRIMARY KEY (run_id, node_id)
 );
 """
@@ -75,9 +78,10 @@ _RUN_INDEXES = tuple(
 _SCHEMA_STATEMENTS = tuple(s.strip() for s in _SCHEMA.split(";") if s.strip()) + _RUN_INDEXES
 
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
-              "error", "node_count", "records", "seen", "params")
+              "error", "node_count", "records", "seen", "params", "pinned", "pruned")
 NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duration_ms", "records_in",
-               "records_out", "error", "output_table", "output_connection", "warnings", "attempts")
+               "records_out", "error", "output_table", "output_connection", "warnings", "attempts",
+               "kept_table")
 LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "error")
 # Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
 _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
@@ -89,7 +93,12 @@ _MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
                5: ("ALTER TABLE runs ADD COLUMN params TEXT",
                    "ALTER TABLE node_runs ADD COLUMN attempts TEXT"),
                # what a node's result was made from (engine.reuse), for "run from here"
-               6: ("ALTER TABLE node_runs ADD COLUMN fingerprint TEXT",)}
+               6: ("ALTER TABLE node_runs ADD COLUMN fingerprint TEXT",),
+               # each run's output kept (engine.kept) within a budget (engine.history_budget):
+               # pinned runs are never pruned; pruned: 0 kept, 1 tables dropped, 2 node rows too
+               7: ("ALTER TABLE node_runs ADD COLUMN kept_table TEXT",
+                   "ALTER TABLE runs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+                   "ALTER TABLE runs ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")}
 
 
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
@@ -113,6 +122,7 @@ class NodeRow:
     # stored as a JSON list, NULL when the node ran once
     attempts: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: str | None = None          # engine.reuse.fingerprint of what the result was made from
+    kept_table: str | None = None           # this run's result, kept (engine.kept): wf__node@run
 
 
 class History:
@@ -190,24 +200,25 @@ class History:
             self._conn.execute(
                 "INSERT OR REPLACE INTO node_runs (run_id, node_id, node_type, title, status, started_at, "
                 "duration_ms, records_in, records_out, error, seq, output_table, output_connection, warnings, "
-                "attempts, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "attempts, fingerprint, kept_table) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, row.node_id, row.node_type, row.title, row.status, row.started_at,
                  row.duration_ms, row.records_in, row.records_out, row.error, seq, row.output_table,
                  row.output_connection, json.dumps(row.warnings) if row.warnings else None,
-                 json.dumps(row.attempts) if row.attempts else None, row.fingerprint))
+                 json.dumps(row.attempts) if row.attempts else None, row.fingerprint, row.kept_table))
 
     def last_success(self, workflow_id: str, node_id: str) -> dict[str, Any] | None:
         """The node's most recent result that stands (succeeded or reused, in any run):
-        ``{run_id, fingerprint, output_table, output_connection, records_out}``. Newest runs
-        first through the workflow's run index, each probed by primary key."""
+        ``{run_id, fingerprint, output_table, output_connection, records_out, kept_table}``.
+        Newest runs first through the workflow's run index, each probed by primary key."""
         row = self._conn.execute(
-            "SELECT n.run_id, n.fingerprint, n.output_table, n.output_connection, n.records_out "
+            "SELECT n.run_id, n.fingerprint, n.output_table, n.output_connection, n.records_out, n.kept_table "
             "FROM runs r JOIN node_runs n ON n.run_id = r.run_id AND n.node_id = ? "
             "WHERE r.workflow_id = ? AND n.status IN ('succeeded', 'reused') "
             "ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", (node_id, workflow_id)).fetchone()
         if row is None:
             return None
-        return dict(zip(("run_id", "fingerprint", "output_table", "output_connection", "records_out"), row))
+        return dict(zip(("run_id", "fingerprint", "output_table", "output_connection", "records_out",
+                         "kept_table"), row))
 
     def finish_run(self, run_id: str, status: str, ended_at: float, error: str | None = None,
                    records: int | None = None) -> None:
@@ -224,6 +235,17 @@ class History:
                 "INSERT INTO runs (run_id, workflow_id, workflow_name, trigger, status, started_at, ended_at, "
                 "error, node_count, seen) VALUES (?, ?, ?, ?, 'skipped', ?, ?, ?, 0, 1)",
                 (run_id, workflow_id, workflow_name, trigger, at, at, reason))
+
+    def set_pinned(self, run_id: str, pinned: bool) -> None:
+        """Pin (never pruned) or unpin a run; ``run_id`` may be a unique prefix."""
+        run_id = self.get_run(run_id)["run_id"]
+        with self._lock:
+            self._conn.execute("UPDATE runs SET pinned = ? WHERE run_id = ?", (int(pinned), run_id))
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        """One statement of the log's own upkeep (:mod:`engine.history_budget`), in autocommit."""
+        with self._lock:
+            return self._conn.execute(sql, tuple(args)).fetchall()
 
     def set_seen(self, run_id: str, seen: bool) -> None:
         with self._lock:
@@ -333,7 +355,7 @@ class History:
     @staticmethod
     def _run_dict(row: tuple) -> dict[str, Any]:
         out = dict(zip(RUN_FIELDS, row))
-        out["seen"] = bool(out["seen"])
+        out["seen"], out["pinned"] = bool(out["seen"]), bool(out["pinned"])
         out["params"] = json.loads(out["params"]) if out["params"] else {}
         started, ended = out["started_at"], out["ended_at"]
         out["duration_ms"] = round((ended - started) * 1000, 1) if ended else None

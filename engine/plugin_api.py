@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engine import templates, workspace
+from engine import kept, templates, workspace
 from engine.errors import NodeError
 from engine.model import parameters
 from engine.model.secret_placement import RULE as SECRET_RULE
 
 PARAM_PREFIX = "dfparam_"
+PREVIEW_RUN = "try"   # the run id of a "try" preview's context: no run
 __all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
 
@@ -145,7 +146,7 @@ class NodeContext:
         if connection_id is None:
             from engine.connectors.local import WorkspaceConnector
 
-            return WorkspaceConnector(self.conn, self.lease)
+            return WorkspaceConnector(self.conn, self.lease, keep=(self.output_table, self.keep_run))
         if self.connections is None:
             raise NodeError(f"node '{self.label}': connections are not available here")
         return self.connections.connector(connection_id)
@@ -243,9 +244,19 @@ class NodeContext:
     def staging_table(self) -> str:
         return workspace.staging_name(self.output_table)
 
+    @property
+    def keep_run(self) -> str | None:
+        """The run this node's output belongs to (None for a "try" preview, which is no run)."""
+        return None if self.run_id == PREVIEW_RUN else self.run_id
+
+    def set_aside(self, conn: sqlite3.Connection) -> None:
+        """In the transaction that replaces the node's output table, first: keep the result it
+        replaces under its run's name (:mod:`engine.kept`)."""
+        kept.set_aside(conn, self.output_table, self.keep_run)
+
     def publish(self, staging: str) -> int:
         """Swap ``staging`` in as this node's output table; returns its row count."""
-        workspace.publish_table(self.conn, self.lease, staging, self.output_table)
+        workspace.publish_table(self.conn, self.lease, staging, self.output_table, self.set_aside)
         return workspace.count_rows(self.conn, self.output_table)
 
     @contextlib.contextmanager

@@ -6,8 +6,11 @@ re-exports both names).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine.kept import kept_name
 
 
 @dataclass
@@ -28,11 +31,34 @@ class NodeRun:
     warnings: list[str] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)   # failed attempts before this one
     attempt_started: float | None = None
+    kept: str | None = None    # a reused node: the kept name of the result it stands in with
+
+    def settle_kept(self, run_id: str, status: str, own: str, nodes: Iterable[NodeRun]) -> str | None:
+        """Where this run's result of the node is kept (:mod:`engine.kept`), for its history
+        row: the output it wrote to its own table ``own``; a table it passes on (an Output
+        node) as its maker's; the result it reused as before. None for anything else."""
+        if status == "succeeded" and self.table and self.connection is None:
+            self.kept = kept_name(own, run_id) if self.table == own else next(
+                (n.kept for n in nodes if n is not self and n.table == self.table and n.kept), None)
+        return self.kept if status in ("succeeded", "reused") else None
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "status": self.status, "records": self.records,
                 "duration_ms": self.duration_ms, "error": self.error, "warnings": list(self.warnings),
                 "attempts": len(self.attempts) + 1}
+
+
+def all_attempts(state: NodeRun, status: str, duration_ms: float | None, error: str | None,
+                 waiting: bool) -> list[dict[str, Any]]:
+    """Every attempt of a retried node, the last one included (empty: it ran once). A node
+    cancelled while ``waiting`` for its next attempt ends with the attempts it made."""
+    if not state.attempts:
+        return []
+    if waiting:
+        return list(state.attempts)
+    return [*state.attempts, {"attempt": len(state.attempts) + 1, "status": status,
+                              "started_at": state.attempt_started, "duration_ms": duration_ms,
+                              "error": error}]
 
 
 @dataclass

@@ -56,7 +56,7 @@ from engine.model.workflow import Edge, Workflow
 from engine.plugins import PluginRegistry
 from engine.retry import RetryPolicy
 from engine.run_ids import new_run_id
-from engine.run_state import NodeRun, RunResult
+from engine.run_state import NodeRun, RunResult, all_attempts
 
 log = logging.getLogger("dagflux.runner")
 
@@ -255,7 +255,7 @@ class Run:
         if last is None:
             return False
         state = self.nodes[node_id]
-        state.table, state.connection = last["output_table"], None
+        state.table, state.connection, state.kept = last["output_table"], None, last.get("kept_table")
         self._settle(state, "reused", records=last["records_out"], duration_ms=0.0)
         return True
 
@@ -334,7 +334,7 @@ class Run:
 
     def _settle(self, state: NodeRun, status: str, records: int | None = None,
                 duration_ms: float | None = None, error: str | None = None) -> None:
-        attempts = self._attempts(state, status, duration_ms, error)
+        attempts = all_attempts(state, status, duration_ms, error, waiting=state.id in self._retry_at)
         if len(attempts) > 1 and state.started_at is not None:   # the node's time spans its attempts
             duration_ms = round((time.time() - state.started_at) * 1000, 3)
         state.status, state.records, state.duration_ms, state.error = status, records, duration_ms, error
@@ -344,23 +344,13 @@ class Run:
         connection = state.connection if table else None
         row = NodeRow(state.id, state.type, state.title, status, state.started_at, duration_ms,
                       state.records_in, records, error, table, connection, list(state.warnings), attempts,
-                      self._fingerprints.get(state.id))
+                      self._fingerprints.get(state.id),
+                      state.settle_kept(self.run_id, status, workspace.table_name(self.wf.id, state.id),
+                                        self.nodes.values()) if table else None)
         self._backlog.append((row, self._seq, NodeFinished(
             run_id=self.run_id, node_id=state.id, node_type=state.type, status=status,
             records=records, duration_ms=duration_ms, error=error, table=table, connection=connection,
             warnings=list(state.warnings), attempts=max(1, len(attempts)))))
-
-    def _attempts(self, state: NodeRun, status: str, duration_ms: float | None,
-                  error: str | None) -> list[dict[str, Any]]:
-        """Every attempt of a retried node, the last one included (empty: it ran once). A node
-        cancelled while waiting for its next attempt ends with the attempts it made."""
-        if not state.attempts:
-            return []
-        if state.id in self._retry_at:
-            return list(state.attempts)
-        return [*state.attempts, {"attempt": len(state.attempts) + 1, "status": status,
-                                  "started_at": state.attempt_started, "duration_ms": duration_ms,
-                                  "error": error}]
 
     def _flush(self) -> None:
         """Write the node rows and events of nodes that ended since the last flush."""

@@ -13,7 +13,8 @@ Guarantees:
 * Node output tables have deterministic names, ``<workflow_id>__<node_id>``
   (ids are snake_case without ``__``, so the name is unambiguous), and are
   replaced atomically on each run: a node builds a staging table and
-  :func:`publish_table` swaps it in with one short transaction.
+  :func:`publish_table` swaps it in with one short transaction. The result it
+  replaces is kept under ``<workflow_id>__<node_id>@<run id>`` (:mod:`engine.kept`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import contextlib
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.errors import WorkspaceError
@@ -30,6 +31,7 @@ from engine.private import create_private_file
 
 BUSY_TIMEOUT_MS = 60_000
 STAGING_PREFIX = "_dfstage_"
+KEPT_MARKER = "_dfkept_latest"   # which run each latest output table holds (engine.kept)
 
 
 def table_name(workflow_id: str, node_id: str) -> str:
@@ -61,6 +63,9 @@ def connect(path: str | os.PathLike[str], readonly: bool = False) -> sqlite3.Con
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
+            if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                # a new workspace gives pages freed by pruning back (engine.history_budget)
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise WorkspaceError(f"{path}: cannot switch the workspace to WAL (got {mode})")
@@ -130,11 +135,21 @@ def staging_name(final: str) -> str:
     return f"{STAGING_PREFIX}{final}_{secrets.token_hex(4)}"
 
 
-def publish_table(conn: sqlite3.Connection, lease: WriteLease, staging: str, final: str) -> None:
-    """Replace ``final`` by ``staging`` in one short transaction."""
-    with write_transaction(conn, lease):
-        conn.execute(f"DROP TABLE IF EXISTS {quote_ident(final)}")
-        conn.execute(f"ALTER TABLE {quote_ident(staging)} RENAME TO {quote_ident(final)}")
+def publish_table(conn: sqlite3.Connection, lease: WriteLease, staging: str, final: str,
+                  before: Callable[[sqlite3.Connection], None] | None = None) -> None:
+    """Replace ``final`` by ``staging`` in one short transaction; ``before`` runs first in
+    it (a node's output keeps the result it replaces: :func:`engine.kept.set_aside`)."""
+    # legacy renames: a user's view on ``final`` neither blocks the swap (a modern rename checks
+    # every view, and one naming the dropped table fails) nor is rewritten to follow a rename
+    conn.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        with write_transaction(conn, lease):
+            if before is not None:
+                before(conn)
+            conn.execute(f"DROP TABLE IF EXISTS {quote_ident(final)}")
+            conn.execute(f"ALTER TABLE {quote_ident(staging)} RENAME TO {quote_ident(final)}")
+    finally:
+        conn.execute("PRAGMA legacy_alter_table = OFF")
 
 
 def drop_staging_tables(conn: sqlite3.Connection, lease: WriteLease, final: str | None = None) -> int:
@@ -168,6 +183,8 @@ def list_tables(conn: sqlite3.Connection, internal: bool = False) -> list[dict]:
         "ORDER BY name").fetchall()
     out = []
     for (name,) in rows:
+        if name == KEPT_MARKER:
+            continue   # bookkeeping, not data
         staging = name.startswith(STAGING_PREFIX)
         if staging and not internal:
             continue

@@ -6,7 +6,10 @@ trigger, status, start, duration, records, error), the per-node timeline
 duration, records in/out, error) and the selected node's facts with its error and warnings as text the
 user can select and copy. One node is selected at a time — the first failing node when the
 run failed — and tapping a bar or a row selects it in both places. "Open in editor at this
-node" calls ``app.open_workflow(workflow_id, node_id=…, run_id=…)``.
+node" calls ``app.open_workflow(workflow_id, node_id=…, run_id=…)``. "Open output" shows the
+selected node's output as *this* run made it (``history.output`` finds the kept table,
+:mod:`engine.kept`) in the table viewer; the pin button pins the run (``history.pin``): a
+pinned run is never pruned by the history budget.
 
 Opening a failed run that was unseen marks it seen (``history.mark_seen``) and dispatches
 ``on_seen(run_id)``; ``on_back`` asks the owner to return to the list. While the run shown
@@ -114,6 +117,9 @@ class RunDetailView(MDBoxLayout):
     node_table = StringProperty("")
     node_error = StringProperty("")
     node_warnings = StringProperty("")    # one per line, e.g. a column kept as text
+    node_kept = BooleanProperty(False)    # the selected node kept an output in this run
+    pinned = BooleanProperty(False)
+    viewer = ObjectProperty(None, allownone=True)   # the last output viewer opened (tests look at it)
 
     __events__ = ("on_back", "on_seen")
 
@@ -159,6 +165,7 @@ class RunDetailView(MDBoxLayout):
         if run_id != self.run_id:
             return
         self.run, self.run_loaded = run, True
+        self.pinned = bool(run.get("pinned"))
         self._fill_header(run)
         self.ids.timeline.show_run(run)
         keep = self.selected_node if any(n["node_id"] == self.selected_node for n in run["nodes"]) else ""
@@ -248,6 +255,7 @@ class RunDetailView(MDBoxLayout):
         node = next((n for n in (self.run or {}).get("nodes", []) if n["node_id"] == self.selected_node), None)
         if node is None:
             self.node_title = self.node_meta = self.node_error = self.node_warnings = ""
+            self.node_kept = False
             return
         self.node_title = node.get("title") or node["node_id"]
         note = fmt.attempts_note(node)
@@ -260,11 +268,47 @@ class RunDetailView(MDBoxLayout):
             f"+{fmt.duration((started - self.run['started_at']) * 1000)}"
         self.node_duration = fmt.duration(node["duration_ms"])
         self.node_records = f"{fmt.records(node['records_in'])} / {fmt.records(node['records_out'])}"
-        table = node.get("output_table")
+        table, kept = node.get("output_table"), node.get("kept_table")
+        self.node_kept = bool(kept) and not (self.run or {}).get("pruned", 0)
         self.node_table = "—" if not table else (f"{node['output_connection']}: {table}"
-                                                  if node.get("output_connection") else f"workspace: {table}")
+                                                  if node.get("output_connection") else f"workspace: {kept or table}")
+        if kept and (self.run or {}).get("pruned", 0):
+            self.node_table += " (pruned by the history budget)"
         self.node_error = node.get("error") or ""
         self.node_warnings = "\n".join(node.get("warnings") or [])
+
+    # --- kept outputs and pins ---------------------------------------------------------------
+    def open_output(self, node_id: str | None = None) -> None:
+        """Open the node's output as this run made it in the table viewer."""
+        node_id = node_id or self.selected_node
+        if not self.run or not node_id:
+            return
+        run_id = self.run["run_id"]
+        node = next((n for n in self.run["nodes"] if n["node_id"] == node_id), {})
+        title = f"{node.get('title') or node_id} · run {run_id}"
+        self.app.bridge.call("history.output", on_result=lambda found: self._open_viewer(run_id, title, found),
+                             on_error=self.app.notify, run_id=run_id, node_id=node_id)
+
+    def _open_viewer(self, run_id: str, title: str, found: dict[str, Any]) -> None:
+        from app.widgets.table_view import open_output_viewer
+
+        if run_id == self.run_id:
+            self.viewer = open_output_viewer(self.app.bridge, title, found["table"])
+
+    def toggle_pin(self) -> None:
+        """Pin the run (never pruned) or unpin it."""
+        if not self.run:
+            return
+        run_id, want = self.run["run_id"], not self.pinned
+        self.app.bridge.call("history.pin", on_result=lambda now: self._pinned(run_id, bool(now)),
+                             on_error=self.app.notify, run_id=run_id, pinned=want)
+
+    def _pinned(self, run_id: str, pinned: bool) -> None:
+        if run_id == self.run_id and self.run:
+            self.run["pinned"] = self.pinned = pinned
+            self._fill_node_card()
+            self.app.notify("Pinned: this run is never pruned" if pinned else
+                            "Unpinned: this run is pruned beyond the history budget")
 
     # --- leaving -----------------------------------------------------------------------------
     def open_in_editor(self, node_id: str | None = None) -> None:

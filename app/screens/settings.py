@@ -13,6 +13,8 @@ What it guarantees:
   back through Kivy's ``mainthread``: engine results still arrive only through the bridge).
 * The autostart switch shows whether the XDG autostart entry exists and is enabled, read from
   the file each time the screen is shown; toggling it writes or removes the entry.
+* The history budget card (:mod:`app.screens.settings_budget`) shows and sets how much of past
+  runs' data is kept (``history.budget``), read again each time the screen is shown.
 * The keychain card shows the engine's ``secrets.status`` probe: state, backend, and what to do
   when the keychain is missing or locked.
 """
@@ -41,6 +43,7 @@ from kivymd.uix.screen import MDScreen
 
 from app import datadir
 from app.kvload import load_kv
+from app.screens.settings_budget import HistoryBudgetCard  # noqa: F401  (settings.kv places it)
 from app.widgets.dialog import AppDialog
 from engine.paths import ENV_VAR
 from engine.service import autostart
@@ -147,6 +150,7 @@ class SettingsScreen(MDScreen):
         self.refresh_autostart()
         self.refresh_status()
         self.check_keychain()
+        self.ids.history_budget.load()
 
     # --- theme --------------------------------------------------------------------------
     def choose_theme(self, theme: str) -> None:

@@ -10,10 +10,10 @@ import datetime
 import decimal
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from engine import workspace
+from engine import kept, workspace
 from engine.connectors.base import Columns, Connector, ConnectorError, Row
 
 LOCAL = "workspace"
@@ -24,9 +24,27 @@ class WorkspaceConnector(Connector):
     label = "Workspace"
     dialect = "sqlite"
 
-    def __init__(self, conn: sqlite3.Connection, lease: workspace.WriteLease) -> None:
+    def __init__(self, conn: sqlite3.Connection, lease: workspace.WriteLease,
+                 keep: tuple[str, str | None] | None = None) -> None:
+        """``keep``: (a node's output table, its run) — replacing that table keeps the result
+        it replaces (:mod:`engine.kept`); other tables are replaced as they are."""
         super().__init__(LOCAL, "workspace", {})
-        self.conn, self.lease = conn, lease
+        self.conn, self.lease, self._keep = conn, lease, keep
+
+    def _set_aside(self, table: str) -> Callable[[sqlite3.Connection], None] | None:
+        if self._keep is None or self._keep[0] != table:
+            return None
+        final, run_id = self._keep
+        return lambda conn: kept.set_aside(conn, final, run_id)
+
+    def replace_table_as(self, table: str, select_sql: str) -> None:
+        target = self.qualified(table)
+        before = self._set_aside(table)
+        with workspace.write_transaction(self.conn, self.lease):
+            if before is not None:
+                before(self.conn)
+            self.conn.execute(f"DROP TABLE IF EXISTS {target}")
+            self.conn.execute(f"CREATE TABLE {target} AS {select_sql}")
 
     def quote_ident(self, name: str) -> str:
         return workspace.quote_ident(name)
@@ -86,7 +104,7 @@ class WorkspaceConnector(Connector):
             with workspace.write_transaction(self.conn, self.lease):
                 self.conn.execute(f"CREATE TABLE {self.quote_ident(staging)} ({defs})")
             count = self._insert_all(staging, columns, batches)
-            workspace.publish_table(self.conn, self.lease, staging, table)
+            workspace.publish_table(self.conn, self.lease, staging, table, self._set_aside(table))
         except BaseException:
             with workspace.write_transaction(self.conn, self.lease):
                 self.conn.execute(f"DROP TABLE IF EXISTS {self.quote_ident(staging)}")

@@ -33,6 +33,7 @@ from engine.plugins import load_registry
 from engine.run_ids import new_run_id
 from engine.service import ipc
 from engine.service.events import EventBus
+from engine.service.history_calls import HistoryCalls
 from engine.service.server import ClientSession, IpcServer
 from engine.service.store import WorkflowStore, summary
 from engine.skills import sandbox_fs
@@ -43,7 +44,7 @@ WARM_UP_TIMEOUT_S = 120.0       # workers and triggers; a worker alone gives up 
 ANSWERED_WHILE_WARMING = frozenset({"status", "shutdown"})
 
 
-class Engine:
+class Engine(HistoryCalls):
     def __init__(self, paths: DataPaths, pool_size: int | None = None, webhook_host: str = "127.0.0.1",
                  webhook_port: int = DEFAULT_WEBHOOK_PORT, poll_files: bool = False, clock: Any = None,
                  notifications: bool = True) -> None:
@@ -106,6 +107,7 @@ class Engine:
     def _warm(self) -> None:
         try:
             from engine.connectors.service import ConnectionService
+            from engine.service.pruner import Pruner
             from engine.service.runs import RunManager
             from engine.service.trigger_manager import TriggerManager
             from engine.workers.pool import WorkerPool
@@ -116,6 +118,9 @@ class Engine:
             self.connections = ConnectionService(self.paths.connections, self.registry, pool,
                                                  on_changed=pool.recycle_idle)
             self.runs = RunManager(self.registry, pool, self.history, self.bus, self._notify)
+            self.pruner = Pruner(self.paths.root, self.paths.workspace, self.history)
+            self.pruner.start()
+            self.runs.after_run = self.pruner.poke
             self.warming = ["triggers"]
             if self._stopping:
                 return
@@ -152,7 +157,7 @@ class Engine:
             self._stopped.set()
 
     def _teardown(self) -> None:
-        for step in (lambda: self.triggers.stop(), lambda: self.runs.stop_all(),
+        for step in (lambda: self.triggers.stop(), lambda: self.runs.stop_all(), lambda: self.pruner.stop(),
                      lambda: self.server.stop(EngineStopping(reason="the engine is stopping")),
                      lambda: self.pool.close(), lambda: self.bus.close(), lambda: self.history.close(),
                      lambda: ipc.key_path(self.paths).unlink(missing_ok=True), lambda: self.lock.release()):
@@ -306,25 +311,6 @@ class Engine:
 
     def _call_runs_wait(self, run_id: str, timeout: float | None = None) -> dict | None:
         return self.runs.wait(run_id, timeout)
-
-    def _call_history_list(self, limit: int = 50, offset: int = 0, workflow_id: str | None = None,
-                           status: str | None = None, trigger: str | None = None,
-                           before: str | None = None) -> list:
-        return self.history.list_runs(limit, offset, workflow_id, status, trigger, before=before)
-
-    def _call_history_count(self, workflow_id: str | None = None, status: str | None = None,
-                            trigger: str | None = None) -> int:
-        return self.history.count_runs(workflow_id, status, trigger)
-
-    def _call_history_workflows(self) -> list:
-        return self.history.workflows()
-
-    def _call_history_get(self, run_id: str) -> dict:
-        return self.history.get_run(run_id)
-
-    def _call_history_mark_seen(self, run_id: str) -> bool:
-        self.history.set_seen(run_id, True)
-        return True
 
     def _call_triggers_list(self) -> list:
         return self.triggers.listing()

@@ -42,6 +42,7 @@ class RunManager:
         self.history = history
         self.bus = bus
         self.notify = notify
+        self.after_run: Callable[[], Any] | None = None     # called as each run ends (the pruner's poke)
         self._lock = threading.Lock()
         self._active: dict[str, tuple[Run, threading.Thread]] = {}      # workflow id → run
         self._finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -106,6 +107,8 @@ class RunManager:
             finished = self._last_finished.pop(run.run_id, None)
             if finished is not None:
                 self.bus.publish(finished)
+            if self.after_run is not None:
+                self.after_run()
             if result is not None and result.status == "failed" and run.trigger != "manual":
                 self.history.set_seen(run.run_id, False)
                 if self.notify is not None:

@@ -33,7 +33,7 @@ from typing import Any
 from engine import templates, workspace
 from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
-from engine.plugin_api import InputTable, NodeContext
+from engine.plugin_api import PREVIEW_RUN, InputTable, NodeContext
 from engine.sql.statements import split_statements
 
 PREVIEW_MAX = 100
@@ -304,7 +304,7 @@ def _context(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any
              conn: sqlite3.Connection, lease: workspace.WriteLease, path: Path,
              inputs: list[InputTable], params: Mapping[str, Any] | None = None) -> NodeContext:
     node_id = str(node.get("id") or "node")
-    return NodeContext(workflow_id=workflow_id, run_id="try", node_id=node_id, node_type=str(node["type"]),
+    return NodeContext(workflow_id=workflow_id, run_id=PREVIEW_RUN, node_id=node_id, node_type=str(node["type"]),
                        title=str(node.get("title") or ""), config=config, base_dir=Path(base_dir),
                        inputs=inputs, output_table=workspace.table_name(workflow_id, node_id), conn=conn,
                        lease=lease, workspace_path=Path(path), isolated=bool(state.isolated),

@@ -92,6 +92,7 @@ def create_table_as(ctx: NodeContext, select_sql: str) -> NodeOutput:
     body = statements[0].rstrip().rstrip(";")
     target = workspace.quote_ident(ctx.output_table)
     with ctx.write() as conn:
+        ctx.set_aside(conn)
         conn.execute(f"DROP TABLE IF EXISTS {target}")
         _execute(ctx, conn, f"CREATE TABLE {target} AS {body}", shown=body, writable=[ctx.output_table])
         records = workspace.count_rows(conn, ctx.output_table)

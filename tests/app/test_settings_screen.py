@@ -227,3 +227,26 @@ def test_a_status_call_lost_with_the_old_bridge_does_not_silence_the_new_one(set
         with EngineClient.connect(old_paths, timeout=10) as client:   # the old engine was left running
             client.call("shutdown", timeout=10)
         wait_until(lambda: not pid_alive(old_pid), 45, "the old engine to exit")
+
+
+def test_the_history_budget_card_shows_and_saves_the_budget(settings_app, dagflux_home: Path) -> None:
+    from engine import history_budget
+
+    app, screen = settings_app
+    card = screen.ids.history_budget
+    wait_until(lambda: card.ids.budget_days.text == "30", 30, "the budget shown")
+    assert card.ids.budget_size.text == "1 GB" and "kept 30 days" in card.note
+    card.ids.budget_days.text, card.ids.budget_size.text = "7", "500 MB"
+    tap_widget(card.ids.budget_save)
+    wait_until(lambda: "kept 7 days" in card.note, 30, "the budget saved")
+    saved = history_budget.load_budget(dagflux_home)
+    assert (saved.days, saved.size) == (7.0, 500 << 20)
+    assert non_blank(screenshot("settings_history_budget"))
+    card.ids.budget_size.text = "lots"
+    tap_widget(card.ids.budget_save)
+    wait_until(lambda: "size 'lots'" in card.error, 30, "the refusal")
+    assert history_budget.load_budget(dagflux_home).size == 500 << 20     # nothing saved
+    card.ids.budget_days.text, card.ids.budget_size.text = "off", "off"
+    tap_widget(card.ids.budget_save)
+    wait_until(lambda: "no age limit" in card.note, 30, "the limits switched off")
+    assert history_budget.load_budget(dagflux_home) == history_budget.Budget(days=None, size=None)

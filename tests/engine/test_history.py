@@ -69,15 +69,16 @@ def test_a_run_is_recorded_from_start_to_finish(history: History) -> None:
     assert run == {"run_id": "run-1", "workflow_id": "orders", "workflow_name": "Orders",
                    "trigger": "manual", "status": "failed", "started_at": 1000.0, "ended_at": 1002.5,
                    "error": "node 'clean' failed", "node_count": 2, "records": None, "seen": True,
-                   "params": {}, "duration_ms": 2500.0}
+                   "params": {}, "duration_ms": 2500.0, "pinned": False, "pruned": 0}
     assert nodes == [
         {"node_id": "load", "node_type": "data_source", "title": "Load", "status": "succeeded",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": None, "records_out": 8, "error": None,
-         "output_table": "orders__load", "output_connection": None, "warnings": [], "attempts": []},
+         "output_table": "orders__load", "output_connection": None, "warnings": [], "attempts": [],
+         "kept_table": None},
         {"node_id": "clean", "node_type": "transformer", "title": "Clean", "status": "failed",
          "started_at": 100.0, "duration_ms": 12.5, "records_in": 10, "records_out": None,
          "error": "SQL error: no such column: x", "output_table": None, "output_connection": None,
-         "warnings": [], "attempts": []},
+         "warnings": [], "attempts": [], "kept_table": None},
     ]
 
 
@@ -323,7 +324,7 @@ def newer_log(path: Path) -> bytes:
     conn = sqlite3.connect(path)
     try:
         conn.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, future_column BLOB)")
-        conn.execute("PRAGMA user_version = 7")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
         conn.commit()
     finally:
         conn.close()
@@ -333,7 +334,8 @@ def newer_log(path: Path) -> bytes:
 def test_a_log_from_a_newer_dagflux_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
     newer_log(path)
-    with pytest.raises(HistoryError, match=re.escape(f"{path} was written by a newer DagFlux (schema 7)")):
+    newer = f"{path} was written by a newer DagFlux (schema {SCHEMA_VERSION + 1})"
+    with pytest.raises(HistoryError, match=re.escape(newer)):
         History(path)
 
 
@@ -561,7 +563,7 @@ def test_a_log_from_schema_4_gains_run_params_and_node_attempts_and_keeps_its_ro
         log.record_node("new", node("fetch", attempts=tries), seq=1)
         again = log.get_run("new")
         assert again["params"] == {"day": "2026-01-02"} and again["nodes"][0]["attempts"] == tries
-    assert user_version(path) == SCHEMA_VERSION == 6
+    assert user_version(path) == SCHEMA_VERSION == 7
 
 
 def test_a_log_from_schema_5_gains_node_fingerprints_and_finds_a_nodes_last_success(tmp_path: Path) -> None:
@@ -578,4 +580,4 @@ def test_a_log_from_schema_5_gains_node_fingerprints_and_finds_a_nodes_last_succ
         last = log.last_success("orders", "load")
         assert (last["run_id"], last["fingerprint"], last["records_out"]) == ("newer", "abc", 3)
         assert log.last_success("orders", "nope") is None and log.last_success("other", "load") is None
-    assert user_version(path) == 6
+    assert user_version(path) == SCHEMA_VERSION
