@@ -76,14 +76,17 @@ class OutputNode(NodeType):
         dest = ctx.location(connection)
         if source.connection == connection:  # same database: let it copy, no rows travel
             records = _copy_inside(dest, source.table, table, mode)
-        else:
+        else:   # streamed through this worker: the source's cursor feeds the destination's bulk load
             reader = ctx.location(source.connection)
-            records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode)
+            records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode,
+                               declared=reader.list_fields(source.table))
         return NodeOutput(table=table, connection=connection, records=records,
                           info={"connection": connection, "table": table})
 
 
 def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
+    """``INSERT … SELECT`` (append) or ``CREATE TABLE … AS`` (create, replace) inside the
+    database; replace swaps the new table in atomically (``replace_table_as``)."""
     target, origin = db.qualified(table), db.qualified(source)
     if mode == "append":
         if not db.table_exists(table):
@@ -92,5 +95,5 @@ def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
     else:
         if mode == "create" and db.table_exists(table):
             raise NodeError(f"connection '{db.name}' already has a table '{table}' (mode is 'create')")
-        db.execute_many([f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} AS SELECT * FROM {origin}"])
+        db.replace_table_as(table, f"SELECT * FROM {origin}")
     return db.count(table)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import node, write_workflow
-from tests.integration.places import COLUMNS, SAMPLE, add_mariadb, add_postgres, add_sqlite, fetch, seed
+from tests.integration.places import COLUMNS, SAMPLE, add_postgres, seed
 
 
 def _run(cli, flow: Path) -> dict[str, dict]:
@@ -111,7 +111,7 @@ def _read_back(fmt: str, path: Path) -> list[list]:
         table = pq.read_table(path)
         assert [str(t) for t in table.schema.types] == ["int64", "string", "double", "int64", "string", "string"]
         return [[r[c] for c in COLUMNS] for r in table.to_pylist()]
-    from tests.engine.test_writers import read_avro   # the independent decoder the writer tests use
+    from tests.engine.test_writers import read_avro  # the independent decoder the writer tests use
 
     schema, _, records = read_avro(path)
     assert [f["type"] for f in schema["fields"]] == [["null", t] for t in
