@@ -133,6 +133,7 @@ class Scene:
         self.workflow: Workflow | None = None
         self.types: Mapping[str, NodeType] = {}
         self.node_states: Mapping[str, Any] = {}
+        self.connection_names: Mapping[str, str] = {}   # connection id → name, for the database badges
         self.problems: Mapping[str, list[str]] = {}
         self.selection: frozenset[str] = frozenset()
         self.nodes = SpatialIndex(256.0)
@@ -298,7 +299,14 @@ class Scene:
             icon_char(style_of(node.type).icon), state.status if state else None,
             state.records if state else None, state.error if state else None, self.problems.get(node_id, []),
             node_id in self.selection, node.pinned, self.has_input(node_id),
-            output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {})
+            output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {},
+            self.location_name(node_id))
+
+    def location_name(self, node_id: str) -> str | None:
+        """The name of the connection the node's table lives in (None: the workspace, or no table)."""
+        state = self.node_states.get(node_id)
+        connection = getattr(state, "connection", None) if state is not None and state.table else None
+        return self.connection_names.get(connection, connection) if connection else None
 
     def edge_label(self, edge: Edge) -> str | None:
         state = self.node_states.get(edge.source)

@@ -37,7 +37,7 @@ from engine.io.writers._source import BATCH_ROWS, BLOB, INTEGER, REAL, TEXT, Col
 QUEUE_BATCHES = 3
 _END = object()
 _EXACT_KINDS = {
-    **dict.fromkeys(("bool", "boolean", "bit"), INTEGER),
+    **dict.fromkeys(("bool", "boolean"), INTEGER),
     **dict.fromkeys(("numeric", "decimal", "money", "double precision", "float4", "float8"), REAL),
     **dict.fromkeys(("bytea", "binary", "varbinary", "tinyblob", "mediumblob", "longblob"), BLOB),
 }
