@@ -10,7 +10,7 @@ Guarantees:
 * **Streaming**: rows come from one ``SELECT *`` through the connector's
   :meth:`~engine.connectors.base.Connector.read_batches` (a server-side cursor for
   PostgreSQL, an unbuffered cursor for MariaDB, ``fetchmany`` for a SQLite file), at most
-  :data:`~engine.io.writers._source.BATCH_ROWS` rows at a time. A reader thread fetches
+  :data:`READ_ROWS` rows at a time. A reader thread fetches
   the next batch while the writer encodes the previous one; the queue between them holds
   at most :data:`QUEUE_BATCHES` batches, so memory does not grow with the table.
 * **Kinds without a scan** for servers that enforce column types (PostgreSQL, MariaDB):
@@ -21,7 +21,7 @@ Guarantees:
   column's storage classes are scanned once in SQLite, as for a workspace table.
 * ``declared`` is the SQLite type of that kind (``INTEGER``, ``REAL``, ``TEXT``, ``BLOB``)
   for a server, the file's own declared type for a SQLite file.
-* Booleans become 1/0, as the workspace stores them.
+* Booleans become 1/0, as the workspace stores them (cast by the server in the ``SELECT``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.connectors.base import Connector, map_declared_type
-from engine.io.writers._source import BATCH_ROWS, BLOB, INTEGER, REAL, TEXT, Column, _kind
+from engine.io.writers._source import BLOB, INTEGER, REAL, TEXT, Column, _kind
 
 QUEUE_BATCHES = 3
+READ_ROWS = 5_000           # rows per fetch (20,000 saved ~1 % of the time for 40 MiB more peak RSS)
 _END = object()
 _EXACT_KINDS = {
     **dict.fromkeys(("bool", "boolean"), INTEGER),
@@ -56,8 +57,7 @@ class ConnectorTableSource:
         self.table = table
         server_declared = connector.list_fields(table)
         self.names = [name for name, _ in server_declared]
-        self._booleans = [i for i, (_, declared) in enumerate(server_declared)
-                          if declared.lower() in ("bool", "boolean")]
+        self._select = self._select_sql(server_declared)
         if connector.dialect == "sqlite":
             self.declared = server_declared
             self._columns: list[Column] | None = None
@@ -78,8 +78,7 @@ class ConnectorTableSource:
         return self._columns
 
     def batches(self) -> Iterator[list[tuple]]:
-        """Yield lists of at most ``BATCH_ROWS`` rows, fetched ahead by a reader thread."""
-        booleans = self._booleans
+        """Yield lists of at most :data:`READ_ROWS` rows, fetched ahead by a reader thread."""
         pending: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
         self._stop.clear()
         self._reader = threading.Thread(target=self._read, args=(pending,), name="dagflux-export-read",
@@ -89,8 +88,6 @@ class ConnectorTableSource:
             while (item := pending.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                if booleans:
-                    item = [_ints(row, booleans) for row in item]
                 yield item
         finally:
             self.close()
@@ -103,9 +100,8 @@ class ConnectorTableSource:
         reader.join()
 
     def _read(self, pending: queue.Queue[Any]) -> None:
-        sql = f"SELECT * FROM {self.connector.qualified(self.table)}"
         try:
-            for _, rows in self.connector.read_batches(sql, (), BATCH_ROWS):
+            for _, rows in self.connector.read_batches(self._select, (), READ_ROWS):
                 if rows and not self._offer(pending, rows):
                     return                      # the writer stopped: leaving the loop ends the read
             self._offer(pending, _END)
@@ -121,6 +117,16 @@ class ConnectorTableSource:
                 continue
         return False
 
+    def _select_sql(self, declared: list[tuple[str, str]]) -> str:
+        """``SELECT *`` — but booleans cast to integers by the server (cheaper than in Python)."""
+        table = self.connector.qualified(self.table)
+        if not any(d.lower() in ("bool", "boolean") for _, d in declared) or self.connector.dialect == "sqlite":
+            return f"SELECT * FROM {table}"
+        quote = self.connector.quote_ident
+        parts = [f"CAST({quote(name)} AS INTEGER) AS {quote(name)}" if d.lower() in ("bool", "boolean")
+                 else quote(name) for name, d in declared]
+        return f"SELECT {', '.join(parts)} FROM {table}"
+
     def _scan_columns(self) -> list[Column]:
         quote = self.connector.quote_ident
         parts = ", ".join(f"group_concat(DISTINCT typeof({quote(name)}))" for name in self.names)
@@ -133,11 +139,3 @@ class ConnectorTableSource:
             storage = frozenset((classes or "").split(",")) - {"null", ""}
             out.append(Column(name, declared, _kind(declared, storage), storage))
         return out
-
-
-def _ints(row: tuple, columns: list[int]) -> tuple:
-    values = list(row)
-    for i in columns:
-        if type(values[i]) is bool:
-            values[i] = int(values[i])
-    return tuple(values)
