@@ -98,3 +98,24 @@ def test_a_missing_table_names_the_connection(db, workspace, tmp_path):
 ])
 def test_server_column_kinds_come_from_the_declared_type(declared, kind):
     assert kind_of_declared(declared) == kind
+
+
+def test_a_read_that_fails_mid_stream_leaves_the_old_file(tmp_path, workspace):
+    path = tmp_path / "bad.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"n{i}") for i in range(9_000)])
+    conn.execute("INSERT INTO t VALUES (9000, CAST(x'ff' AS TEXT))")    # not UTF-8: fails when fetched
+    conn.commit()
+    conn.close()
+    connector = SQLiteFileConnector("bad", "Bad file", {"path": str(path)})
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    try:
+        with pytest.raises(Exception, match="Bad file"):
+            writers.export_connection_table(connector, "t", target, None, {}, workspace)
+    finally:
+        connector.close()
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["bad.db", "out.csv", "workspace.sqlite"]
+    assert not [t for t in threading.enumerate() if t.name == "dagflux-export-read"]
