@@ -49,6 +49,7 @@ class WorkflowDocument:
         self.run_status: str | None = None   # None, running, or the finished run's status
         self.run_error: str | None = None
         self.node_states: dict[str, NodeRunState] = {}
+        self.connection_names: dict[str, str] = {}   # connection id → name (where node tables live)
         self._run_listeners: list[RunListener] = []
         self._saved_digest = self._digest(fileformat.dumps(workflow))
 
@@ -157,6 +158,11 @@ class WorkflowDocument:
                     state.status = "not_run" if state.status == "queued" else "cancelled"
             self._notify_run(None)
         return True
+
+    def set_connection_names(self, connections: list[Mapping[str, Any]]) -> None:
+        """Names for the database badges, from a ``connections.list`` answer."""
+        self.connection_names = {c["id"]: c.get("name") or c["id"] for c in connections}
+        self._notify_run(None)
 
     def load_run(self, run: Mapping[str, Any]) -> None:
         """Show a past run (a ``history.get`` record) as the current run state."""

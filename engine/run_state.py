@@ -44,6 +44,7 @@ class NodeRun:
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "status": self.status, "records": self.records,
+                "table": self.table, "connection": self.connection,   # where its table lives (None: workspace)
                 "duration_ms": self.duration_ms, "error": self.error, "warnings": list(self.warnings),
                 "attempts": len(self.attempts) + 1}
 

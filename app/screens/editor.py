@@ -77,7 +77,9 @@ class EditorScreen(MDScreen):
     def _opened(self, doc: dict, run_id: str | None) -> None:
         wf = fileformat.from_dict(doc, f"workflow '{doc.get('id')}'")
         path = self.app.paths.workflows / f"{wf.id}.json"
-        self.show_document(WorkflowDocument(wf, self.app.registry.node_types, save=self._save_doc, path=path))
+        document = WorkflowDocument(wf, self.app.registry.node_types, save=self._save_doc, path=path)
+        self.show_document(document)
+        self.app.bridge.call("connections.list", on_result=document.set_connection_names)
         if run_id:
             self.app.bridge.call("history.get", on_result=self._show_run, run_id=run_id)
         else:
@@ -329,7 +331,8 @@ class EditorScreen(MDScreen):
             self.app.notify("This node has no output table yet: run the workflow first")
             return
         title = self.document.workflow.node(node_id).label
-        open_output_viewer(self.app.bridge, title, state.table, state.connection)
+        where = self.document.connection_names.get(state.connection, state.connection) if state.connection else None
+        open_output_viewer(self.app.bridge, title, state.table, state.connection, where)
 
     # --- keyboard ----------------------------------------------------------------------
     def _on_key_down(self, _window: Any, key: int, _scancode: int, _text: str | None, modifiers: list) -> bool:

@@ -176,10 +176,13 @@ class OutputViewer(ModalView):
     subtitle = StringProperty("")
 
 
-def open_output_viewer(bridge: Any, title: str, table: str, connection: str | None = None) -> OutputViewer:
-    """Show ``table`` (in the workspace, or in ``connection``) in a modal viewer."""
-    where = f"table '{table}' in connection '{connection}'" if connection else f"workspace table '{table}'"
-    viewer = OutputViewer(title=title or table, subtitle=where)
+def open_output_viewer(bridge: Any, title: str, table: str, connection: str | None = None,
+                       connection_name: str | None = None) -> OutputViewer:
+    """Show ``table`` (in the workspace, or in ``connection``) in a modal viewer; the title
+    says where it lives (the connection's name, or "workspace")."""
+    place = connection_name or connection
+    where = f"table '{table}' in connection '{place}'" if connection else f"workspace table '{table}'"
+    viewer = OutputViewer(title=f"{title or table} · {place if connection else 'workspace'}", subtitle=where)
     view = viewer.ids.view
     view.bridge, view.table, view.connection = bridge, table, connection
     viewer.open()

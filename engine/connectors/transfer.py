@@ -15,17 +15,22 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.connectors.base import Columns, Connector, ConnectorError, Row
+from engine.connectors.base import Columns, Connector, ConnectorError, Row, map_declared_type
 
 QUEUE_BATCHES = 4
 _END = object()
 
 
 def transfer(source: Connector, query: str, dest: Connector, table: str, mode: str = "replace",
-             params: Sequence[Any] = (), batch_size: int = 20_000) -> int:
+             params: Sequence[Any] = (), batch_size: int = 20_000, declared: Columns | None = None) -> int:
     """Run ``query`` on ``source`` and write its rows to ``table`` on ``dest``; returns the count.
     ``mode`` ``"temporary"``: ``table`` is a TEMP table of ``dest``'s session
-    (:meth:`~engine.connectors.base.Connector.write_temporary`)."""
+    (:meth:`~engine.connectors.base.Connector.write_temporary`).
+
+    ``declared``: the source columns' declared types (a whole table's
+    :meth:`~engine.connectors.base.Connector.list_fields`), which the destination maps to
+    its own types; without it (or for a column declared without a type) the type is
+    guessed from the first batch's values."""
     batches: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
     stop = threading.Event()
     reader = threading.Thread(target=_read, args=(source, query, params, batch_size, batches, stop),
@@ -38,7 +43,8 @@ def transfer(source: Connector, query: str, dest: Connector, table: str, mode: s
         if first is _END:
             raise ConnectorError(f"the query on {source.name} returned no result set")
         names, rows = first
-        columns: Columns = [(name, _declared(rows, i)) for i, name in enumerate(names)]
+        types = dict(declared or ())
+        columns: Columns = [(name, _column_type(types.get(name, ""), rows, i)) for i, name in enumerate(names)]
         if mode == "temporary":
             return dest.write_temporary(table, columns, _rest(rows, batches))
         return dest.write(table, columns, _rest(rows, batches), mode)
@@ -83,6 +89,20 @@ def _drain(batches: queue.Queue[Any]) -> None:
             batches.get_nowait()
         except queue.Empty:
             return
+
+
+_NUMERIC_NAMES = dict.fromkeys(("numeric", "decimal", "bool", "boolean"), "number")
+
+
+def _column_type(declared: str, rows: list[Row], index: int) -> str:
+    """The source's declared type, unless it says text (or nothing) while the values are
+    numbers or bytes — SQLite's loose declarations (``NUM``, none) — then the values' type."""
+    guess = _declared(rows, index)
+    if not declared:
+        return guess
+    family = map_declared_type(declared, _NUMERIC_NAMES, integer="number", real="number", blob="blob",
+                               text="text")
+    return guess if family == "text" and guess != "TEXT" else declared
 
 
 def _declared(rows: list[Row], index: int) -> str:

@@ -1,5 +1,9 @@
 """Output: exports one upstream table to a file, atomically (:mod:`engine.io.writers`).
 
+The input may live anywhere: a workspace table or a connection's table is exported the
+same way (a connection's table is streamed from its database by the worker, never copied
+into the workspace).
+
 The default file name, when ``path`` is empty, is ``<node id>.csv`` beside the
 workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``. With
 ``connection`` (and ``table``, ``mode``: create / replace / append) the table is
@@ -49,17 +53,19 @@ class OutputNode(NodeType):
         source = ctx.input()
         if ctx.config.get("connection"):
             return self._to_connection(ctx, str(ctx.config["connection"]))
-        if source.connection is not None:
-            raise NodeError(f"node '{ctx.label}': file export reads workspace tables; pull "
-                            f"'{source.table}' into the workspace first (a Transformer with storage 'local')")
         path = ctx.resolve_path(str(ctx.config.get("path") or f"{ctx.node_id}.csv"))
         fmt = ctx.config.get("format") or writers.format_for_path(path)
         if fmt is None:
             raise NodeError(f"node '{ctx.label}': cannot tell the format of {path}; set 'format'")
         options = dict(ctx.config.get("options") or {})
         options["if_exists"] = ctx.config.get("if_exists", "overwrite")
-        records = writers.export_table(ctx.conn, source.table, path, fmt, options)
-        return NodeOutput(table=source.table, records=records, info={"path": str(path)})
+        if source.connection is None:
+            records = writers.export_table(ctx.conn, source.table, path, fmt, options)
+        else:
+            records = writers.export_connection_table(ctx.location(source.connection), source.table, path, fmt,
+                                                      options, ctx.conn)
+        return NodeOutput(table=source.table, connection=source.connection, records=records,
+                          info={"path": str(path)})
 
     def _to_connection(self, ctx: NodeContext, connection: str) -> NodeOutput:
         """Write the input table into a connection's table (create / replace / append);
@@ -70,14 +76,17 @@ class OutputNode(NodeType):
         dest = ctx.location(connection)
         if source.connection == connection:  # same database: let it copy, no rows travel
             records = _copy_inside(dest, source.table, table, mode)
-        else:
+        else:   # streamed through this worker: the source's cursor feeds the destination's bulk load
             reader = ctx.location(source.connection)
-            records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode)
+            records = transfer(reader, f"SELECT * FROM {reader.qualified(source.table)}", dest, table, mode,
+                               declared=reader.list_fields(source.table))
         return NodeOutput(table=table, connection=connection, records=records,
                           info={"connection": connection, "table": table})
 
 
 def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
+    """``INSERT … SELECT`` (append) or ``CREATE TABLE … AS`` (create, replace) inside the
+    database; replace swaps the new table in atomically (``replace_table_as``)."""
     target, origin = db.qualified(table), db.qualified(source)
     if mode == "append":
         if not db.table_exists(table):
@@ -86,5 +95,5 @@ def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
     else:
         if mode == "create" and db.table_exists(table):
             raise NodeError(f"connection '{db.name}' already has a table '{table}' (mode is 'create')")
-        db.execute_many([f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} AS SELECT * FROM {origin}"])
+        db.replace_table_as(table, f"SELECT * FROM {origin}")
     return db.count(table)

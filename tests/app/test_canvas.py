@@ -430,6 +430,27 @@ def test_run_states_record_counts_and_problems_are_drawn(app, canvas: GraphCanva
     pause(0.3)
 
 
+def test_a_database_badge_says_which_connection_holds_a_nodes_table(app, canvas: GraphCanvas) -> None:
+    doc = canvas.document
+    doc.load_run({"run_id": "r2", "status": "succeeded", "nodes": [
+        {"node_id": "orders", "status": "succeeded", "records_out": 1200, "output_table": "orders",
+         "output_connection": "shop_db"},
+        {"node_id": "clean_orders", "status": "succeeded", "records_out": 1187, "output_table": "t_clean",
+         "output_connection": "shop_db"},
+        {"node_id": "customers", "status": "succeeded", "records_out": 90, "output_table": "t_customers"},
+    ]})
+    pump(2)
+    assert canvas.scene.node_look("orders").location == "shop_db"      # no names known yet: the id
+    doc.set_connection_names([{"id": "shop_db", "name": "Shop (PostgreSQL)"}])
+    pump(3)
+    assert canvas.scene.node_look("clean_orders").location == "Shop (PostgreSQL)"
+    assert canvas.scene.node_look("customers").location is None        # a workspace table: no badge
+    assert canvas.scene.node_look("tag_customers").location is None     # no table
+    canvas.set_view(View(dp(1.1), 40, 560))
+    pump(3)
+    assert non_blank(screenshot("canvas_database_badges"))
+
+
 def test_minimap_tap_moves_the_view_there(app, canvas: GraphCanvas) -> None:
     minimap = app.minimap
     pump(12)

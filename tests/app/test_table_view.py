@@ -112,9 +112,10 @@ def test_a_connection_table_pages_the_same_way(numbers_table: str, tmp_path: Pat
             wait_until(lambda: app.engine_ok, 60, "the engine link")
             app.bridge.call_blocking("connections.add", id="shop", type="sqlite", name="Shop",
                                      settings={"path": str(db)})
-            viewer = open_output_viewer(app.bridge, "Sales", "sales", connection="shop")
+            viewer = open_output_viewer(app.bridge, "Sales", "sales", connection="shop", connection_name="Shop")
             view = viewer.ids.view
-            assert viewer.subtitle == "table 'sales' in connection 'shop'"
+            assert viewer.title == "Sales · Shop"                  # where the table lives, in the title
+            assert viewer.subtitle == "table 'sales' in connection 'Shop'"
             wait_until(lambda: view.total == 130 and not view.loading, 30, "the first page")
             assert view.columns == [("id", "INTEGER"), ("amount", "NUMERIC")]
             view.next_page()

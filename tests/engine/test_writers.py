@@ -81,7 +81,7 @@ def test_format_for_path_goes_by_extension(name, fmt):
 
 
 def test_public_api_is_exactly_what_the_output_node_uses():
-    assert sorted(writers.__all__) == ["WRITE_FORMATS", "export_table", "format_for_path"]
+    assert sorted(writers.__all__) == ["WRITE_FORMATS", "export_connection_table", "export_table", "format_for_path"]
     assert WRITE_FORMATS == ("csv", "json", "jsonl", "excel", "sqlite", "parquet", "avro")
 
 

@@ -128,6 +128,7 @@ class GraphCanvas(EditingMixin, Widget):
                              document.subscribe_run(self._run_event)]
         self.scene.reset(document.workflow, document.types)
         self.scene.node_states = document.node_states
+        self.scene.connection_names = document.connection_names
         self.problems = {}
         self.scene.problems = self.problems
         self.selection = frozenset()
@@ -165,6 +166,7 @@ class GraphCanvas(EditingMixin, Widget):
         if doc is None:
             return
         self.scene.node_states = doc.node_states
+        self.scene.connection_names = doc.connection_names
         if node_id is None:
             self.scene.invalidate_all()
         else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from app.widgets.canvas.geometry import HEADER_H, PORT_RADIUS, Point, Rect, sample_cubic, segments_for
 from app.widgets.canvas.labels import icon_char
@@ -37,6 +38,9 @@ COUNT_SIZE = 12.0
 ICON_SIZE = 20.0
 STATUS_BAND = 12.0
 PORT_LABEL_ROOM = 34.0  # room kept free for the names of several output ports
+BADGE_SIZE = 10.0        # the database badge on the node's lower edge: where its table lives
+BADGE_H = 16.0
+BADGE_MAX_W = 120.0
 
 
 @dataclass(slots=True)
@@ -55,6 +59,7 @@ class NodeLook:
     pinned: bool
     has_input: bool
     outputs: dict[str, Point]
+    location: str | None = None      # the connection its table lives in (its name); None: the workspace
 
 
 @dataclass(slots=True)
@@ -155,11 +160,23 @@ def detail_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
         b.disc(x1 - 16 - room, band + 12, 6.5, pal.status_colour(look.status), 8)
     if look.problems:
         b.disc(x1 - 2, y0 + 2, 10.0, pal.warning, 8)
+    if look.location:
+        bx0, by0, bx1, by1 = badge_rect(b.atlas, look)
+        b.polygon(rounded_rect(bx0 - 1, by0 - 1, bx1 + 1, by1 + 1, BADGE_H / 2 + 1, steps=3), pal.node_outline)
+        b.polygon(rounded_rect(bx0, by0, bx1, by1, BADGE_H / 2, steps=3), pal.pill)
     port_fill, port_ring = pal.node_body, pal.port
     if look.has_input:
         _port(b, (x0, y0 + r.h / 2), port_fill, port_ring)
     for pos in look.outputs.values():
         _port(b, pos, port_fill, port_ring)
+
+
+def badge_rect(atlas: Any, look: NodeLook) -> tuple[float, float, float, float]:
+    """The database badge: a pill straddling the node's lower edge, left-aligned."""
+    r = look.rect
+    name = atlas.fit(look.location or "", BADGE_SIZE, BADGE_MAX_W)
+    x0, y_mid = r.x + 10, r.bottom
+    return x0, y_mid - BADGE_H / 2, x0 + 6 + BADGE_SIZE + 3 + atlas.measure(name, BADGE_SIZE) + 7, y_mid + BADGE_H / 2
 
 
 def _port(b: MeshBuilder, pos: Point, fill: tuple, ring: tuple) -> None:
@@ -199,6 +216,11 @@ def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
         for name, (px, py) in look.outputs.items():
             w = atlas.measure(name, 10.0)
             b.text(name, px - 10 - w, py - 6, 10.0, pal.text_muted)
+    if look.location:
+        bx0, by0, _, _ = badge_rect(atlas, look)
+        b.icon(icon_char("database"), bx0 + 5, by0 + 2.5, BADGE_SIZE + 1, pal.text)
+        b.text(atlas.fit(look.location, BADGE_SIZE, BADGE_MAX_W), bx0 + 6 + BADGE_SIZE + 3, by0 + 2, BADGE_SIZE,
+               pal.text)
 
 
 def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:

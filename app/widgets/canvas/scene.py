@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from kivy.graphics import Callback, InstructionGroup, PopMatrix, PushMatrix, RenderContext, Scale, Translate
@@ -53,6 +52,7 @@ from app.widgets.canvas.geometry import (
 from app.widgets.canvas.labels import GlyphAtlas, icon_char
 from app.widgets.canvas.meshes import MeshBuilder, install_shader
 from app.widgets.canvas.palette import Palette, fixed_palette
+from app.widgets.canvas.tiles import Tile, TileGrid
 from engine.model.workflow import Edge, Node, Workflow
 from engine.plugin_api import NodeType
 
@@ -73,57 +73,6 @@ PAINTERS = {"far": (painter.far_edge, painter.far_node, "lines"),
             "detail": (painter.detail_edge, painter.detail_node, "triangles")}
 
 
-@dataclass
-class Tile:
-    nodes: set[str] = field(default_factory=set)
-    boxes: tuple[Rect, Rect | None, Rect | None] | None = None  # around its nodes, edges, edge labels
-    built: dict[str, dict[str, InstructionGroup]] = field(default_factory=dict)  # rep -> layer -> group
-    stale: set[str] = field(default_factory=set)  # reps to rebuild before they are shown again
-    attached: set[tuple[str, str]] = field(default_factory=set)  # (rep, layer) on the canvas
-
-
-class TileGrid:
-    """Nodes filed into square tiles by their top-left corner."""
-
-    def __init__(self, size: float, layers: tuple[str, ...]) -> None:
-        self.size = size
-        self.layers = layers
-        self.tiles: dict[tuple[int, int], Tile] = {}
-        self.of: dict[str, tuple[int, int]] = {}
-
-    def key(self, pos: Point) -> tuple[int, int]:
-        return (math.floor(pos[0] / self.size), math.floor(pos[1] / self.size))
-
-    def place(self, node_id: str, pos: Point) -> None:
-        new = self.key(pos)
-        old = self.of.get(node_id)
-        if old == new:
-            self.mark_key(new)
-            return
-        if old is not None:
-            self.drop(node_id)
-        self.of[node_id] = new
-        self.tiles.setdefault(new, Tile()).nodes.add(node_id)
-        self.mark_key(new)
-
-    def drop(self, node_id: str) -> None:
-        key = self.of.pop(node_id, None)
-        if key is not None:
-            self.tiles[key].nodes.discard(node_id)
-            self.mark_key(key)
-
-    def mark(self, node_id: str) -> None:
-        key = self.of.get(node_id)
-        if key is not None:
-            self.mark_key(key)
-
-    def mark_key(self, key: tuple[int, int]) -> None:
-        tile = self.tiles.get(key)
-        if tile is not None:
-            tile.stale.update(self.layers)
-            tile.boxes = None
-
-
 class Scene:
     """Instructions for one workflow: ``root`` goes into the canvas widget's canvas."""
 
@@ -133,6 +82,7 @@ class Scene:
         self.workflow: Workflow | None = None
         self.types: Mapping[str, NodeType] = {}
         self.node_states: Mapping[str, Any] = {}
+        self.connection_names: Mapping[str, str] = {}   # connection id → name, for the database badges
         self.problems: Mapping[str, list[str]] = {}
         self.selection: frozenset[str] = frozenset()
         self.nodes = SpatialIndex(256.0)
@@ -298,7 +248,14 @@ class Scene:
             icon_char(style_of(node.type).icon), state.status if state else None,
             state.records if state else None, state.error if state else None, self.problems.get(node_id, []),
             node_id in self.selection, node.pinned, self.has_input(node_id),
-            output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {})
+            output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {},
+            self.location_name(node_id))
+
+    def location_name(self, node_id: str) -> str | None:
+        """The name of the connection the node's table lives in (None: the workspace, or no table)."""
+        state = self.node_states.get(node_id)
+        connection = getattr(state, "connection", None) if state is not None and state.table else None
+        return self.connection_names.get(connection, connection) if connection else None
 
     def edge_label(self, edge: Edge) -> str | None:
         state = self.node_states.get(edge.source)

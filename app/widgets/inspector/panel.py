@@ -215,6 +215,8 @@ class InspectorPanel(MDBoxLayout):
         parts = [state.status.replace("_", " ")]
         if state.records is not None:
             parts.append(f"{state.records:,} rows")
+        if state.table and state.connection and self.document is not None:
+            parts.append(f"in {self.document.connection_names.get(state.connection, state.connection)}")
         if state.duration_ms is not None:
             parts.append(f"{state.duration_ms / 1000:.2f} s" if state.duration_ms >= 1000
                          else f"{state.duration_ms:.0f} ms")
@@ -226,4 +228,5 @@ class InspectorPanel(MDBoxLayout):
 
         state = self.document.node_states.get(self.node_id) if self.document is not None else None
         if state is not None and state.table and self.bridge is not None:
-            open_output_viewer(self.bridge, self.node.label, state.table, state.connection)
+            open_output_viewer(self.bridge, self.node.label, state.table, state.connection,
+                               self.document.connection_names.get(state.connection or ""))

@@ -1,4 +1,9 @@
-"""Export one workspace table to a file — what the Output node's data export runs.
+"""Export one table to a file — what the Output node's data export runs.
+
+The table lives in the workspace (:func:`export_table`) or in a connection
+(:func:`export_connection_table`, read through
+:class:`~engine.io.writers._connector_source.ConnectorTableSource`); every format and
+guarantee below holds for both.
 
 Guarantees, whatever the format:
 
@@ -37,7 +42,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from engine.atomic import atomic_path
+from engine.connectors.base import Connector
 from engine.errors import NodeError
+from engine.io.writers._connector_source import ConnectorTableSource
 from engine.io.writers._source import TableSource
 from engine.io.writers.avro import write_avro
 from engine.io.writers.excel import write_excel
@@ -46,7 +53,7 @@ from engine.io.writers.sqlite_file import write_sqlite
 from engine.io.writers.text import write_csv, write_json, write_jsonl
 from engine.private import PRIVATE_DIR, PRIVATE_FILE, inside_data_dir
 
-__all__ = ["WRITE_FORMATS", "export_table", "format_for_path"]
+__all__ = ["WRITE_FORMATS", "export_connection_table", "export_table", "format_for_path"]
 
 WRITE_FORMATS = ("csv", "json", "jsonl", "excel", "sqlite", "parquet", "avro")
 IF_EXISTS = ("overwrite", "fail")
@@ -57,7 +64,7 @@ _SUFFIXES = {
     ".parquet": "parquet", ".avro": "avro",
 }
 
-Writer = Callable[[TableSource, Path, Path, Mapping], int]
+Writer = Callable[[TableSource | ConnectorTableSource, Path, Path, Mapping], int]
 _WRITERS: dict[str, Writer] = {
     "csv": write_csv, "json": write_json, "jsonl": write_jsonl, "excel": write_excel,
     "sqlite": write_sqlite, "parquet": write_parquet, "avro": write_avro,
@@ -76,11 +83,27 @@ def export_table(conn: sqlite3.Connection, table: str, path: Path, fmt: str | No
     ``fmt`` defaults to :func:`format_for_path`. Raises :class:`NodeError` (see module doc).
     """
     path = Path(path)
-    options = options or {}
     fmt = _format(path, fmt)
-    source = TableSource(conn, table)
-    _check_target(conn, path, options)
+    return _export(TableSource(conn, table), conn, path, fmt, options or {})
+
+
+def export_connection_table(connector: Connector, table: str, path: Path, fmt: str | None,
+                            options: Mapping | None, workspace: sqlite3.Connection) -> int:
+    """Write table ``table`` of ``connector`` to ``path`` as ``fmt``, streamed from the database;
+    return the rows written. ``workspace`` is the workspace connection (never overwritten)."""
+    path = Path(path)
+    fmt = _format(path, fmt)
+    own_file = getattr(connector, "path", None) if connector.dialect == "sqlite" else None
+    if isinstance(own_file, Path) and path.exists() and own_file.exists() and os.path.samefile(own_file, path):
+        raise NodeError(f"{path} is the database file of connection '{connector.name}'; "
+                        "refusing to replace it with the export")
+    return _export(ConnectorTableSource(connector, table), workspace, path, fmt, options or {})
+
+
+def _export(source: TableSource | ConnectorTableSource, conn: sqlite3.Connection, path: Path, fmt: str,
+            options: Mapping) -> int:
     try:
+        _check_target(conn, path, options)
         with atomic_path(path) as tmp:
             rows = _WRITERS[fmt](source, tmp, path, options)
             os.chmod(tmp, _file_mode(path))
