@@ -47,6 +47,11 @@ def _manager(progress: bool = False):
     return PluginManager(ensure_data_dir(default_paths()), progress=_progress if progress else None)
 
 
+def _restart_hint() -> None:
+    # The engine and its workers load plugins when they start; no live reload yet.
+    print("note: a running engine loads this change when it is restarted", file=sys.stderr)
+
+
 def _progress(done: int, total: int) -> None:
     if not sys.stderr.isatty():
         return
@@ -66,7 +71,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     paths = default_paths()
     registry = load_registry([paths.plugins])
     registry.load_deferred()
-    kept = {i.name: i.previous for i in PluginManager(paths, url="http://unused/").installed()}
+    kept = {i.name: i.previous for i in PluginManager(paths).installed()}
     for p in registry.plugins:
         kind = "built-in" if p.builtin else "installed"
         earlier = f"; kept: {', '.join(kept[p.name])}" if kept.get(p.name) else ""
@@ -94,6 +99,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     name, _, version = args.spec.partition("==")
     release = _manager(progress=True).install(name.strip(), version.strip() or None)
     print(f"installed {release.name} {release.version}")
+    _restart_hint()
     return EXIT_OK
 
 
@@ -103,16 +109,20 @@ def cmd_update(args: argparse.Namespace) -> int:
         print(f"updated {name} {old} → {new}")
     if not done:
         print("everything is up to date")
+    else:
+        _restart_hint()
     return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     _manager().remove(args.name)
     print(f"removed {args.name}")
+    _restart_hint()
     return EXIT_OK
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     version = _manager().rollback(args.name)
     print(f"rolled back {args.name} to {version}")
+    _restart_hint()
     return EXIT_OK

@@ -4,7 +4,8 @@ Layout under ``<data dir>/plugins/`` (the built-ins live in the product, never h
 
     <name>/active.json          {"active": "1.2.0", "history": ["1.1.0", "1.0.0"]}
     <name>/versions/<version>/  one unpacked archive per kept version
-    .staging/<random>/          one install in progress (removed when it ends)
+    .staging/<random>/          one install in progress (removed when it ends; one left by a
+                                killed process is swept by an install a day later)
 
 Install: fetch and verify the index (:mod:`engine.catalog.trust`) → refuse a built-in's
 name or a newer plugin API → download the archive into staging, cut off at the index's
@@ -25,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,7 @@ URL_ENV = "DAGFLUX_CATALOG_URL"
 DEFAULT_URL = "https://catalog.dagflux.org/v1/"
 INDEX_LIMIT = 8 * 1024 * 1024
 KEEP_PREVIOUS = 2
+STALE_STAGING_S = 24 * 3600  # staging left by a killed install is swept after a day
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class PluginManager:
             raise CatalogError(f"plugin '{name}' has no version {version} in the catalog (it has {known})")
         release = entry.releases[version] if version else entry.latest()
         self._check_installable(release)
+        self._sweep_staging()
         staging = self.plugins_dir / ".staging" / secrets.token_hex(8)
         staging.mkdir(mode=0o700, parents=True)
         try:
@@ -162,6 +166,17 @@ class PluginManager:
             release = self.install(item.name, index=index)
             done.append((item.name, item.active, release.version))
         return done
+
+    def _sweep_staging(self) -> None:
+        folder = self.plugins_dir / ".staging"
+        if not folder.is_dir():
+            return
+        for old in folder.iterdir():
+            try:
+                if time.time() - old.lstat().st_mtime > STALE_STAGING_S:
+                    shutil.rmtree(old, ignore_errors=True)
+            except FileNotFoundError:
+                pass
 
     def _check_installable(self, release: Release) -> None:
         if release.name in builtin_names():

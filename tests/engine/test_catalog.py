@@ -366,3 +366,13 @@ def test_cli_install_update_rollback_remove(catalog: Catalog, cli, tmp_path: Pat
     refused = cli("plugins", "install", "greeter")
     assert refused.returncode == 1 and "signature did not verify" in refused.stderr
     assert not (Path(os.environ["DAGFLUX_HOME"]) / "plugins" / "greeter").exists()
+
+
+def test_staging_left_by_a_killed_install_is_swept(catalog: Catalog) -> None:
+    staging = ensure_data_dir(default_paths()).plugins / ".staging"
+    old, recent = staging / "deadbeef", staging / "inprogress"
+    for folder in (old, recent):
+        (folder / "root").mkdir(parents=True)
+    os.utime(old, (0, 0))
+    catalog.manager().install("greeter")
+    assert not old.exists() and recent.exists()
