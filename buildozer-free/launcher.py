@@ -10,7 +10,8 @@ symbolic link to it; the name it was started under picks the program. Guarantees
 * ``<executable> -m engine.cli ARGS`` and ``<executable> -m app ARGS`` behave like
   ``python -m …``: the engine and the app start the background engine as
   ``[sys.executable, "-m", "engine.cli", "engine", …]`` and that must keep working when
-  ``sys.executable`` is the bundle. Any other module is refused (exit 2).
+  ``sys.executable`` is the bundle; so must ``-m engine.catalog.smoke`` (the plugin manager
+  smoke-tests a new plugin version in a fresh process). Any other module is refused (exit 2).
 * The CLI path never imports Kivy (``engine.cli`` does not).
 """
 
@@ -21,7 +22,7 @@ import os
 import sys
 
 APP_NAMES = ("dagflux-app",)
-MODULES = ("engine.cli", "app", "app.main")
+MODULES = ("engine.cli", "engine.catalog.smoke", "app", "app.main")
 
 
 def run_cli(argv: list[str]) -> int:
@@ -42,6 +43,10 @@ def run_module(name: str, argv: list[str]) -> int:
         return run_cli(argv)
     if name in ("app", "app.main"):
         return run_app(argv)
+    if name == "engine.catalog.smoke":  # the plugin manager's smoke test of a new plugin version
+        from engine.catalog.smoke import main as smoke
+
+        return smoke(argv)
     print(f"dagflux bundle: cannot run module '{name}' (only {', '.join(MODULES)})", file=sys.stderr)
     return 2
 

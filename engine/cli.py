@@ -9,7 +9,8 @@ Contract (other tools rely on these names and exit codes):
 * ``dagflux history [--json] [--limit N] [--before RUN_ID]``, ``dagflux history RUN_ID [--json]
   [--node N --show]``, ``dagflux history budget|pin|unpin|prune`` (:mod:`engine.cli_history`).
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
-* ``dagflux plugins`` — loaded plugins and the errors of those that failed.
+* ``dagflux plugins`` — loaded plugins and the errors of those that failed;
+  ``dagflux plugins search|install|update|remove|rollback`` (:mod:`engine.cli_plugins`).
 """
 
 from __future__ import annotations
@@ -96,10 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     wd.add_argument("table")
     wd.set_defaults(func=cmd_ws_drop)
 
-    pl = sub.add_parser("plugins", help="list plugins and their load errors")
-    pl.set_defaults(func=cmd_plugins)
+    from engine import cli_connections, cli_engine, cli_plugins, cli_preview
 
-    from engine import cli_connections, cli_engine, cli_preview
+    cli_plugins.add_parsers(sub)
 
     cli_engine.add_parsers(sub)
     cli_connections.add_parsers(sub)
@@ -330,24 +330,6 @@ def _ws_path() -> Path:
     from engine.paths import default_paths
 
     return default_paths().workspace
-
-
-# --- plugins ---------------------------------------------------------------------------
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    from engine.paths import default_paths
-    from engine.plugins import load_registry
-
-    registry = load_registry([default_paths().plugins])
-    registry.load_deferred()
-    for p in registry.plugins:
-        kind = "built-in" if p.builtin else "installed"
-        if p.error:
-            print(f"✗ {p.name} ({kind}, {p.path}): {p.error}")
-        else:
-            provided = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.provides.items() if v)
-            print(f"✓ {p.name} {p.version} ({kind}) — {provided}")
-    return EXIT_FAILED if registry.errors else EXIT_OK
 
 
 def _err(text: str) -> None:

@@ -27,7 +27,11 @@ from engine.model.secret_placement import RULE as SECRET_RULE
 
 PARAM_PREFIX = "dfparam_"
 PREVIEW_RUN = "try"   # the run id of a "try" preview's context: no run
-__all__ = ["ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
+# The plugin API this DagFlux provides. A manifest's ``api_version`` (default 1) above it
+# is refused: the plugin was written for a newer DagFlux. Raise it when this module grows
+# something a plugin may rely on.
+PLUGIN_API_VERSION = 1
+__all__ = ["PLUGIN_API_VERSION", "ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
 
 @dataclass(frozen=True)

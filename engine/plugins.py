@@ -2,13 +2,17 @@
 
 A plugin is a folder holding ``plugin.json``::
 
-    {"name": "core", "version": "1.0.0",
+    {"name": "core", "version": "1.0.0", "api_version": 1,
      "provides": {"node_types": {"transformer": "transformer:TransformerNode"},
                   "connectors": {}, "skills": {}}}
 
 Each entry is ``"<module>:<attribute>"``; modules are loaded from the folder through
-``pluginbase``. Built-ins live in the top-level ``plugins/`` package and installed
-plugins in ``<data dir>/plugins/``; both are loaded the same way. A plugin that
+``pluginbase``. ``api_version`` (default 1) is the plugin API the plugin needs; one above
+:data:`engine.plugin_api.PLUGIN_API_VERSION` is refused. Built-ins live in the top-level
+``plugins/`` package and installed plugins in ``<data dir>/plugins/``; both are loaded the
+same way. An installed plugin managed by the catalog (:mod:`engine.catalog`) is a folder
+``<name>/`` holding ``active.json`` (``{"active": VERSION, ...}``) and
+``versions/<VERSION>/``: the active version's folder is the one loaded. A plugin that
 fails (bad manifest, import error, missing attribute, clashing name) is recorded
 with its error in :attr:`PluginRegistry.plugins` and the rest still load.
 Importing this module loads nothing; :func:`load_registry` does the work.
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import PluginError
-from engine.plugin_api import NodeType
+from engine.plugin_api import PLUGIN_API_VERSION, NodeType
 
 MANIFEST = "plugin.json"
 KINDS = ("node_types", "connectors", "skills")
@@ -95,10 +99,31 @@ def builtin_dir() -> Path:
     return Path(plugins.__file__).resolve().parent
 
 
+ACTIVE = "active.json"
+
+
 def plugin_folders(root: Path) -> list[Path]:
+    """The plugin folders under ``root``: each folder with a manifest, and for each folder
+    the catalog manages (``active.json``) its active version's folder."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())
+    found = []
+    for p in sorted(root.iterdir()):
+        if (p / MANIFEST).is_file():
+            found.append(p)
+        elif (p / ACTIVE).is_file():
+            found.append(active_folder(p))
+    return found
+
+
+def active_folder(folder: Path) -> Path:
+    """The active version's folder of a catalog-managed plugin (a missing or unreadable
+    ``active.json`` names a folder without a manifest, which then fails to load)."""
+    try:
+        version = str(json.loads((folder / ACTIVE).read_text(encoding="utf-8"))["active"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return folder / "versions" / "?"
+    return folder / "versions" / version
 
 
 def load_registry(extra_roots: Iterable[Path] = ()) -> PluginRegistry:
@@ -122,7 +147,9 @@ def _plugin_base() -> Any:
         return _base
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path, check_api: bool = True) -> dict[str, Any]:
+    """Read and check a manifest; ``check_api=False`` accepts a newer plugin API (the
+    publisher tool lists such plugins; this DagFlux does not load them)."""
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -130,6 +157,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise PluginError(f"{path}: cannot read the manifest ({exc})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str):
         raise PluginError(f"{path}: the manifest needs a 'name'")
+    api = manifest.get("api_version", 1)
+    if not isinstance(api, int) or isinstance(api, bool) or api < 1:
+        raise PluginError(f"{path}: 'api_version' must be a whole number of at least 1")
+    if check_api and api > PLUGIN_API_VERSION:
+        raise PluginError(f"{path}: needs plugin API {api}; this DagFlux provides {PLUGIN_API_VERSION}")
     provides = manifest.get("provides", {})
     if not isinstance(provides, dict) or any(k not in KINDS for k in provides):
         raise PluginError(f"{path}: 'provides' may only list {', '.join(KINDS)}")
@@ -141,7 +173,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _load_plugin(registry: PluginRegistry, folder: Path, builtin: bool) -> None:
-    info = PluginInfo(folder.name, "?", folder, builtin)
+    managed = folder.parent.name == "versions" and (folder.parent.parent / ACTIVE).is_file()
+    info = PluginInfo(folder.parent.parent.name if managed else folder.name, "?", folder, builtin)
     registry.plugins.append(info)
     try:
         manifest = read_manifest(folder)
