@@ -4,7 +4,7 @@ A plugin is a folder holding ``plugin.json``::
 
     {"name": "core", "version": "1.0.0", "api_version": 1,
      "provides": {"node_types": {"transformer": "transformer:TransformerNode"},
-                  "connectors": {}, "skills": {}}}
+                  "connectors": {}, "skills": {}, "ai_providers": {}}}
 
 Each entry is ``"<module>:<attribute>"``; modules are loaded from the folder through
 ``pluginbase``. ``api_version`` (default 1) is the plugin API the plugin needs; one above
@@ -33,7 +33,7 @@ from engine.errors import PluginError
 from engine.plugin_api import PLUGIN_API_VERSION, NodeType
 
 MANIFEST = "plugin.json"
-KINDS = ("node_types", "connectors", "skills")
+KINDS = ("node_types", "connectors", "skills", "ai_providers")
 _PLUGIN_PACKAGE = "engine.plugin_space"
 _base_lock = threading.Lock()
 _base: Any = None
@@ -61,6 +61,7 @@ class PluginRegistry:
     plugins: list[PluginInfo] = field(default_factory=list)
     _connectors: dict[str, Any] = field(default_factory=dict, repr=False)
     _skills: dict[str, Any] = field(default_factory=dict, repr=False)
+    _ai_providers: dict[str, Any] = field(default_factory=dict, repr=False)
     _sources: list[Any] = field(default_factory=list, repr=False)
     _deferred: list[tuple[PluginInfo, Path, dict]] = field(default_factory=list, repr=False)
     _defer_lock: Any = field(default_factory=threading.Lock, repr=False)
@@ -74,6 +75,18 @@ class PluginRegistry:
     def skills(self) -> dict[str, Any]:
         self.load_deferred()
         return self._skills
+
+    @property
+    def ai_providers(self) -> dict[str, Any]:
+        self.load_deferred()
+        return self._ai_providers
+
+    @property
+    def connection_types(self) -> dict[str, Any]:
+        """Every kind of connection: connectors and AI providers (a provider is a connection
+        whose key lives in the keychain)."""
+        self.load_deferred()
+        return {**self._connectors, **self._ai_providers}
 
     def load_deferred(self) -> None:
         with self._defer_lock:
@@ -201,7 +214,7 @@ def _import_plugin(registry: PluginRegistry, info: PluginInfo, folder: Path, pro
     except Exception as exc:  # noqa: BLE001 - a broken plugin must never stop the others
         info.error = _describe_import_error(exc, folder)
         return
-    store = {"node_types": registry.node_types, "connectors": registry._connectors, "skills": registry._skills}
+    store = _stores(registry)
     for kind, entries in loaded.items():
         store[kind].update(entries)
 
@@ -215,8 +228,8 @@ def _load_entries(registry: PluginRegistry, folder: Path, name: str,
     loaded: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
     for kind, entries in provides.items():
         for key, target in entries.items():
-            if key in {"node_types": registry.node_types, "connectors": registry._connectors,
-                       "skills": registry._skills}[kind]:
+            if key in _stores(registry)[kind] or (kind in ("connectors", "ai_providers")
+                                                  and key in registry._connectors | registry._ai_providers):
                 raise PluginError(f"{kind[:-1].replace('_', ' ')} '{key}' is already provided by "
                                   f"another plugin")
             module_name, attr = target.split(":", 1)
@@ -226,6 +239,11 @@ def _load_entries(registry: PluginRegistry, folder: Path, name: str,
                 raise PluginError(f"{folder / (module_name + '.py')} has no '{attr}'")
             loaded[kind][key] = _instantiate(kind, key, obj, folder, source)
     return loaded
+
+
+def _stores(registry: PluginRegistry) -> dict[str, dict[str, Any]]:
+    return {"node_types": registry.node_types, "connectors": registry._connectors, "skills": registry._skills,
+            "ai_providers": registry._ai_providers}
 
 
 def _instantiate(kind: str, key: str, obj: Any, folder: Path, source: Any) -> Any:

@@ -83,7 +83,7 @@ class ConnectionRuntime:
         return conns[connection_id]
 
     def _build(self, connection_id: str, meta: dict[str, Any]) -> Connector:
-        cls = self.registry.connectors.get(meta.get("type", ""))
+        cls = self.registry.connection_types.get(meta.get("type", ""))
         if cls is None:
             raise ConnectorError(f"connection '{connection_id}' has type '{meta.get('type')}', which no "
                                  f"loaded plugin provides")

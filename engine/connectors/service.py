@@ -34,12 +34,12 @@ class ConnectionService:
         self.on_changed = on_changed
 
     def types(self) -> list[dict[str, Any]]:
-        return [cls.describe() for _, cls in sorted(self.registry.connectors.items())]
+        return [cls.describe() for _, cls in sorted(self.registry.connection_types.items())]
 
     def spec(self, type_name: str) -> type[Connector]:
-        cls = self.registry.connectors.get(type_name)
+        cls = self.registry.connection_types.get(type_name)
         if cls is None:
-            known = ", ".join(sorted(self.registry.connectors)) or "none"
+            known = ", ".join(sorted(self.registry.connection_types)) or "none"
             raise ConnectionError_(f"unknown connection type '{type_name}' (known: {known})")
         return cls
 

@@ -1,0 +1,1 @@
+"""The built-in ``ai`` plugin folder: AI providers (loaded through pluginbase)."""
