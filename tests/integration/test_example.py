@@ -24,8 +24,8 @@ def test_the_example_validates_and_runs_end_to_end(cli, dagflux_home, tmp_path):
     assert set(nodes) == {"start", "orders", "customers", "clean_orders", "tag_customers",
                           "orders_with_customers", "revenue_by_country", "revenue_check",
                           "report_csv", "report_parquet", "low_revenue_alert"}
-    assert all(set(n) == {"id", "type", "status", "records", "duration_ms", "error",
-                                           "warnings", "attempts"} for n in nodes.values())
+    assert all(set(n) == {"id", "type", "status", "records", "table", "connection",
+                                           "duration_ms", "error", "warnings", "attempts"} for n in nodes.values())
     assert all(n["attempts"] == 1 for n in nodes.values()) and summary["params"] == {}
     assert nodes["orders"]["records"] == 500 and nodes["customers"]["records"] == 60
     assert nodes["low_revenue_alert"]["status"] == "skipped"
