@@ -75,7 +75,9 @@ _RUN_INDEXES = tuple(
     f"CREATE INDEX IF NOT EXISTS runs_by_{'_'.join(c.split('_')[0] for c in cols) or 'start'} "
     f"ON runs ({', '.join((*cols, 'started_at'))})"
     for n in range(len(FILTER_COLUMNS) + 1) for cols in combinations(FILTER_COLUMNS, n))
-_SCHEMA_STATEMENTS = tuple(s.strip() for s in _SCHEMA.split(";") if s.strip()) + _RUN_INDEXES
+# The history budget looks up the node rows that reused another run's kept table.
+_REUSED_INDEX = "CREATE INDEX IF NOT EXISTS node_runs_reused ON node_runs (run_id) WHERE status = 'reused'"
+_SCHEMA_STATEMENTS = (*(s.strip() for s in _SCHEMA.split(";") if s.strip()), *_RUN_INDEXES, _REUSED_INDEX)
 
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
               "error", "node_count", "records", "seen", "params", "pinned", "pruned")

@@ -10,9 +10,11 @@ Every run keeps each node's output (:mod:`engine.kept`). The budget — ``days``
   their node rows in the execution log.
 
 Each run's one-row summary (``runs``) stays forever; a **pinned** run is never pruned (its
-size still counts). The tables of every run to prune go first, oldest first, then the node
-rows, oldest first — each batch of a few tables or runs is one short transaction, so a run
-writing its tables waits at most one batch. The engine prunes in the background
+size still counts). A kept table that a later run *reused* (run from a node) belongs to the
+newest run that reused it: it goes with that run, not with the older one that made it.
+The tables of every run to prune go first, oldest first, then the node rows, oldest
+first — each batch of a few tables or runs is one short transaction, so a run writing its
+tables waits at most one batch. The engine prunes in the background
 (:mod:`engine.service.pruner`); ``dagflux history prune [--dry-run]`` prunes (or lists) now.
 
 The latest output tables (``wf__node``) are not history: never pruned. The workspace file
@@ -131,9 +133,11 @@ _SIZES: dict[str, int] = {}   # kept tables' sizes: a kept table never changes (
 def plan(history: History, conn: sqlite3.Connection, budget: Budget, now: float | None = None) -> Plan:
     """What goes beyond ``budget`` (see the module doc); nothing is changed."""
     now = time.time() if now is None else now
+    users = _newest_users(history)
     by_run: dict[str, list[str]] = {}
     for name in kept.kept_tables(conn):
-        by_run.setdefault(kept.split_kept(name)[1], []).append(name)   # type: ignore[index]
+        owner = users.get(name) or kept.split_kept(name)[1]
+        by_run.setdefault(owner, []).append(name)   # type: ignore[arg-type]
     names = [name for tables in by_run.values() for name in tables]
     sizes = kept.table_sizes(conn, names, _SIZES) if budget.size is not None else {}
     cutoff = now - budget.days * 86400 if budget.days is not None else None
@@ -154,6 +158,19 @@ def plan(history: History, conn: sqlite3.Connection, budget: Budget, now: float 
     out.tables.reverse()
     out.details.reverse()
     return out
+
+
+def _newest_users(history: History) -> dict[str, str]:
+    """Kept table → the newest run that *reused* it (``node_runs.status = 'reused'``), when one
+    did. Such a table stands for that later run too, so it is counted and pruned with the
+    newest run using it (a pinned reuser keeps it), never with the older run that made it."""
+    users: dict[str, str] = {}
+    rows = history.execute(
+        "SELECT n.kept_table, n.run_id FROM node_runs AS n JOIN runs AS r ON r.run_id = n.run_id "
+        "WHERE n.status = 'reused' AND n.kept_table IS NOT NULL ORDER BY r.started_at, r.rowid")
+    for table, run_id in rows:
+        users[table] = run_id        # ascending: the newest user wins
+    return users
 
 
 def prune(history: History, workspace_path: Path, budget: Budget, dry_run: bool = False,

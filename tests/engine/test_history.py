@@ -522,7 +522,7 @@ def test_a_log_from_schema_3_gains_the_run_indexes_and_keeps_its_rows(tmp_path: 
                                                 "AND name NOT LIKE 'sqlite_autoindex_%'")}
     assert indexes == {"runs_by_start", "runs_by_workflow", "runs_by_status", "runs_by_trigger",
                        "runs_by_workflow_status", "runs_by_workflow_trigger", "runs_by_status_trigger",
-                       "runs_by_workflow_status_trigger"}
+                       "runs_by_workflow_status_trigger", "node_runs_reused"}
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     check.close()
 

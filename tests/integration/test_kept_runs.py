@@ -193,3 +193,32 @@ def test_a_reused_node_names_the_result_it_reused(cli, dagflux_home: Path, tmp_p
     _run(cli, tmp_path, 30)                                 # make runs again: the reused result is kept
     shown = cli("history", second, "--node", "make", "--show", "--json")
     assert json.loads(shown.stdout)["table"] == f"wf__make@{first}" and json.loads(shown.stdout)["rows"] == 10
+
+
+def test_a_reused_result_is_pruned_with_the_newest_run_that_reused_it(cli, dagflux_home: Path,
+                                                                       tmp_path: Path) -> None:
+    first = _run(cli, tmp_path, 10)
+    again = cli("run", tmp_path / "wf.json", "--from", "total", "--json")     # reuses first's make
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)["run_id"]
+    _run(cli, tmp_path, 30)                                  # make runs again: first's result is kept
+    assert "pinned" in cli("history", "pin", second).stdout
+    cli("history", "budget", "--days", "0", "--size", "off")
+
+    planned = json.loads(cli("history", "prune", "--dry-run", "--json").stdout)
+    by_run = {t["run_id"]: t["tables"] for t in planned["tables"]}
+    assert f"wf__make@{first}" not in by_run.get(first, [])  # it stands for the pinned second run too
+    assert cli("history", "prune").returncode == 0
+    assert json.loads(cli("history", first, "--json").stdout)["nodes"] == []      # first is pruned …
+    shown = cli("history", second, "--node", "make", "--show", "--json")          # … its make is not
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["table"] == f"wf__make@{first}" and json.loads(shown.stdout)["rows"] == 10
+
+    assert "unpinned" in cli("history", "unpin", second).stdout
+    planned = json.loads(cli("history", "prune", "--dry-run", "--json").stdout)
+    assert f"wf__make@{first}" in {t for entry in planned["tables"] if entry["run_id"] == second
+                                    for t in entry["tables"]}
+    assert cli("history", "prune").returncode == 0
+    with closing(sqlite3.connect(dagflux_home / "workspace.sqlite")) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not {n for n in names if "@" in n}                  # every kept table went with its run
