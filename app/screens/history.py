@@ -56,15 +56,19 @@ class HistoryRunRow(RecycleDataViewBehavior, PaintedRow):
     duration_text = StringProperty("")
     records_text = StringProperty("")
     unseen = BooleanProperty(False)
+    pinned = BooleanProperty(False)
     selected = BooleanProperty(False)
     opener = ObjectProperty(None, allownone=True)
     repaint_on = ("run_id", "workflow_name", "workflow_id", "trigger_text", "trigger_icon", "status_icon",
-                  "status_text", "status_rgba", "started_text", "duration_text", "records_text", "unseen", "selected")
+                  "status_text", "status_rgba", "started_text", "duration_text", "records_text", "unseen", "pinned",
+                  "selected")
 
     def cells(self) -> list[Cell]:
         sub = f"{self.workflow_id}  ·  not looked at yet" if self.unseen else self.workflow_id
+        if self.pinned:
+            sub += "  ·  pinned"
         return [Cell(dp(140), self.status_text, icon=self.status_icon, colour=self.status_rgba, pill=True),
-                Cell(0, self.workflow_name, sub=sub, bold=self.unseen, size=15,
+                Cell(0, self.workflow_name, sub=sub, bold=self.unseen, size=15, icon="pin" if self.pinned else "",
                      sub_colour=self.theme_cls.errorColor if self.unseen else None),
                 Cell(dp(130), self.trigger_text, icon=self.trigger_icon),
                 Cell(dp(130), self.started_text),
@@ -166,6 +170,7 @@ class HistoryScreen(MDScreen):
                 "started_text": fmt.when(run["started_at"]), "duration_text": took,
                 "records_text": fmt.records(run["records"]),
                 "unseen": status == "failed" and not run.get("seen", True),
+                "pinned": bool(run.get("pinned")),
                 "selected": run["run_id"] == self.current_run, "opener": self.open_run}
 
     def _update_texts(self) -> None:

@@ -12,8 +12,9 @@ selected node's output as *this* run made it (``history.output`` finds the kept 
 pinned run is never pruned by the history budget.
 
 Opening a failed run that was unseen marks it seen (``history.mark_seen``) and dispatches
-``on_seen(run_id)``; ``on_back`` asks the owner to return to the list. While the run shown
-is still going, its node and run events reload it, so the timeline grows live. Answers for
+``on_seen(run_id)``; pinning or unpinning dispatches ``on_pinned(run_id, pinned)`` (the list
+marks the run); ``on_back`` asks the owner to return to the list. While the run shown is
+still going, its node and run events reload it, so the timeline grows live. Answers for
 a run no longer shown are dropped.
 """
 
@@ -121,7 +122,7 @@ class RunDetailView(MDBoxLayout):
     pinned = BooleanProperty(False)
     viewer = ObjectProperty(None, allownone=True)   # the last output viewer opened (tests look at it)
 
-    __events__ = ("on_back", "on_seen")
+    __events__ = ("on_back", "on_seen", "on_pinned")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -138,6 +139,9 @@ class RunDetailView(MDBoxLayout):
         pass
 
     def on_seen(self, run_id: str) -> None:
+        pass
+
+    def on_pinned(self, run_id: str, pinned: bool) -> None:
         pass
 
     # --- loading ---------------------------------------------------------------------------
@@ -307,6 +311,7 @@ class RunDetailView(MDBoxLayout):
         if run_id == self.run_id and self.run:
             self.run["pinned"] = self.pinned = pinned
             self._fill_node_card()
+            self.dispatch("on_pinned", run_id, pinned)
             self.app.notify("Pinned: this run is never pruned" if pinned else
                             "Unpinned: this run is pruned beyond the history budget")
 

@@ -85,6 +85,12 @@ class RunPager:
                 row["seen"] = True
                 self._on_change()
 
+    def mark_pinned(self, run_id: str, pinned: bool) -> None:
+        for row in self.rows:
+            if row["run_id"] == run_id and bool(row.get("pinned")) != pinned:
+                row["pinned"] = pinned
+                self._on_change()
+
     # --- answers --------------------------------------------------------------------------
     def _page_arrived(self, generation: int, rows: list[dict[str, Any]]) -> None:
         if generation != self._generation:

@@ -59,10 +59,26 @@ def test_a_kept_runs_output_opens_in_the_viewer_and_the_run_can_be_pinned(
             with History(dagflux_home / "history.sqlite") as history:
                 assert history.get_run(runs[0])["pinned"] is True
             assert non_blank(screenshot("history_run_pinned"))
+
+            def listed_pinned() -> dict:
+                return {row["run_id"]: row["pinned"] for row in screen.ids.runs.data}
+
+            assert listed_pinned() == {runs[0]: True, runs[1]: False}   # the list marks it at once
+            screen.show_list()
+            screen.reload()                                            # … and as the engine lists it
+            wait_until(lambda: screen.pager.rows and listed_pinned() == {runs[0]: True, runs[1]: False}, 30,
+                       "the list reloaded with the pinned run")
+            settle()
+            assert non_blank(screenshot("history_list_pinned"))
+            screen.open_run(runs[0])
+            wait_until(lambda: detail.run_loaded and detail.run_id == runs[0] and detail.pinned, 45,
+                       "the pinned run's detail")
+            settle()
             tap_widget(detail.ids.pin_button)
             wait_until(lambda: not detail.pinned, 30, "the run unpinned")
             with History(dagflux_home / "history.sqlite") as history:
                 assert history.get_run(runs[0])["pinned"] is False
+            assert listed_pinned() == {runs[0]: False, runs[1]: False}
         finally:
             try:
                 app.bridge.call_blocking("shutdown", timeout=10)
