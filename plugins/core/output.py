@@ -16,13 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.connectors.base import WRITE_MODES
 from engine.connectors.transfer import transfer
 from engine.errors import NodeError
 from engine.io import writers
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType
 
 POLICIES = ("overwrite", "fail")
+
+# What an Output does when the connection's table exists: replace it (atomically), append to
+# it, or fail. ``create`` is the older name of ``fail``, still read.
+OUTPUT_MODES = ("replace", "append", "fail")
+_CONNECTOR_MODE = {"replace": "replace", "append": "append", "fail": "create", "create": "create"}
 
 
 class OutputNode(NodeType):
@@ -42,8 +46,8 @@ class OutputNode(NodeType):
         if "connection" in config and not config.get("connection"):
             problems.append(ConfigProblem("connection", "choose the connection to write to"))
         if config.get("connection"):
-            if config.get("mode", "replace") not in WRITE_MODES:
-                problems.append(ConfigProblem("mode", f"must be one of {', '.join(WRITE_MODES)}"))
+            if config.get("mode", "replace") not in _CONNECTOR_MODE:
+                problems.append(ConfigProblem("mode", f"must be one of {', '.join(OUTPUT_MODES)}"))
             return problems
         if config.get("if_exists", "overwrite") not in POLICIES:
             problems.append(ConfigProblem("if_exists", f"must be one of {', '.join(POLICIES)}"))
@@ -68,11 +72,11 @@ class OutputNode(NodeType):
                           info={"path": str(path)})
 
     def _to_connection(self, ctx: NodeContext, connection: str) -> NodeOutput:
-        """Write the input table into a connection's table (create / replace / append);
+        """Write the input table into a connection's table (replace / append / fail);
         the connector writes transactionally, so a failure leaves the destination as it was."""
         source = ctx.input()
         table = str(ctx.config.get("table") or ctx.node_id)
-        mode = ctx.config.get("mode", "replace")
+        mode = _CONNECTOR_MODE[ctx.config.get("mode", "replace")]    # the connectors' name for it
         dest = ctx.location(connection)
         if source.connection == connection:  # same database: let it copy, no rows travel
             records = _copy_inside(dest, source.table, table, mode)
@@ -94,6 +98,6 @@ def _copy_inside(db: Any, source: str, table: str, mode: str) -> int:
         db.execute_many([f"INSERT INTO {target} SELECT * FROM {origin}"])
     else:
         if mode == "create" and db.table_exists(table):
-            raise NodeError(f"connection '{db.name}' already has a table '{table}' (mode is 'create')")
+            raise NodeError(f"connection '{db.name}' already has a table '{table}' (mode is 'fail')")
         db.replace_table_as(table, f"SELECT * FROM {origin}")
     return db.count(table)

@@ -504,3 +504,13 @@ def test_the_avro_test_decoder_knows_zigzag():
                            (-64, b"\x7f"), (64, b"\x80\x01")]:
         assert _long(io.BytesIO(encoded)) == value
         assert writers.avro.encode_long(value) == encoded
+
+
+def test_an_output_to_a_connection_names_its_modes_replace_append_fail() -> None:
+    from plugins.core.output import OutputNode
+
+    node = OutputNode()
+    for mode in ("replace", "append", "fail", "create"):      # create: the older name of fail
+        assert node.validate_config({"connection": "db", "table": "t", "mode": mode}, ["a"]) == []
+    (problem,) = node.validate_config({"connection": "db", "table": "t", "mode": "overwrite"}, ["a"])
+    assert problem.field == "mode" and problem.message == "must be one of replace, append, fail"

@@ -77,8 +77,8 @@ def test_an_output_copies_a_table_between_connections(src, dst, place, cli, tmp_
     assert append.returncode == 0, append.stdout + append.stderr
     assert fetch(dst, dest, "SELECT count(*) FROM copied")[0][0] == 2 * len(SAMPLE)
 
-    create = cli("run", "--json", _flow(tmp_path, "a", "b", "create"), timeout=240)
-    assert create.returncode != 0 and "already exists" in create.stdout + create.stderr
+    failed = cli("run", "--json", _flow(tmp_path, "a", "b", "fail"), timeout=240)
+    assert failed.returncode != 0 and "already exists" in failed.stdout + failed.stderr
     assert fetch(dst, dest, "SELECT count(*) FROM copied")[0][0] == 2 * len(SAMPLE)   # left as it was
 
 

@@ -18,14 +18,13 @@ from kivymd.uix.label import MDLabel
 from app.widgets.inspector.fields import CheckRow, DropdownRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
 from app.widgets.inspector.path_picker import PathPicker
-from engine.connectors.base import WRITE_MODES
 from engine.io import writers
 
 DESTINATIONS = [("file", "File"), ("connection", "Database")]
 FORMATS = [("", "By extension")] + [(f, f.upper() if f != "excel" else "Excel") for f in writers.WRITE_FORMATS]
 POLICIES = [("overwrite", "Overwrite"), ("fail", "Stop the run")]
 LINE_ENDS = [("crlf", "CRLF (RFC 4180)"), ("lf", "LF")]
-MODES = [(m, m.capitalize()) for m in WRITE_MODES]
+MODES = [("replace", "Replace"), ("append", "Append"), ("fail", "Fail if it exists")]
 FILE_KEYS = ("path", "format", "if_exists", "options")
 CONNECTION_KEYS = ("connection", "table", "mode")
 
@@ -90,7 +89,7 @@ class OutputForm(NodeForm):
             self.fields["connection"].bind(on_open=lambda *_: self._load_connections(force=True))
             self._text("table", f"Table (default: {self.node.id})")
             self._segment_or_dropdown("mode", SegmentRow(label="Write mode", key="mode", options=MODES,
-                                                         helper="Create fails when the table exists"))
+                                                         helper="Fail: stop when the table already exists"))
 
     def _text(self, key: str, hint: str, add: bool = True) -> TextRow:
         row = TextRow(hint=hint, key=key)
