@@ -75,6 +75,11 @@ _RUN_INDEXES = tuple(
     f"CREATE INDEX IF NOT EXISTS runs_by_{'_'.join(c.split('_')[0] for c in cols) or 'start'} "
     f"ON runs ({', '.join((*cols, 'started_at'))})"
     for n in range(len(FILTER_COLUMNS) + 1) for cols in combinations(FILTER_COLUMNS, n))
+# Every workflow id in the log, read as a skip-scan of ``runs_by_workflow`` (one index probe
+# per workflow, however long the log) rather than a scan of every run.
+_WORKFLOW_IDS = ("walk(w) AS (SELECT min(workflow_id) FROM runs UNION ALL SELECT (SELECT min(workflow_id) "
+                 "FROM runs WHERE workflow_id > walk.w) FROM walk WHERE walk.w IS NOT NULL), "
+                 "ids(workflow_id) AS (SELECT w FROM walk WHERE w IS NOT NULL)")
 # The history budget looks up the node rows that reused another run's kept table.
 _REUSED_INDEX = "CREATE INDEX IF NOT EXISTS node_runs_reused ON node_runs (run_id) WHERE status = 'reused'"
 _SCHEMA_STATEMENTS = (*(s.strip() for s in _SCHEMA.split(";") if s.strip()), *_RUN_INDEXES, _REUSED_INDEX)
@@ -296,11 +301,12 @@ class History:
         ``workflow_ids`` limits the answer to those workflows (all of them when None). One index
         probe per workflow (``runs_by_workflow``), so the cost does not grow with the log."""
         if workflow_ids is None:
-            ids, args = "SELECT DISTINCT workflow_id FROM runs", ()
+            ids, args = f"WITH RECURSIVE {_WORKFLOW_IDS}", ()
         else:
-            ids, args = "SELECT DISTINCT value FROM json_each(?)", (json.dumps(list(workflow_ids)),)
+            ids, args = "WITH ids(workflow_id) AS (SELECT DISTINCT value FROM json_each(?))", \
+                (json.dumps(list(workflow_ids)),)
         rows = self._conn.execute(
-            f"WITH ids(workflow_id) AS ({ids}) "
+            f"{ids} "
             f"SELECT r.workflow_id, {', '.join('r.' + f for f in LAST_RUN_FIELDS)} FROM ids JOIN runs r "
             f"ON r.rowid = (SELECT rowid FROM runs WHERE workflow_id = ids.workflow_id "
             f"ORDER BY started_at DESC, rowid DESC LIMIT 1)", args).fetchall()
@@ -316,9 +322,11 @@ class History:
         """Every workflow in the log (deleted ones too): its id, the name of its latest run and
         how many runs it has, ordered by name."""
         rows = self._conn.execute(
-            "SELECT workflow_id, workflow_name, max(started_at), count(*) FROM runs GROUP BY workflow_id "
-            "ORDER BY lower(workflow_name), workflow_id").fetchall()
-        return [{"workflow_id": wf_id, "workflow_name": name, "runs": n} for wf_id, name, _latest, n in rows]
+            f"WITH RECURSIVE {_WORKFLOW_IDS} SELECT workflow_id, (SELECT workflow_name FROM runs r WHERE "
+            "r.workflow_id = ids.workflow_id ORDER BY started_at DESC, rowid DESC LIMIT 1) AS name, "
+            "(SELECT count(*) FROM runs r WHERE r.workflow_id = ids.workflow_id) FROM ids "
+            "ORDER BY lower(name), workflow_id").fetchall()
+        return [{"workflow_id": wf_id, "workflow_name": name, "runs": n} for wf_id, name, n in rows]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A run with its node rows; ``run_id`` may be a unique prefix.
