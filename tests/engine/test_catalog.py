@@ -320,7 +320,8 @@ def test_a_plugin_whose_import_raises_is_not_switched_on(installed: Catalog) -> 
 
 def test_a_plugin_taking_a_built_in_connection_type_is_refused(installed: Catalog, tmp_path: Path) -> None:
     manifest = {"name": "greeter", "version": "1.1.0",
-                "provides": {"node_types": {"greet": "greet:GreetNode"}, "connectors": {"postgresql": "greet:GreetNode"}}}
+                "provides": {"node_types": {"greet": "greet:GreetNode"},
+                             "connectors": {"postgresql": "greet:GreetNode"}}}
     installed.publish_zip("greeter", "1.1.0", zip_bytes(tmp_path, [("plugin.json", json.dumps(manifest).encode()),
                                                                     good_entries("1.1.0")[1]]))
     with pytest.raises(CatalogError, match="connector 'postgresql' is already provided by a built-in plugin"):
