@@ -1,6 +1,10 @@
-"""Object storage for the catalog-plugin tests: moto's standalone S3 server on loopback, and
-a catalog of the repo's ``catalog-plugins/`` built and signed by the publisher tool.
+"""Object storage for the catalog-plugin tests: moto's standalone S3 server and the Azurite
+Azure Blob emulator on loopback, and a catalog of the repo's ``catalog-plugins/`` built and
+signed by the publisher tool.
 
+``azurite(tmp, account, key)`` runs npm's ``azurite`` (``bash dev setup`` puts it in
+``.tools/azurite``; ``$DAGFLUX_AZURITE`` may name its ``blob/main.js``) with that account
+and key, in memory, on a free port; the test is skipped when Node.js or Azurite is missing.
 ``moto_s3()`` starts moto's real HTTP server (``ThreadedMotoServer``) on 127.0.0.1 with a
 free port; ``client()`` is a boto3 client for checking what landed in it (the product itself
 talks to it through pyarrow's S3 file system). ``S3Catalog`` publishes plugin folders with
@@ -13,9 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +61,66 @@ def moto_s3() -> Iterator[MotoS3]:
         yield MotoS3(url)
     finally:
         server.stop()
+
+
+AZURITE_MAIN = "node_modules/azurite/dist/src/blob/main.js"
+
+
+@dataclass
+class Azurite:
+    url: str
+    account: str
+    key: str
+
+    def filesystem(self) -> Any:
+        """pyarrow's Azure file system on the emulator, for seeding and checking blobs."""
+        from pyarrow import fs
+
+        authority = self.url.split("://", 1)[1]
+        return fs.AzureFileSystem(self.account, account_key=self.key, blob_storage_authority=authority,
+                                  blob_storage_scheme="http", dfs_storage_authority=authority,
+                                  dfs_storage_scheme="http")
+
+
+def azurite_main() -> Path | None:
+    named = os.environ.get("DAGFLUX_AZURITE")
+    candidates = [Path(named)] if named else [REPO / ".tools" / "azurite" / AZURITE_MAIN]
+    found = next((p for p in candidates if p.is_file()), None)
+    return found if found is not None and shutil.which("node") else None
+
+
+@contextlib.contextmanager
+def azurite(tmp: Path, account: str, key: str) -> Iterator[Azurite]:
+    import pytest
+
+    main = azurite_main()
+    if main is None:
+        pytest.skip("Azurite is not installed (`bash dev setup` installs it into .tools/azurite with npm)")
+    env = dict(os.environ, AZURITE_ACCOUNTS=f"{account}:{key}")
+    log = (tmp / "azurite.log").open("w+")
+    proc = subprocess.Popen(["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence",
+                             "--disableTelemetry", "--skipApiVersionCheck"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            found = re.search(r"listens on http://127\.0\.0\.1:(\d+)", (tmp / "azurite.log").read_text())
+            if found:
+                port = int(found.group(1))
+            elif proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"Azurite did not start:\n{(tmp / 'azurite.log').read_text()}")
+            else:
+                time.sleep(0.05)
+        yield Azurite(f"http://127.0.0.1:{port}", account, key)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
 
 
 def publisher(*args: str | Path) -> str:
