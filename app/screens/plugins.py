@@ -247,10 +247,14 @@ class PluginsScreen(MDScreen):
         self.refresh()
 
     def _reload_app_registry(self) -> None:
-        """The app keeps a registry of its own (node palettes, forms): load the change there too."""
+        """The app keeps a registry of its own (node palettes, forms) and the Connections screen
+        the list of connection types: load the change there too."""
         from engine.plugins import load_registry
 
         self.app.registry = load_registry([self.app.paths.plugins])
+        connections = self.app._screens.get("connections")
+        if connections is not None:
+            connections.types = []      # it asks the engine for the connection types again
 
     def _event(self, msg: Any) -> None:
         if not isinstance(msg, PluginProgress) or not self.busy:

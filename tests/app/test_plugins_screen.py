@@ -61,6 +61,9 @@ def _act(screen, name: str, action: str) -> None:
 
 
 def test_install_update_rollback_remove_through_the_screen(app, catalog, tmp_path):
+    connections = app.open_screen("connections")       # built first: it keeps the connection types
+    wait_until(lambda: connections.types, 30, "the connection types")
+    assert "s3" not in {t["type"] for t in connections.types}
     tap_widget(_rail_item(app, "plugins").children[-1], held=0)     # the rail item's icon button
     wait_until(lambda: app.current_screen == "plugins", 15, "the Plugins screen")
     screen = app.screen("plugins")
@@ -81,6 +84,9 @@ def test_install_update_rollback_remove_through_the_screen(app, catalog, tmp_pat
     assert any(0 < v < 100 for v in seen) and seen[-1] == 100      # the bar moved with the download
     assert "s3" in _connection_types(app)                          # loaded without a restart
     assert screen.error_text == ""
+    app.open_screen("connections")                                 # its type list follows
+    wait_until(lambda: "s3" in {t["type"] for t in connections.types}, 30, "s3 among the connection types")
+    app.open_screen("plugins")
     wait_until(lambda: "s3" in screen.rows and screen.rows["s3"].subtitle.startswith("DagFlux test publisher · "
                                                                                       "installed 1.0.0"), 30,
                "the row showing the install")
