@@ -139,3 +139,22 @@ def test_a_catalog_signed_by_an_unknown_key_is_refused_and_nothing_installs(app,
     settle()
     assert non_blank(screenshot("plugins_screen_refused"))
     assert not (Path(app.paths.plugins) / "s3").exists()
+
+
+def test_a_tampered_archive_is_refused_with_the_reason_and_the_screen_stays_usable(app, catalog):
+    archive = next((catalog.dir / "archives").glob("s3-1.0.0.zip"))
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF                 # same length, one byte flipped
+    archive.write_bytes(bytes(data))
+    screen = app.open_screen("plugins")
+    _act(screen, "s3", "install")
+    wait_until(lambda: not screen.busy and screen.error_text, 120, "the refusal")
+    assert screen.error_text.startswith("Could not install s3: plugin 's3' 1.0.0: SHA-256 ")
+    assert screen.error_text.endswith("(tampered) — nothing was installed")
+    assert screen.status_text == "" and screen.progress == 0
+    wait_until(lambda: "s3" in screen.rows and not screen.loading, 60, "the list again")
+    assert screen.rows["s3"].subtitle.endswith("not installed · signature verified")
+    assert not screen.rows["s3"].buttons["install"].disabled          # one may try again
+    assert "s3" not in _connection_types(app)
+    settle()
+    assert non_blank(screenshot("plugins_screen_tampered"))
