@@ -28,7 +28,7 @@ from engine import workspace
 from engine.connectors.base import Connector, ConnectorError, Row
 from engine.errors import NodeError
 from engine.io import readers, writers
-from engine.io.readers.preview import preview_file
+from engine.io.readers.preview import FilePreview, preview_file
 
 SAMPLE_HEAD = 256 * 1024
 SAMPLE_LIMIT = 64 * 1024 * 1024
@@ -133,7 +133,18 @@ def write_object(ctx: Any, store: Connector, key: str, fmt: str | None, options:
 
 def sample_object(store: Connector, key: str, limit: int = 5) -> tuple[list[str], list[Row]]:
     """The column names and first ``limit`` rows of the object ``key``."""
-    fmt = object_format(key, None)
+    try:
+        preview = preview_object(store, key, None, {}, limit)
+    except NodeError as exc:
+        raise ConnectorError(f"connection '{store.name}': '{key}': {exc}") from None
+    return [c for c, _ in preview.columns], list(preview.rows)
+
+
+def preview_object(store: Connector, key: str, fmt: str | None, options: Mapping[str, Any],
+                   limit: int = 5) -> FilePreview:
+    """The first rows of the object ``key`` as a Data Source would import them (see the
+    module's note on how much of the object is fetched)."""
+    fmt = object_format(key, fmt)
     with _scratch() as folder:
         local = folder / _local_name(key)
         if fmt in _LINE_FORMATS:
@@ -147,8 +158,4 @@ def sample_object(store: Connector, key: str, limit: int = 5) -> tuple[list[str]
                 raise ConnectorError(f"connection '{store.name}': '{key}' is larger than "
                                      f"{SAMPLE_LIMIT // (1024 * 1024)} MiB; a {fmt} object is previewed "
                                      f"whole — read it with a Data Source instead")
-        try:
-            preview = preview_file(local, fmt, {}, limit)
-        except NodeError as exc:
-            raise ConnectorError(f"connection '{store.name}': '{key}': {exc}") from None
-    return [c for c, _ in preview.columns], list(preview.rows)
+        return preview_file(local, fmt, options, limit)

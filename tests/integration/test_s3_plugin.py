@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.engine_harness import EngineProcess
 from tests.integration.helpers import node, sql, start, write_workflow
 from tests.integration.objectstores import S3Catalog, moto_s3, plugin_copy
 
@@ -88,6 +89,16 @@ def test_s3_plugin_published_installed_used_updated_rolled_back_removed(keyring_
         sample = cli("connections", "sample", "store", "in/orders.parquet", "--json")
         assert sample.returncode == 0, sample.stderr
         assert json.loads(sample.stdout)["rows"][0] == [1, 9.5, "Lyon"]
+
+        engine = EngineProcess(dagflux_home)     # the node panel's preview of a storage Data Source
+        try:
+            with engine.client(timeout=60) as client:
+                shown = client.call("nodes.preview", workflow_id=None, limit=2, node=node(
+                    "parts", "data_source", {"source": "storage", "connection": "store", "path": "in/parts/"}))
+        finally:
+            engine.stop()
+        assert shown["rows"] == [["x", 1], ["y", 2]]
+        assert "'in/parts/a.jsonl' (the first of 2 objects) in connection 'store'" in shown["note"], shown
 
         flows = _flows(tmp_path)
         for name in ("parquet_to_csv", "csv_to_parquet", "prefix_to_jsonl"):
