@@ -7,6 +7,8 @@
   contains TEXT.
 * ``dagflux plugins install NAME[==VERSION]``, ``update [NAME]``, ``remove NAME``,
   ``rollback NAME`` — exit 0 done, 1 refused (the reason on stderr; nothing changed).
+  A running engine is then asked to reload its plugins (``plugins.reload``: done at once
+  when no run is active, else the reason is printed).
 """
 
 from __future__ import annotations
@@ -48,8 +50,23 @@ def _manager(progress: bool = False):
 
 
 def _restart_hint() -> None:
-    # The engine and its workers load plugins when they start; no live reload yet.
-    print("note: a running engine loads this change when it is restarted", file=sys.stderr)
+    """Tell a running engine to reload its plugins (it does when no run is active)."""
+    from engine.service.ipc import EngineUnavailable
+
+    try:
+        from engine.client import EngineClient
+
+        with EngineClient.connect(timeout=2.0) as client:
+            done = client.call("plugins.reload")
+    except EngineUnavailable:
+        return      # no engine: the next one to start loads the change
+    except Exception as exc:  # noqa: BLE001 - the change is made; only the reload failed
+        print(f"note: the running engine did not reload its plugins ({exc}); restart it", file=sys.stderr)
+        return
+    if done.get("reloaded"):
+        print("the running engine reloaded its plugins", file=sys.stderr)
+    else:
+        print(f"note: the running engine has not loaded this change yet: {done.get('reason')}", file=sys.stderr)
 
 
 def _progress(done: int, total: int) -> None:

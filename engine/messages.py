@@ -332,6 +332,19 @@ class Failure(Message):
 
 @message
 @dataclass(frozen=True, kw_only=True)
+class PluginProgress(Message):
+    """An install or update in progress (engine → subscribers): ``stage`` is ``download``
+    (``done`` of ``total`` bytes), ``verify`` or ``done``."""
+
+    plugin: str
+    stage: str
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+
+
+@message
+@dataclass(frozen=True, kw_only=True)
 class EngineStopping(Message):
     """Sent to every subscriber just before the engine shuts down."""
 
@@ -380,5 +393,13 @@ METHODS: dict[str, str] = {
     "nodes.preview": "{workflow_id?, node, limit}: a Data Source's columns, types, first rows and findings",
     "nodes.sheets": "{workflow_id?, path}: the sheet names of a spreadsheet file",
     "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
+    "plugins.list": "every loaded plugin: version, built-in or installed, status (ok / quarantined + error), "
+                    "what it adds, kept earlier versions",
+    "plugins.search": "{text}: catalog plugins from the verified index, with installed version and update flag",
+    "plugins.install": "{name, version?}: download, verify, smoke-test, switch; PluginProgress events; reloads",
+    "plugins.update": "{name?}: install newer catalog versions; reloads",
+    "plugins.remove": "{name}: remove a catalog plugin; reloads",
+    "plugins.rollback": "{name}: switch back to the previous kept version (offline); reloads",
+    "plugins.reload": "reload plugins now (refused with the reason while a run is active)",
     "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
 }

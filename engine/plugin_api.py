@@ -30,7 +30,9 @@ PREVIEW_RUN = "try"   # the run id of a "try" preview's context: no run
 # The plugin API this DagFlux provides. A manifest's ``api_version`` (default 1) above it
 # is refused: the plugin was written for a newer DagFlux. Raise it when this module grows
 # something a plugin may rely on.
-PLUGIN_API_VERSION = 1
+PLUGIN_API_VERSION = 2
+# 2: object-storage connectors (``Connector.object_store``, :mod:`engine.connectors.objects`,
+#    :mod:`engine.connectors.arrowfs`) — what the S3 and Azure Blob catalog plugins build on.
 __all__ = ["PLUGIN_API_VERSION", "ConfigProblem", "InputTable", "NodeContext", "NodeOutput", "NodeType", "require"]
 
 

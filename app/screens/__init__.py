@@ -26,5 +26,6 @@ SCREENS = [
     ScreenEntry("editor", "Editor", "vector-polyline", in_rail=False),
     ScreenEntry("connections", "Connections", "database-outline"),
     ScreenEntry("history", "History", "history"),
+    ScreenEntry("plugins", "Plugins", "puzzle-outline"),
     ScreenEntry("settings", "Settings", "cog-outline"),
 ]

@@ -17,7 +17,7 @@ numbers). :func:`parse_index` refuses anything else with the offending field nam
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ class Release:
     sha256: str
     api_version: int
     description: str
+    provides: dict[str, list[str]] = field(default_factory=dict)   # kind → names, shown before an install
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,12 @@ def _parse_release(name: str, version: Any, body: Any) -> Release:
         raise CatalogError(f"{where}: 'sha256' must be 64 lower-case hex digits")
     if not isinstance(api, int) or isinstance(api, bool) or api < 1:
         raise CatalogError(f"{where}: 'api_version' must be a whole number of at least 1")
-    return Release(name, version, url, length, sha, api, _text(body, "description", name, optional=True))
+    provides = body.get("provides", {})
+    if not isinstance(provides, dict) or not all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v) for v in provides.values()):
+        raise CatalogError(f"{where}: 'provides' must map a kind to a list of names")
+    return Release(name, version, url, length, sha, api, _text(body, "description", name, optional=True),
+                   {k: list(v) for k, v in provides.items()})
 
 
 def _text(body: dict, key: str, name: str, optional: bool = False) -> str:

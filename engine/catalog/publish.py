@@ -68,7 +68,8 @@ def build_catalog(out: Path, plugin_dirs: list[Path], publisher: str, expires_da
         entry.update(description=manifest.get("description", ""), publisher=publisher)
         entry["versions"][version] = {"url": rel, "length": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                       "api_version": manifest.get("api_version", 1),
-                                      "description": manifest.get("description", "")}
+                                      "description": manifest.get("description", ""),
+                                      "provides": {k: sorted(v) for k, v in manifest.get("provides", {}).items() if v}}
     signed["version"] = int(signed["version"]) + 1
     signed["expires"] = format_time((now or datetime.now(UTC)) + timedelta(days=expires_days))
     parse_index(signed)

@@ -47,6 +47,9 @@ def _run(root: Path, name: str) -> dict:
     from engine.plugins import load_registry
 
     registry = load_registry([root])
+    # Import the new plugin's deferred entries only: the built-ins' drivers (database, AI
+    # clients) are not needed to check it, and their names are known from their manifests.
+    registry._deferred = [d for d in registry._deferred if not d[0].builtin]
     registry.load_deferred()
     mine = [p for p in registry.plugins if not p.builtin]
     if len(mine) != 1:
@@ -54,7 +57,23 @@ def _run(root: Path, name: str) -> dict:
     info = mine[0]
     if not info.error and info.name != name:
         info.error = f"the manifest names '{info.name}', the catalog '{name}'"
+    if not info.error:
+        info.error = _clash(registry.plugins, info)
     return {"ok": info.error is None, "error": info.error, "provides": info.provides}
+
+
+def _clash(plugins: list, info: object) -> str | None:
+    """A name the new plugin provides that a built-in provides too (connection types and AI
+    providers share one namespace)."""
+    def space(kind: str) -> str:
+        return "connection" if kind in ("connectors", "ai_providers") else kind
+
+    taken = {(space(kind), n) for p in plugins if p.builtin for kind, names in p.provides.items() for n in names}
+    for kind, names in info.provides.items():
+        for n in names:
+            if (space(kind), n) in taken:
+                return f"{kind[:-1].replace('_', ' ')} '{n}' is already provided by a built-in plugin"
+    return None
 
 
 def main(argv: list[str]) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.errors import DagfluxError
@@ -59,6 +60,10 @@ class Connector:
     label: ClassVar[str] = ""
     dialect: ClassVar[str] = ""           # postgresql | mysql | sqlite | rest
     relational: ClassVar[bool] = True
+    object_store: ClassVar[bool] = False
+    """True for file/object storage (S3, Azure Blob): it implements :meth:`object_keys`,
+    :meth:`download` and :meth:`upload`, and Data Source / Output move files through it
+    (:mod:`engine.connectors.objects`) instead of SQL."""
     fields: ClassVar[tuple[FieldSpec, ...]] = ()
 
     def __init__(self, connection_id: str, name: str, settings: Mapping[str, Any]) -> None:
@@ -134,6 +139,22 @@ class Connector:
         self.execute_many([f"DROP TABLE IF EXISTS {target}", f"CREATE TABLE {target} AS {select_sql}"])
 
     def quote_ident(self, name: str) -> str:
+        raise NotImplementedError
+
+    # --- object storage (``object_store = True``) --------------------------------------
+    def object_keys(self, path: str) -> list[str]:
+        """The object at ``path``, or every object under it when it is a prefix (a folder);
+        sorted; [] when nothing is there."""
+        raise NotImplementedError
+
+    def download(self, key: str, target: Path, max_bytes: int | None = None) -> int:
+        """Stream the object ``key`` into the file ``target`` in chunks (never whole in
+        memory); stop after ``max_bytes`` when given. Returns the bytes written."""
+        raise NotImplementedError
+
+    def upload(self, source: Path, key: str) -> int:
+        """Stream the file ``source`` to the object ``key`` (multipart for large files),
+        replacing it. Returns the bytes sent."""
         raise NotImplementedError
 
     def qualified(self, obj: str) -> str:

@@ -37,7 +37,7 @@ class NodePanelService:
     # --- calls ---------------------------------------------------------------------------
     def preview(self, workflow_id: str | None, node: Mapping[str, Any], limit: int = 5) -> dict[str, Any]:
         config = _config(node)
-        if config.get("source") in ("connection", "rest"):
+        if config.get("source") in ("connection", "rest", "storage"):
             self._check_connection(config.get("connection"))
         return self._run("nodes.preview", f"preview of '{_label(node)}'", base_dir=self._base_dir(workflow_id),
                          config=config, limit=limit)

@@ -93,7 +93,35 @@ def preview(state: Any, base_dir: str, config: Mapping[str, Any], limit: int = 5
         return _preview_connection(state, config, limit)
     if source == "rest":
         return _preview_rest(state, config, limit)
-    raise DagfluxError(f"unknown source '{source}': use file, workspace, connection or rest")
+    if source == "storage":
+        return _preview_storage(state, config, limit)
+    raise DagfluxError(f"unknown source '{source}': use file, workspace, connection, rest or storage")
+
+
+def _preview_storage(state: Any, config: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """The first object under the node's path, as a run imports it (object-storage plugins)."""
+    from engine.connectors.objects import preview_object
+
+    connection, path = str(config.get("connection") or ""), str(config.get("path") or "")
+    if not connection or not path:
+        raise DagfluxError("choose a storage connection and an object first")
+    store = state.runtime.connector(connection)
+    if not getattr(store, "object_store", False):
+        raise DagfluxError(f"connection '{store.name}' is not object storage")
+    keys = store.object_keys(path)
+    if not keys:
+        raise DagfluxError(f"connection '{store.name}' has no object at '{path}'")
+    options = config.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise DagfluxError("'options' must be an object")
+    result = preview_object(store, keys[0], config.get("format") or None, options, limit)
+    more = f" (the first of {len(keys)} objects)" if len(keys) > 1 else ""
+    reply = table_reply(result.columns, result.rows, f"First {len(result.rows)} rows of '{keys[0]}'{more} in "
+                                                     f"connection '{store.name}'; names and types as a run "
+                                                     f"imports them")
+    reply["findings"] = result.findings
+    reply["sampled"] = result.sampled
+    return reply
 
 
 def _preview_file(base_dir: str, config: Mapping[str, Any], limit: int) -> dict[str, Any]:

@@ -6,8 +6,11 @@ run (streamed in batches, names sanitised, types inferred — see
 with no rows, are the node's warnings); ``source: workspace`` reads an existing workspace table
 in place, without a copy; ``source: connection`` reads a database table in place
 (``connection``, ``table``); ``source: rest`` walks a REST fetch spec (``connection``,
-``path``, ``records_path``, ``pagination`` …) into the node's workspace table. An
-input edge, if any, only orders execution.
+``path``, ``records_path``, ``pagination`` …) into the node's workspace table;
+``source: storage`` reads an object (``path``) or every object under a prefix (a ``path``
+ending in ``/``) of an object-storage connection — S3, Azure Blob, from catalog plugins —
+into the node's workspace table (:mod:`engine.connectors.objects`). An input edge, if
+any, only orders execution.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from engine.io import readers
 from engine.io.rows import write_rows
 from engine.plugin_api import ConfigProblem, NodeContext, NodeOutput, NodeType, require
 
-SOURCES = ("file", "workspace", "connection", "rest")
+SOURCES = ("file", "workspace", "connection", "rest", "storage")
 _OPTION_NAME = re.compile(r"option '(\w+)'")
 
 
@@ -63,7 +66,12 @@ class DataSourceNode(NodeType):
             return require(config, "connection", "table")
         if source == "rest":
             return require(config, "connection", "path")
-        problems = require(config, "path")
+        if source == "storage":
+            return require(config, "connection", "path") + self._format_problems(config)
+        return require(config, "path") + self._format_problems(config)
+
+    def _format_problems(self, config: Mapping[str, Any]) -> list[ConfigProblem]:
+        problems = []
         fmt = config.get("format")
         if fmt is not None and fmt not in readers.FORMATS:
             problems.append(ConfigProblem("format", f"unknown format {fmt!r} "
@@ -83,6 +91,8 @@ class DataSourceNode(NodeType):
             return self._connection_table(ctx)
         if source == "rest":
             return self._rest(ctx)
+        if source == "storage":
+            return self._storage(ctx)
         path = ctx.resolve_path(str(ctx.config["path"]))
         if not path.exists():
             raise NodeError(f"node '{ctx.label}': input file {path} does not exist")
@@ -117,6 +127,17 @@ class DataSourceNode(NodeType):
             write_rows(ctx.conn, ctx.lease, staging, records, ctx.label)
             count = ctx.publish(staging)
         return NodeOutput(table=ctx.output_table, records=count)
+
+    def _storage(self, ctx: NodeContext) -> NodeOutput:
+        from engine.connectors.objects import read_objects
+
+        store = ctx.location(str(ctx.config["connection"]))
+        if not getattr(store, "object_store", False):
+            raise NodeError(f"node '{ctx.label}': connection '{store.name}' is not object storage; "
+                            f"use source 'connection' for a database table")
+        records, columns, warnings = read_objects(ctx, store, ctx.render_path(str(ctx.config["path"])),
+                                                  ctx.config.get("format"), ctx.config.get("options") or {})
+        return NodeOutput(table=ctx.output_table, records=records, info={"columns": columns}, warnings=warnings)
 
     def _workspace_table(self, ctx: NodeContext) -> NodeOutput:
         name = str(ctx.config["table"])

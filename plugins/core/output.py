@@ -7,7 +7,9 @@ into the workspace).
 The default file name, when ``path`` is empty, is ``<node id>.csv`` beside the
 workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``. With
 ``connection`` (and ``table``, ``mode``: create / replace / append) the table is
-written to that connection instead.
+written to that connection instead; when that connection is object storage (S3, Azure
+Blob — ``object_store`` connectors from catalog plugins), ``path`` names the object
+written, in the format of its extension or ``format``.
 """
 
 from __future__ import annotations
@@ -75,9 +77,17 @@ class OutputNode(NodeType):
         """Write the input table into a connection's table (replace / append / fail);
         the connector writes transactionally, so a failure leaves the destination as it was."""
         source = ctx.input()
+        dest = ctx.location(connection)
+        if getattr(dest, "object_store", False):
+            from engine.connectors.objects import write_object
+
+            key = ctx.render_path(str(ctx.config.get("path") or f"{ctx.node_id}.csv"))
+            options = {**dict(ctx.config.get("options") or {}), "if_exists": ctx.config.get("if_exists", "overwrite")}
+            records = write_object(ctx, dest, key, ctx.config.get("format"), options)
+            return NodeOutput(table=source.table, connection=source.connection, records=records,
+                              info={"connection": connection, "path": key})
         table = str(ctx.config.get("table") or ctx.node_id)
         mode = _CONNECTOR_MODE[ctx.config.get("mode", "replace")]    # the connectors' name for it
-        dest = ctx.location(connection)
         if source.connection == connection:  # same database: let it copy, no rows travel
             records = _copy_inside(dest, source.table, table, mode)
         else:   # streamed through this worker: the source's cursor feeds the destination's bulk load

@@ -318,16 +318,27 @@ def test_a_plugin_whose_import_raises_is_not_switched_on(installed: Catalog) -> 
     assert_still_1_0_0(installed)
 
 
+def test_a_plugin_taking_a_built_in_connection_type_is_refused(installed: Catalog, tmp_path: Path) -> None:
+    manifest = {"name": "greeter", "version": "1.1.0",
+                "provides": {"node_types": {"greet": "greet:GreetNode"},
+                             "connectors": {"postgresql": "greet:GreetNode"}}}
+    installed.publish_zip("greeter", "1.1.0", zip_bytes(tmp_path, [("plugin.json", json.dumps(manifest).encode()),
+                                                                    good_entries("1.1.0")[1]]))
+    with pytest.raises(CatalogError, match="connector 'postgresql' is already provided by a built-in plugin"):
+        installed.manager().update()
+    assert_still_1_0_0(installed)
+
+
 def test_a_plugin_needing_a_newer_api(installed: Catalog, tmp_path: Path) -> None:
-    installed.publish("1.1.0", api=2)
-    with pytest.raises(CatalogError, match="needs plugin API 2; this DagFlux provides 1"):
+    installed.publish("1.1.0", api=3)
+    with pytest.raises(CatalogError, match="needs plugin API 3; this DagFlux provides 2"):
         installed.manager().update()
     # an index that understates the API: the smoke test still refuses the manifest
-    manifest = {"name": "greeter", "version": "1.2.0", "api_version": 2,
+    manifest = {"name": "greeter", "version": "1.2.0", "api_version": 3,
                 "provides": {"node_types": {"greet": "greet:GreetNode"}}}
     entries = [("plugin.json", json.dumps(manifest).encode()), good_entries("1.2.0")[1]]
     installed.publish_zip("greeter", "1.2.0", zip_bytes(tmp_path, entries), api=1)
-    with pytest.raises(CatalogError, match="needs plugin API 2"):
+    with pytest.raises(CatalogError, match="needs plugin API 3"):
         installed.manager().install("greeter", "1.2.0")
     assert_still_1_0_0(installed)
 

@@ -246,3 +246,66 @@ def test_a_secret_is_refused_wherever_it_could_become_data_and_still_works_as_a_
     for form in _encodings(password, [postgres_server.user]) + _encodings(password[::-1], []):
         assert form not in haystack
     assert token.encode() not in haystack
+
+
+def test_secret_leak_nowhere_for_object_storage_keys(keyring_ready, cli, dagflux_home, tmp_path, monkeypatch):
+    """The S3 catalog plugin's key pair (both halves secret) after runs that succeed and fail,
+    a test, a listing and a sample, through the CLI alone and through the engine."""
+    from tests.integration.helpers import start
+    from tests.integration.objectstores import S3Catalog, moto_s3, plugin_copy
+
+    pytest.importorskip("moto")
+    key_id, secret_key = "AKIA" + _random_secret()[:16].upper(), _random_secret()
+    frame_log = tmp_path / "frames.bin"
+    monkeypatch.setenv(frametap.ENV, str(frame_log))
+    outputs: list[str] = []
+
+    def run(*args: str, input: str | None = None):
+        out = cli(*args, input=input)
+        outputs.extend([out.stdout, out.stderr])
+        return out
+
+    with moto_s3() as moto, S3Catalog(tmp_path / "catalog") as catalog:
+        s3 = moto.client()
+        s3.create_bucket(Bucket="data")
+        s3.put_object(Bucket="data", Key="in/notes.csv", Body=b"id,note\n1,first\n2,second\n")
+        catalog.publish(plugin_copy(tmp_path, "s3", "1.0.0"))
+        catalog.activate(monkeypatch)
+        assert run("plugins", "install", "s3").returncode == 0
+        assert run("connections", "add", "s3", "store", "--set", f"endpoint={moto.url}", "--set", "bucket=data",
+                   input=f"{key_id}\n{secret_key}\n").returncode == 0
+        assert run("connections", "add", "s3", "nobucket", "--set", f"endpoint={moto.url}", "--set",
+                   "bucket=missing", input=f"{key_id}\n{secret_key}\n").returncode == 0
+        read = node("notes", "data_source", {"source": "storage", "connection": "store", "path": "in/notes.csv"})
+        write = node("out", "output", {"connection": "store", "path": "out/notes.parquet"})
+        absent = node("notes", "data_source", {"source": "storage", "connection": "nobucket", "path": "x.csv"})
+        flows = {write_workflow(tmp_path, "s3_ok", [start(), read, write],
+                                [("start", "notes"), ("notes", "out")]): 0,
+                 write_workflow(tmp_path, "s3_fail", [start(), absent], [("start", "notes")]): 1}
+        for flow, code in flows.items():
+            assert run("run", "--json", str(flow)).returncode == code
+        run("connections", "test", "nobucket")
+        run("connections", "objects", "store")
+        assert run("connections", "sample", "store", "in/notes.csv").returncode == 0
+        engine = EngineProcess(dagflux_home)
+        try:
+            for flow, code in flows.items():
+                assert run("run", "--json", str(flow)).returncode == code
+            run("connections", "test", "store")
+        finally:
+            engine.stop()
+        outputs.append(engine.log_text())
+        assert s3.head_object(Bucket="data", Key="out/notes.parquet")["ContentLength"] > 0
+
+    assert frame_log.stat().st_size > 0
+    haystacks: dict[str, bytes] = {"printed and logged": "\n".join(outputs).encode(),
+                                   "frames": b"".join(frametap.read_all(str(frame_log)))}
+    for path in dagflux_home.rglob("*"):
+        if path.is_file():
+            haystacks[str(path)] = path.read_bytes()
+    assert b"NodeResult" in haystacks["frames"] and b"OpResult" in haystacks["frames"]
+    assert any(b"nobucket" in data for where, data in haystacks.items() if where.endswith("connections.json"))
+    needles = {"access key id": _encodings(key_id, []), "secret key": _encodings(secret_key, [key_id])}
+    hits = [f"{what} in {where}" for what, forms in needles.items() for where, data in haystacks.items()
+            if any(form in data for form in forms)]
+    assert hits == []
