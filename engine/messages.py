@@ -381,4 +381,11 @@ METHODS: dict[str, str] = {
     "nodes.sheets": "{workflow_id?, path}: the sheet names of a spreadsheet file",
     "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
     "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
+    "ai.assist_node": "{workflow_id, node_id, request, session?, connection?, model?, options?}: a proposal for "
+                      "the node, verified on the sample (status verified / failed / question)",
+    "ai.accept_proposal": "{workflow_id, proposal_id}: save a verified proposal as the node's config + provenance",
+    "ai.get_proposal": "{proposal_id}: a proposal as it was returned",
+    "ai.provenance": "{workflow_id}: {node id: generated | edited} for AI-written nodes",
+    "ai.propose_workflow": "{request, connection?, model?, options?}: a workflow proposal, valid or with its "
+                           "problems",
 }
