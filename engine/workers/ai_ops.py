@@ -24,8 +24,9 @@ from engine.ai.provider import AiError, AiProvider, collect
 from engine.errors import DagfluxError
 
 
-def provider_of(state: Any, connection: str) -> AiProvider:
-    provider = state.runtime.connector(connection)
+def provider_of(runtime: Any, connection: str) -> AiProvider:
+    """The AI connection built in this worker by its connection runtime (the key resolved)."""
+    provider = runtime.connector(connection)
     if not isinstance(provider, AiProvider):
         raise DagfluxError(f"connection '{connection}' is a {provider.label} connection, not an AI provider "
                            f"(add one with `dagflux connections add openai …`)")
@@ -53,14 +54,14 @@ def assist_round(state: Any, connection: str, kind: str, dialect: str, node: Map
     rest_info = _rest_info(state, node) if kind == "rest" else None
     messages = assist_messages(kind, dialect, node, request, views, privacy.schema_only, current, last_error,
                                rest_info, history)
-    reply = call_model(provider_of(state, connection), messages, model, options)
+    reply = call_model(provider_of(state.runtime, connection), messages, model, options)
     reply["sample_rows_sent"] = sum(len(v.rows) for v in views)
     return reply
 
 
 def complete(state: Any, connection: str, messages: Sequence[Mapping[str, str]], model: str | None = None,
              options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return call_model(provider_of(state, connection), messages, model, options)
+    return call_model(provider_of(state.runtime, connection), messages, model, options)
 
 
 def _rest_info(state: Any, node: Mapping[str, Any]) -> dict[str, Any]:
