@@ -219,3 +219,28 @@ def test_propose_workflow_valid_or_reported(engine, fake, tmp_path):
         assert any("cycle" in p or "input" in p for p in invalid["problems"])
         second = json.loads(fake.received[-1]["body"])["messages"][-1]["content"]
         assert second.startswith("That workflow is not valid:")
+
+
+def test_the_cli_asks_shows_and_accepts_with_or_without_an_engine(engine, fake, tmp_path, cli):
+    code = "SELECT customer FROM {{ input }} WHERE total > 150"
+    with engine.client(timeout=60) as client:
+        wf_id = _flow(client, fake, tmp_path / "p")
+    out = cli("ai", "assist", wf_id, "shape", "-m", "big customers", "--model", "sql:SELECT nope FROM {{ input }}")
+    assert out.returncode == 1, out.stderr
+    assert "failed after 3 attempt(s)" in out.stdout and "no such column: nope" in out.stdout
+    assert "nothing was saved" in out.stdout
+    out = cli("ai", "assist", wf_id, "shape", "-m", "big customers", "--model", scripted(code), "--accept")
+    assert out.returncode == 0, out.stderr
+    assert "verified after 1 attempt(s)" in out.stdout and "Customer-016" in out.stdout
+    assert f"saved into node 'shape' of workflow '{wf_id}'" in out.stdout
+    engine.stop()                                   # no engine: the CLI holds the lock and runs a worker
+    out = cli("ai", "assist", wf_id, "check", "-m", "any?", "--model", scripted("count(*) > 0", mode="condition"),
+              "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "verified" and result["accepted"] is None
+    out = cli("ai", "accept", wf_id, result["id"])
+    assert out.returncode == 0 and "saved into node 'check'" in out.stdout, out.stderr
+    saved = json.loads((Path(engine.home) / "workflows" / f"{wf_id}.json").read_text())
+    nodes = {n["id"]: n for n in saved["nodes"]}
+    assert nodes["shape"]["config"]["sql"] == code and nodes["check"]["ai"]["message_id"] == result["message_id"]
