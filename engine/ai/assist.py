@@ -91,8 +91,7 @@ class AssistService:
                 attempt["proposal"] = proposal.to_dict()
                 if proposal.mode == "question":
                     return self._finish(record, "question", proposal, attempt)
-                candidate = self._candidate(wf, node, kind, proposal, inputs, dialect)
-                attempt["sample"] = self._verify(workflow_id, candidate, kind, input_ids)
+                attempt["sample"] = self._check_and_try(wf, node, kind, proposal, inputs, dialect, input_ids)
             except SqlRefused as exc:
                 attempt.update(error=f"refused before running ({exc.reason}): {exc}", refused=exc.reason)
             except (ProposalUnreadable, DagfluxError) as exc:
@@ -103,6 +102,16 @@ class AssistService:
                         {"role": "user", "content": repair_message(attempt["error"])}]
         last = record["attempts"][-1]
         return self._finish(record, "failed", None, last)
+
+    def verify(self, workflow_id: str, node_id: str, proposal: Proposal) -> dict[str, Any]:
+        """Guard, validate and try ``proposal`` on the sample, as a round of :meth:`assist_node`
+        does; the sample output, or the error (:class:`SqlRefused` for a refusal)."""
+        wf = self.store.load(workflow_id)
+        node = wf.node(node_id)
+        kind = kind_of(node.type, node.config, node.label)
+        input_ids = [e.source for e in wf.inputs_of(node_id)]
+        inputs = self.panels.input_tables(workflow_id, input_ids) if kind != "rest" else []
+        return self._check_and_try(wf, node, kind, proposal, inputs, self._dialect(node, inputs), input_ids)
 
     def accept(self, workflow_id: str, proposal_id: str) -> dict[str, Any]:
         """Write a verified proposal into its node (ordinary config + provenance)."""
@@ -153,6 +162,11 @@ class AssistService:
         return out
 
     # --- steps -------------------------------------------------------------------------------
+    def _check_and_try(self, wf: Any, node: Any, kind: str, proposal: Proposal, inputs: Sequence[Mapping[str, Any]],
+                       dialect: str, input_ids: list[str]) -> dict[str, Any]:
+        candidate = self._candidate(wf, node, kind, proposal, inputs, dialect)
+        return self._verify(wf.id, candidate, kind, input_ids)
+
     def _finish(self, record: dict, status: str, proposal: Proposal | None, attempt: dict) -> dict[str, Any]:
         record.update(status=status, message_id=attempt["message_id"], error=attempt.get("error"),
                       refused=attempt.get("refused"), sample=attempt.get("sample"),
