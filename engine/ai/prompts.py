@@ -37,9 +37,10 @@ SYSTEM = {
                   + REPLY_FORM % ("condition", '"<the expression>"')),
     "rest": ("You write the fetch spec of a DagFlux REST Data Source: a JSON object with 'path' (relative to the "
              "connection's base URL), optional 'method', 'params', 'headers', 'body', 'records_path' (dotted path "
-             "to the list of records in a reply) and 'pagination' ({\"kind\": \"page\"|\"offset\"|\"cursor\"|"
-             "\"link\", …}). Never write a credential: the connection adds its own authentication. "
-             + REPLY_FORM % ("rest", "{<the fetch spec>}")),
+             "to the list of records in a reply) and 'pagination': one of \"none\", \"page\", \"offset\", "
+             "\"cursor\", \"link\", or an object {\"type\": …, \"page_param\", \"size_param\", \"size\", "
+             "\"offset_param\", \"limit_param\", \"cursor_param\", \"cursor_path\"}. Never write a credential: "
+             "the connection adds its own authentication. " + REPLY_FORM % ("rest", "{<the fetch spec>}")),
 }
 
 

@@ -9,6 +9,7 @@ what the fake server received."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def engine(dagflux_home, keyring_ready):
     proc.stop()
 
 
-def scripted(code: str, mode: str = "sql", explanation: str = "It does what was asked.") -> str:
+def scripted(code: str | dict, mode: str = "sql", explanation: str = "It does what was asked.") -> str:
     """The fake's model name that makes it answer with this proposal."""
     return "sql:" + json.dumps({"mode": mode, "code": code, "explanation": explanation})
 
@@ -244,3 +245,84 @@ def test_the_cli_asks_shows_and_accepts_with_or_without_an_engine(engine, fake, 
     saved = json.loads((Path(engine.home) / "workflows" / f"{wf_id}.json").read_text())
     nodes = {n["id"]: n for n in saved["nodes"]}
     assert nodes["shape"]["config"]["sql"] == code and nodes["check"]["ai"]["message_id"] == result["message_id"]
+
+
+def test_a_join_asks_one_question_when_the_request_leaves_the_pairing_open(engine, fake, tmp_path):
+    folder = tmp_path / "j"
+    folder.mkdir()
+    write_csv(folder / "orders.csv", ["id", "customer_id", "total"], [[i, i % 3, i] for i in range(1, 7)])
+    write_csv(folder / "customers.csv", ["id", "name"], [[0, "Ann"], [1, "Bo"], [2, "Cy"]])
+    nodes = [start(), source("orders", "orders.csv"), source("customers", "customers.csv"),
+             node("both", "join", {"sql": "SELECT * FROM {{ input.orders }}"})]
+    path = write_workflow(folder, "join_flow", nodes, [("start", "orders"), ("start", "customers"),
+                                                       ("orders", "both"), ("customers", "both")])
+    with engine.client(timeout=60) as client:
+        wf_id = client.call("workflows.import", path=str(path))["id"]
+        run = client.call("runs.start", workflow_id=wf_id)
+        assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
+        client.call("connections.add", id="fake", type="openai", name="fake",
+                    settings={"base_url": fake.url + "/v1", "max_retries": 0}, secrets={"api_key": fake.key})
+        asked = client.call("ai.assist_node", workflow_id=wf_id, node_id="both", request="join them", timeout=120,
+                            model="sql:" + json.dumps({"mode": "question",
+                                                       "question": "Is orders.customer_id paired with customers.id?"}))
+        assert asked["status"] == "question" and asked["question"].startswith("Is orders.customer_id")
+        with pytest.raises(EngineCallError, match="cannot be saved"):
+            client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=asked["id"])
+        code = ("SELECT o.id, c.name, o.total FROM {{ input.orders }} o "
+                "LEFT JOIN {{ input.customers }} c ON c.id = o.customer_id ORDER BY o.id")
+        joined = client.call("ai.assist_node", workflow_id=wf_id, node_id="both", timeout=120,
+                             request="yes, customer_id = id, left join, keep id, name, total", model=scripted(code))
+        assert joined["status"] == "verified" and joined["sample"]["rows"][:2] == [[1, "Bo", 1], [2, "Cy", 2]]
+        prompt = _prompts(fake)[-1]
+        assert "{{ input.orders }} (also {{ input.1 }})" in prompt and '"customers__' not in prompt
+
+
+def test_a_rest_source_gets_a_fetch_spec_and_never_a_credential(engine, fake, tmp_path):
+    from tests.integration.restserver import RestServer
+
+    token = "tok-" + secrets.token_hex(12)
+    folder = tmp_path / "r"
+    folder.mkdir()
+    with RestServer(token=token) as server, engine.client(timeout=60) as client:
+        client.call("connections.add", id="api", type="rest", name="API",
+                    settings={"base_url": server.url, "auth": "bearer"}, secrets={"token": token})
+        client.call("connections.add", id="fake", type="openai", name="fake",
+                    settings={"base_url": fake.url + "/v1", "max_retries": 0}, secrets={"api_key": fake.key})
+        nodes = [start(), node("items", "data_source", {"source": "rest", "connection": "api", "path": "/"})]
+        wf_id = client.call("workflows.import", path=str(write_workflow(folder, "rest_flow", nodes,
+                                                                        [("start", "items")])))["id"]
+        spec = {"path": "/items", "records_path": "data.items", "pagination": "page"}
+        result = client.call("ai.assist_node", workflow_id=wf_id, node_id="items", request="all items",
+                             model=scripted(spec, mode="rest"), timeout=120)
+        assert result["status"] == "verified", result["error"]
+        assert [r[0] for r in result["sample"]["rows"]] == [1, 2, 3, 4, 5]
+        sneaky = {"path": "/items", "body": {"token": "{{ secret.api.token }}"}}
+        refused = client.call("ai.assist_node", workflow_id=wf_id, node_id="items", request="all items",
+                              model=scripted(sneaky, mode="rest"), timeout=120)
+        assert refused["status"] == "failed" and "secret" in refused["error"]
+        prompt = _prompts(fake)[0]
+        assert "REST connection:" in prompt and server.url in prompt
+        accepted = client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=result["id"])
+        assert accepted["config"] == {"source": "rest", "connection": "api", **spec}
+    assert token not in fake.everything_received()
+
+
+def test_the_ai_key_is_never_in_prompts_files_or_logs(engine, fake, tmp_path, dagflux_home):
+    with engine.client(timeout=60) as client:
+        wf_id = _flow(client, fake, tmp_path / "p")
+        good = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="ids",
+                           model=scripted("SELECT id FROM {{ input }}"), timeout=120)
+        client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=good["id"])
+        client.call("connections.edit", id="fake", secrets={"api_key": "refused-" + fake.key})
+        with pytest.raises(EngineCallError) as info:
+            client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="ids", model="good",
+                        timeout=120)
+    leaked = "refused-" + fake.key
+    assert leaked in fake.everything_received()            # positive control: the server got and echoed it
+    assert leaked not in str(info.value)
+    bodies = [json.loads(r["body"]) for r in fake.received if r["body"]]
+    assert not any(fake.key in m["content"] for b in bodies for m in b.get("messages", []))
+    for path in dagflux_home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert fake.key.encode() not in data, path
