@@ -326,3 +326,63 @@ def test_the_ai_key_is_never_in_prompts_files_or_logs(engine, fake, tmp_path, da
         if path.is_file():
             data = path.read_bytes()
             assert fake.key.encode() not in data, path
+
+
+def test_storage_database_gets_postgresql_sql_guarded_in_that_dialect(engine, fake, tmp_path, postgres_server,
+                                                                      cli):
+    from tests.integration.dbservers import add_login, postgres_admin
+    from tests.integration.test_secrets_and_connections import _add_pg, _seed_pg
+
+    server = add_login(postgres_server)
+    _seed_pg(server)                       # orders: ids 0..11, customer 'customer N % 4', total = id * 10.5
+    assert _add_pg(cli, server).returncode == 0
+    nodes = [start(),
+             node("orders", "data_source", {"source": "connection", "connection": "sales", "table": "orders"}),
+             node("shape", "transformer", {"language": "sql", "storage": "database",
+                                           "sql": "SELECT * FROM {{ input }}"})]
+    folder = tmp_path / "pg"
+    folder.mkdir()
+    with engine.client(timeout=60) as client:
+        wf_id = client.call("workflows.import", path=str(write_workflow(folder, "pg_flow", nodes, [
+            ("start", "orders"), ("orders", "shape")])))["id"]
+        run = client.call("runs.start", workflow_id=wf_id)
+        assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
+        client.call("connections.add", id="fake", type="openai", name="fake",
+                    settings={"base_url": fake.url + "/v1", "max_retries": 0}, secrets={"api_key": fake.key})
+        code = ("SELECT customer, sum(total)::float8 AS revenue FROM {{ input }} GROUP BY customer "
+                "ORDER BY customer")
+        good = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="revenue per customer",
+                           model=scripted(code), timeout=120)
+        assert good["status"] == "verified", good["error"]
+        assert good["sample"]["rows"][0] == ["customer 0", 126.0]
+        prompt = _prompts(fake)[-1]
+        assert "SQL dialect: PostgreSQL" in prompt and 'CREATE TABLE "orders"' in prompt and "(postgresql)" in prompt
+        sneaky = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="clean up",
+                             model=scripted("WITH d AS (DELETE FROM {{ input }} RETURNING *) SELECT * FROM d"),
+                             timeout=120)
+        assert sneaky["status"] == "failed" and sneaky["refused"] == "writes"
+        accepted = client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=good["id"])
+        assert accepted["config"] == {"language": "sql", "mode": "new_table", "storage": "database", "sql": code}
+    admin = postgres_admin(server)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM orders")
+            assert cur.fetchone()[0] == 12
+    finally:
+        admin.close()
+
+
+def test_a_python_proposal_runs_in_the_sandboxed_try_and_a_crashing_one_fails(engine, fake, tmp_path):
+    good = "def transform(rows):\n    for r in rows:\n        yield {'id': r['id'], 'half': r['total'] / 2}\n"
+    bad = "def transform(rows):\n    for r in rows:\n        yield {'id': r['id'], 'x': r['missing']}\n"
+    with engine.client(timeout=60) as client:
+        wf_id = _flow(client, fake, tmp_path / "p")
+        result = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="halve, in Python",
+                             model=scripted(good, mode="python"), timeout=300)
+        assert result["status"] == "verified", result["error"]
+        assert result["sample"]["rows"][:2] == [[1, 5.0], [2, 10.0]]
+        failed = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="use missing",
+                             model=scripted(bad, mode="python"), timeout=300)
+        assert failed["status"] == "failed" and "missing" in failed["error"]
+        accepted = client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=result["id"])
+        assert accepted["config"] == {"language": "python", "code": good.strip()}
