@@ -386,3 +386,27 @@ def test_a_python_proposal_runs_in_the_sandboxed_try_and_a_crashing_one_fails(en
         assert failed["status"] == "failed" and "missing" in failed["error"]
         accepted = client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id=result["id"])
         assert accepted["config"] == {"language": "python", "code": good.strip()}
+
+
+def test_clear_errors_before_any_model_call(engine, fake, tmp_path):
+    folder = tmp_path / "n"
+    folder.mkdir()
+    write_csv(folder / "orders.csv", ["id"], [[1]])
+    path = write_workflow(folder, "fresh_flow", [start(), source("src", "orders.csv"),
+                                                 sql("shape", "SELECT * FROM {{ input }}")],
+                          [("start", "src"), ("src", "shape")])
+    with engine.client(timeout=60) as client:
+        wf_id = client.call("workflows.import", path=str(path))["id"]
+        with pytest.raises(EngineCallError, match="no AI connection: add one with `dagflux connections add"):
+            client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="x")
+        client.call("connections.add", id="fake", type="openai", name="fake",
+                    settings={"base_url": fake.url + "/v1"}, secrets={"api_key": fake.key})
+        with pytest.raises(EngineCallError, match="input 'src' has no output table yet — run the workflow once"):
+            client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="x", model="good")
+        with pytest.raises(EngineCallError, match="the request is empty"):
+            client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="  ")
+        with pytest.raises(EngineCallError, match="no proposal 'prop-nope'"):
+            client.call("ai.accept_proposal", workflow_id=wf_id, proposal_id="prop-nope")
+        with pytest.raises(EngineCallError, match="is not a proposal id"):
+            client.call("ai.get_proposal", proposal_id="../../connections")
+    assert fake.received == []                       # nothing reached the model
