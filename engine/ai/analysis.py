@@ -3,7 +3,7 @@ a Markdown file, and the same text in the run's history.
 
 Config (an Output node): ``{"format": "ai_analysis", "prompt": "…", "path": "out/x.md",
 "ai_connection": "<AI connection>", "model"?: "…", "max_tokens"?: n}`` (``path`` defaults
-to ``<node id>.md``; ``if_exists`` as for other formats).
+to ``<node id>.md``; ``if_exists`` and ``options.create_dirs`` as for other formats).
 
 **What the model sees — the context budget.** Always the table's schema (``CREATE TABLE``)
 and its row count. Unless the workflow is *schema only*: per-column aggregates (non-null
@@ -39,8 +39,8 @@ BUDGET_CHARS = 16_000
 SAMPLE_ROWS = 20
 AGG_COLUMNS = 40
 NUMERIC = ("INT", "REAL", "FLOA", "DOUB", "NUM", "DEC")
-CONFIG_KEYS = ("format", "prompt", "path", "ai_connection", "model", "max_tokens", "if_exists", "description",
-               "_workflow_ai")
+CONFIG_KEYS = ("format", "prompt", "path", "ai_connection", "model", "max_tokens", "if_exists", "options",
+               "description", "_workflow_ai")
 SYSTEM = ("You are a data analyst. Answer the user's question about the table described below, in Markdown. "
           "Base every statement on the schema, counts, aggregates and sample given; say when they are not "
           "enough to answer.")
@@ -54,6 +54,9 @@ def validate(config: Mapping[str, Any]) -> list[ConfigProblem]:
         problems.append(ConfigProblem("ai_connection", "choose the AI connection that writes the analysis"))
     if "max_tokens" in config and (not isinstance(config["max_tokens"], int) or config["max_tokens"] < 1):
         problems.append(ConfigProblem("max_tokens", "must be a whole number ≥ 1"))
+    unknown = sorted(set(config.get("options") or {}) - {"create_dirs"})
+    if unknown:
+        problems.append(ConfigProblem("options", f"ai_analysis takes only create_dirs, not {', '.join(unknown)}"))
     if config.get("if_exists", "overwrite") not in ("overwrite", "fail"):
         problems.append(ConfigProblem("if_exists", "must be one of overwrite, fail"))
     return problems
@@ -78,6 +81,8 @@ def run(ctx: NodeContext) -> NodeOutput:
     except DagfluxError as exc:
         raise NodeError(f"node '{ctx.label}': {exc}") from None
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not path.parent.exists() and (config.get("options") or {}).get("create_dirs"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     if not path.parent.exists():
         raise NodeError(f"node '{ctx.label}': the folder {path.parent} does not exist")
     atomic_write_text(path, markdown(ctx.label, str(config["prompt"]), source.table, reply, at))

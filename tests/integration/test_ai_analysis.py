@@ -99,3 +99,25 @@ def test_a_failed_call_fails_the_node_and_writes_no_file(engine, fake, tmp_path)
         report = next(n for n in summary["nodes"] if n["id"] == "report")
         assert "the AI call failed (server)" in report["error"] and "HTTP 503" in report["error"]
         assert not (folder / "out" / "report.md").exists()
+
+
+def test_create_dirs_and_validation_of_the_format(engine, fake, tmp_path):
+    with engine.client(timeout=60) as client:
+        folder = tmp_path / "p"
+        wf_id, _, _ = _run(client, fake, folder)
+        doc = client.call("workflows.get", id=wf_id)
+        for n in doc["nodes"]:
+            if n["id"] == "report":
+                n["config"].update(path="new/dir/report.md", options={"create_dirs": True})
+        client.call("workflows.save", doc=doc)
+        run = client.call("runs.start", workflow_id=wf_id)
+        assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
+        assert "DE leads with 5 orders." in (folder / "new" / "dir" / "report.md").read_text()
+    from engine.ai.analysis import validate
+
+    problems = {p.field: p.message for p in validate({"format": "ai_analysis", "options": {"sheet": "x"},
+                                                      "max_tokens": 0, "colour": "red"})}
+    assert problems == {"colour": "not a setting of the ai_analysis format", "prompt": "say what the analysis "
+                        "should answer", "ai_connection": "choose the AI connection that writes the analysis",
+                        "max_tokens": "must be a whole number ≥ 1", "options": "ai_analysis takes only create_dirs, "
+                        "not sheet"}
