@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     cli_engine.add_parsers(sub)
     cli_connections.add_parsers(sub)
     cli_preview.add_parsers(sub)
+    from engine import cli_ai_assist
+
+    cli_ai_assist.add_parsers(sub)     # `dagflux ai assist|propose`; returns the `ai` subparsers
     return p
 
 

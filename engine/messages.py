@@ -402,4 +402,11 @@ METHODS: dict[str, str] = {
     "plugins.rollback": "{name}: switch back to the previous kept version (offline); reloads",
     "plugins.reload": "reload plugins now (refused with the reason while a run is active)",
     "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
+    "ai.assist_node": "{workflow_id, node_id, request, session?, connection?, model?, options?}: a proposal for "
+                      "the node, verified on the sample (status verified / failed / question)",
+    "ai.accept_proposal": "{workflow_id, proposal_id}: save a verified proposal as the node's config + provenance",
+    "ai.get_proposal": "{proposal_id}: a proposal as it was returned",
+    "ai.provenance": "{workflow_id}: {node id: generated | edited} for AI-written nodes",
+    "ai.propose_workflow": "{request, connection?, model?, options?}: a workflow proposal, valid or with its "
+                           "problems",
 }

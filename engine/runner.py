@@ -282,6 +282,8 @@ class Run:
             node_type, config, output = "transformer", dict(STAGE_INPUT), f"{workspace.STAGING_PREFIX}{final}_input"
         else:
             node_type, config, output = node.type, node.config, final
+            if node.type == "output" and config.get("format") == "ai_analysis":   # engine.ai.analysis
+                config = {**config, "_workflow_ai": dict(self.wf.settings.get("ai") or {})}
         task = RunNode(id=next(_task_ids), run_id=self.run_id, workflow_id=self.wf.id, node_id=node_id,
                        node_type=node_type, title=node.title, config=config,
                        base_dir=str(self.base_dir), inputs=inputs, output_table=output,

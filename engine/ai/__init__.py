@@ -7,6 +7,15 @@
 * :mod:`engine.ai.openai_compat`, :mod:`engine.ai.anthropic`, :mod:`engine.ai.gemini` —
   the three protocols, on aiohttp (no vendor SDK).
 
-Not built yet (issue 12, still open): chat sessions, AI calls in workers with streamed
-events, the per-node assistant and the ``ai_analysis`` output.
+The per-node assistant (docs/ai-assistant.md):
+
+* :mod:`engine.ai.assist` — ``assist_node`` / ``accept`` / ``verify`` (propose, guard, try on
+  the sample, repair at most twice; only a verified proposal is saved);
+* :mod:`engine.ai.context`, :mod:`engine.ai.prompts` — what the model sees, built in a worker;
+* :mod:`engine.ai.proposal` — reading a reply as code + mode + explanation;
+* :mod:`engine.ai.sql_guard` — a proposal's SQL refused before it runs unless it is one
+  read-only SELECT of the node's inputs (sqlglot);
+* :mod:`engine.ai.provenance` — the ``ai`` block an accepted proposal leaves on its node;
+* :mod:`engine.ai.workflow_proposal` — a whole workflow from a request, validated;
+* :mod:`engine.ai.analysis` — the ``ai_analysis`` Output format.
 """

@@ -183,8 +183,12 @@ def _node_from(raw: Any, index: int, source: str) -> Node:
     if retry is not None and not isinstance(retry, dict):
         raise WorkflowFileError(f"{where} ('{node_id}'): 'retry' must be an object like "
                                 f'{{"count": 3, "delay_s": 2, "backoff": 2}}', source)
+    ai = raw.get("ai")
+    if ai is not None and not isinstance(ai, dict):
+        raise WorkflowFileError(f"{where} ('{node_id}'): 'ai' must be an object (session, message_id, at, "
+                                f"hash)", source)
     return Node(node_id, node_type, str(raw.get("title") or ""), (float(pos[0]), float(pos[1])),
-                config, float(timeout) if timeout else None, bool(raw.get("pinned", False)), retry)
+                config, float(timeout) if timeout else None, bool(raw.get("pinned", False)), retry, ai)
 
 
 def _json_kind(value: Any) -> str:
@@ -224,6 +228,8 @@ def node_to_dict(node: Node) -> Doc:
     if node.retry:
         out["retry"] = _sorted(node.retry)
     out["config"] = _sorted(node.config)
+    if node.ai:
+        out["ai"] = _sorted(node.ai)
     return out
 
 

@@ -48,11 +48,12 @@ class Node:
     timeout_s: float | None = None
     pinned: bool = False
     retry: dict[str, Any] | None = None    # {count, delay_s, backoff}: see engine.retry
+    ai: dict[str, Any] | None = None       # provenance of AI-written config: see engine.ai.provenance
 
     def clone(self) -> Node:
         return Node(self.id, self.type, self.title, (self.position[0], self.position[1]),
                     copy.deepcopy(self.config),
-                    self.timeout_s, self.pinned, copy.deepcopy(self.retry))
+                    self.timeout_s, self.pinned, copy.deepcopy(self.retry), copy.deepcopy(self.ai))
 
     @property
     def label(self) -> str:

@@ -32,6 +32,7 @@ from engine.paths import DataPaths, ensure_data_dir
 from engine.plugins import load_registry
 from engine.run_ids import new_run_id
 from engine.service import ipc
+from engine.service.ai_assist import AiAssistCalls
 from engine.service.events import EventBus
 from engine.service.history_calls import HistoryCalls
 from engine.service.plugin_calls import PluginCalls
@@ -45,7 +46,7 @@ WARM_UP_TIMEOUT_S = 120.0       # workers and triggers; a worker alone gives up 
 ANSWERED_WHILE_WARMING = frozenset({"status", "shutdown"})
 
 
-class Engine(HistoryCalls, PluginCalls):
+class Engine(HistoryCalls, PluginCalls, AiAssistCalls):
     def __init__(self, paths: DataPaths, pool_size: int | None = None, webhook_host: str = "127.0.0.1",
                  webhook_port: int = DEFAULT_WEBHOOK_PORT, poll_files: bool = False, clock: Any = None,
                  notifications: bool = True) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
 from engine.messages import RunOp
+from engine.workers.ai_ops import OPS as AI_ASSIST_OPS
 from engine.workers.preview_ops import OPS as PREVIEW_OPS
 
 
@@ -45,4 +46,4 @@ def _sample(state: Any, connection: str, object: str, limit: int = 5) -> dict[st
 
 
 _OPS = {"connection.test": _test, "connection.objects": _objects, "connection.fields": _fields,
-        "connection.sample": _sample, **PREVIEW_OPS}
+        "connection.sample": _sample, **PREVIEW_OPS, **AI_ASSIST_OPS}

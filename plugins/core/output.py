@@ -6,10 +6,11 @@ into the workspace).
 
 The default file name, when ``path`` is empty, is ``<node id>.csv`` beside the
 workflow file. ``if_exists`` is ``overwrite`` (default) or ``fail``. With
-``connection`` (and ``table``, ``mode``: create / replace / append) the table is
+``connection`` (and ``table``, ``mode``: replace / append / fail) the table is
 written to that connection instead; when that connection is object storage (S3, Azure
 Blob — ``object_store`` connectors from catalog plugins), ``path`` names the object
-written, in the format of its extension or ``format``.
+written, in the format of its extension or ``format``. With ``format: ai_analysis`` a
+model answers ``prompt`` about the table into a Markdown file (:mod:`engine.ai.analysis`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.ai import analysis
 from engine.connectors.transfer import transfer
 from engine.errors import NodeError
 from engine.io import writers
@@ -37,6 +39,8 @@ class OutputNode(NodeType):
     output_ports = ()
 
     def validate_config(self, config: Mapping[str, Any], input_ids: list[str]) -> list[ConfigProblem]:
+        if config.get("format") == analysis.FORMAT:
+            return analysis.validate(config)
         problems = []
         fmt = config.get("format")
         path = config.get("path")
@@ -57,6 +61,8 @@ class OutputNode(NodeType):
 
     def execute(self, ctx: NodeContext) -> NodeOutput:
         source = ctx.input()
+        if ctx.config.get("format") == analysis.FORMAT:
+            return analysis.run(ctx)
         if ctx.config.get("connection"):
             return self._to_connection(ctx, str(ctx.config["connection"]))
         path = ctx.resolve_path(str(ctx.config.get("path") or f"{ctx.node_id}.csv"))

@@ -101,8 +101,9 @@ class AiFakeServer:
     def _given_key(self, request: web.Request, protocol: str) -> str:
         if protocol == "openai":
             return request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if protocol == "anthropic":
-            return request.headers.get("x-api-key", "")
+        if protocol == "anthropic":   # the official SDK sends an API key as a Bearer token
+            return request.headers.get("x-api-key", "") or request.headers.get(
+                "Authorization", "").removeprefix("Bearer ")
         return request.headers.get("x-goog-api-key", "") or request.query.get("key", "")
 
     def _error(self, protocol: str, status: int, message: str, headers: dict | None = None,
@@ -187,6 +188,11 @@ class AiFakeServer:
         failure = self._scripted_failure("openai", model, request)
         if failure is not None:
             return failure
+        if not body.get("stream"):   # a whole reply, as JSON, when streaming was not asked for
+            return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "created": 0,
+                                      "model": model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                          "role": "assistant", "content": "".join(self._text(model, body, "openai"))}}],
+                                      "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
         base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": model}
         chunks: list[tuple[str | None, Any]] = [(None, {**base, "choices": [
             {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
@@ -205,6 +211,11 @@ class AiFakeServer:
         failure = self._scripted_failure("anthropic", model, request)
         if failure is not None:
             return failure
+        if not body.get("stream"):   # a whole Message, as JSON, when streaming was not asked for
+            return web.json_response({
+                "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": "".join(self._text(model, body, "anthropic"))}],
+                "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 7, "output_tokens": 3}})
         start = {"type": "message_start", "message": {
             "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 7, "output_tokens": 1}}}

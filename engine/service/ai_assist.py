@@ -1,0 +1,62 @@
+"""The engine's per-node assistant calls (mixed into :class:`engine.service.engine.Engine`):
+
+* ``ai.assist_node(workflow_id, node_id, request, session=None, connection=None, model=None,
+  options=None)`` → the proposal record (:mod:`engine.ai.assist`): ``status`` verified /
+  failed / question, ``proposal`` {mode, code, explanation}, ``sample`` (the output on the
+  sample), ``error`` and ``attempts``;
+* ``ai.accept_proposal(workflow_id, proposal_id)`` → the node's new config and provenance;
+  refused for a proposal that did not run cleanly;
+* ``ai.get_proposal(proposal_id)``; ``ai.provenance(workflow_id)`` → ``{node id: generated |
+  edited}``;
+* ``ai.propose_workflow(request, connection=None, model=None, options=None)`` → a graph
+  proposal valid for the workflow model, or ``status: invalid`` with its problems
+  (:mod:`engine.ai.workflow_proposal`).
+
+Every model call runs in a worker, which alone resolves the AI key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.paths import DataPaths
+
+
+class AiAssistCalls:
+    paths: DataPaths
+    store: Any
+    history: Any
+    pool: Any
+    connections: Any
+    _node_panels: Callable[[], Any]     # Engine's NodePanelService, built on first use
+
+    def _assistant(self) -> Any:
+        service = getattr(self, "_assist_service", None)
+        if service is None:
+            from engine.ai.assist import AssistService
+
+            service = self._assist_service = AssistService(
+                self.store, self.history, self.pool, self.connections, self._node_panels(),
+                self.paths.root / "ai" / "proposals")
+        return service
+
+    def _call_ai_assist_node(self, workflow_id: str, node_id: str, request: str, session: str | None = None,
+                             connection: str | None = None, model: str | None = None,
+                             options: dict | None = None) -> dict:
+        return self._assistant().assist_node(workflow_id, node_id, request, session, connection, model, options)
+
+    def _call_ai_accept_proposal(self, workflow_id: str, proposal_id: str) -> dict:
+        return self._assistant().accept(workflow_id, proposal_id)
+
+    def _call_ai_get_proposal(self, proposal_id: str) -> dict:
+        return self._assistant().load(proposal_id)
+
+    def _call_ai_provenance(self, workflow_id: str) -> dict:
+        return self._assistant().provenance(workflow_id)
+
+    def _call_ai_propose_workflow(self, request: str, connection: str | None = None, model: str | None = None,
+                                  options: dict | None = None) -> dict:
+        from engine.ai.workflow_proposal import propose_workflow
+
+        return propose_workflow(self._assistant(), request, connection, model, options)
