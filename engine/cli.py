@@ -11,6 +11,7 @@ Contract (other tools rely on these names and exit codes):
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
 * ``dagflux plugins`` — loaded plugins and the errors of those that failed;
   ``dagflux plugins search|install|update|remove|rollback`` (:mod:`engine.cli_plugins`).
+* ``dagflux ai chat|sessions|usage`` — AI chat from the terminal (:mod:`engine.cli_ai`).
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     wd.add_argument("table")
     wd.set_defaults(func=cmd_ws_drop)
 
-    from engine import cli_connections, cli_engine, cli_plugins, cli_preview
+    from engine import cli_ai, cli_connections, cli_engine, cli_plugins, cli_preview
 
     cli_plugins.add_parsers(sub)
 
     cli_engine.add_parsers(sub)
     cli_connections.add_parsers(sub)
     cli_preview.add_parsers(sub)
+    cli_ai.add_parsers(sub)
     return p
 
 

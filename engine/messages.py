@@ -382,3 +382,9 @@ METHODS: dict[str, str] = {
     "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
     "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
 }
+
+
+# AI calls and chat sessions: their messages and methods are in engine.messages_ai, in this catalog.
+from engine.messages_ai import AI_METHODS  # noqa: E402
+
+METHODS.update(AI_METHODS)
