@@ -7,6 +7,9 @@
 * :mod:`engine.ai.openai_compat`, :mod:`engine.ai.anthropic`, :mod:`engine.ai.gemini` —
   the three protocols, on aiohttp (no vendor SDK).
 
-Not built yet (issue 12, still open): chat sessions, AI calls in workers with streamed
-events, the per-node assistant and the ``ai_analysis`` output.
+* :mod:`engine.ai.worker_ops` — the ``ai.chat`` worker operation: the only place a key is
+  resolved; streams :class:`~engine.messages_ai.AiDelta` events ahead of its reply.
+* :mod:`engine.ai.calls` — the engine's side of a call: submit, relay, cancel.
+* :mod:`engine.ai.sessions`, :mod:`engine.ai.chat` — chat sessions as ``chats/<id>.json``
+  and sending in them. See docs/ai.md.
 """
