@@ -206,3 +206,85 @@ def test_cancelling_a_call_stops_the_workers_http_request(cli, engine, dagflux_h
             slow.count = 2
             again = client.call("ai.call", connection="slow", messages=[{"role": "user", "content": "x"}])
             assert _events_until_end(events, again["call_id"])[-1].text == "tok0 tok1 "
+
+
+# --- the interactive chat on a terminal ------------------------------------------------------
+
+class _Terminal:
+    """The real CLI on a pseudo-terminal (so it is interactive), read as the user would see it."""
+
+    def __init__(self, home, *args: str) -> None:
+        import os
+        import pty
+        import subprocess
+        import sys
+
+        from tests.conftest import REPO
+
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *args], stdin=slave, stdout=slave,
+                                     stderr=slave, cwd=REPO, env=dict(os.environ, DAGFLUX_HOME=str(home)),
+                                     start_new_session=True)
+        os.close(slave)
+        self.seen = ""
+        self.mark = 0          # each wait looks only at what appeared after the previous match
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        import os
+        import select
+
+        deadline = time.monotonic() + timeout
+        while text not in self.seen[self.mark:]:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{text!r} never appeared; the terminal shows:\n{self.seen}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                assert chunk, f"the CLI ended before {text!r}; the terminal shows:\n{self.seen}"
+                self.seen += chunk.decode("utf-8", "replace")
+        self.mark = self.seen.index(text, self.mark) + len(text)
+        return self.seen
+
+    def type(self, line: str) -> None:
+        import os
+
+        os.write(self.master, (line + "\n").encode())
+
+    def close(self) -> int:
+        import os
+
+        code = self.proc.wait(60)
+        os.close(self.master)
+        return code
+
+
+def test_interactive_chat_streams_and_ctrl_c_stops_only_the_reply(cli, dagflux_home):
+    import signal
+
+    with SlowAiServer() as slow:
+        _add(cli, "slow", slow.url, None, model="slow")
+        term = _Terminal(dagflux_home, "ai", "chat", "--connection", "slow")
+        try:
+            term.wait_for("you> ")
+            term.type("count for me")
+            term.wait_for("tok2 ")                      # streamed as it arrives
+            term.proc.send_signal(signal.SIGINT)         # Ctrl+C: stops this reply, not the chat
+            term.wait_for("■ cancelled")
+            assert slow.hung_up.wait(30)
+            term.wait_for("you> ")
+            slow.count = 3
+            term.type("again")
+            term.wait_for("tok0 tok1 tok2 \r\n")
+            term.wait_for("you> ")
+            term.type("/exit")
+        finally:
+            code = term.close()
+    assert code == 0                                     # the last reply completed
+    session = json.loads(cli("ai", "sessions", "list", "--json").stdout)[0]
+    doc = json.loads(cli("ai", "sessions", "show", session["id"], "--json").stdout)
+    assert [(m["role"], m.get("status")) for m in doc["messages"]] == [
+        ("user", None), ("assistant", "cancelled"), ("user", None), ("assistant", "complete")]
+    assert doc["messages"][1]["content"].startswith("tok0 tok1 tok2 ")
