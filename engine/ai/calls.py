@@ -117,6 +117,9 @@ class AiCallManager:
         except CancelledError:
             reply = None
         finished = _finished(call, reply)
+        log.info("AI call %s on '%s' (%s) %s: %s in / %s out tokens, %.0f ms%s", call.call_id, call.connection,
+                 finished.model or "default model", finished.status, finished.input_tokens, finished.output_tokens,
+                 finished.duration_ms, f" — {finished.error}" if finished.error else "")
         listener = call.on_finished or call.on_event   # on_finished forwards the end itself
         if listener is not None:
             try:
