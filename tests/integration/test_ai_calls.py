@@ -208,6 +208,38 @@ def test_cancelling_a_call_stops_the_workers_http_request(cli, engine, dagflux_h
             assert _events_until_end(events, again["call_id"])[-1].text == "tok0 tok1 "
 
 
+
+def test_a_caller_that_hangs_up_has_its_call_cancelled(cli, engine, dagflux_home):
+    with SlowAiServer() as slow:
+        _add(cli, "slow", slow.url, None, model="slow")
+        events = queue.SimpleQueue()
+        client = _client(dagflux_home, events)
+        try:
+            client.call("ai.call", connection="slow", messages=[{"role": "user", "content": "go"}])
+            assert isinstance(events.get(timeout=60), AiDelta)
+        finally:
+            client.close()
+        assert slow.hung_up.wait(30)                     # nobody reads the reply: the request ended
+
+
+def test_stopping_the_engine_cancels_a_streaming_chat_and_saves_it(cli, dagflux_home):
+    engine = EngineProcess(dagflux_home)
+    with SlowAiServer() as slow:
+        _add(cli, "slow", slow.url, None, model="slow")
+        events = queue.SimpleQueue()
+        try:
+            with _client(dagflux_home, events) as client:
+                session = client.call("chats.create", connection="slow")
+                client.call("chats.send", id=session["id"], text="go")
+                assert isinstance(events.get(timeout=60), AiDelta)
+                engine.stop()
+        finally:
+            engine.stop()
+        assert slow.hung_up.wait(30)
+    doc = json.loads(cli("ai", "sessions", "show", session["id"], "--json").stdout)
+    assert doc["messages"][-1]["status"] == "cancelled" and doc["messages"][-1]["content"].startswith("tok0 ")
+
+
 # --- the interactive chat on a terminal ------------------------------------------------------
 
 class _Terminal:
