@@ -85,7 +85,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             session = link.call("chats.create", connection=args.connection, model=args.model)["id"]
         if args.message is not None or not sys.stdin.isatty():
             text = args.message if args.message is not None else sys.stdin.read()
-            end = _turn(link, session, text, args.connection, args.model, options, quiet=args.json)
+            end = _turn(link, session, text, args.connection, args.model, options, quiet=args.json,
+                        fresh=not args.session)
             if args.json:
                 print(json.dumps(_end_dict(end)))
             return _exit_code(end)
@@ -115,10 +116,16 @@ def _interactive(link: Any, session: str, args: argparse.Namespace, options: dic
 
 
 def _turn(link: Any, session: str, text: str, connection: str | None, model: str | None, options: dict,
-          quiet: bool = False) -> AiCallFinished:
-    """Send one message; stream the reply to stdout; Ctrl+C cancels it. Returns its end."""
-    started = link.call("chats.send", id=session, text=text, connection=connection, model=model,
-                        options=options or None)
+          quiet: bool = False, fresh: bool = False) -> AiCallFinished:
+    """Send one message; stream the reply to stdout; Ctrl+C cancels it. Returns its end.
+    A ``fresh`` session (created for this message) is removed again if the message is refused."""
+    try:
+        started = link.call("chats.send", id=session, text=text, connection=connection, model=model,
+                            options=options or None)
+    except DagfluxError:
+        if fresh:
+            link.call("chats.delete", id=session)
+        raise
     call_id = started["call_id"]
     end: AiCallFinished | None = None
     while end is None:

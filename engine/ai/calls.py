@@ -63,10 +63,10 @@ class AiCallManager:
                    connections=str(self.connections_path),
                    params={"call_id": call.call_id, "connection": connection, "messages": checked,
                            "model": model or None, "options": opts})
-        with self._lock:
-            self._calls[call.call_id] = call
         call.future = self.executor.submit(op, on_event=lambda msg: self._relay(call, msg))
-        call.future.add_done_callback(lambda f: self._finish(call, f))
+        with self._lock:   # registered once submitted, so cancel always finds a future
+            self._calls[call.call_id] = call
+        call.future.add_done_callback(lambda f: self._finish(call, f))   # runs at once if already done
         return call.call_id
 
     def cancel(self, call_id: str) -> bool:

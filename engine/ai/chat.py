@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.ai.calls import AiCallManager
+from engine.ai.provider import check_options
 from engine.ai.sessions import ChatSessionError, ChatStore
 from engine.errors import DagfluxError
 from engine.messages import Message
@@ -65,6 +66,7 @@ class ChatService:
              on_event: Callable[[Message], None] | None = None) -> dict:
         if not isinstance(text, str) or not text.strip():
             raise DagfluxError("a chat message cannot be empty")
+        check_options(options)          # before anything is saved: a refused call leaves no trace
         doc = self.store.get(id)
         use_conn = connection or doc.get("connection") or ""
         if not use_conn:

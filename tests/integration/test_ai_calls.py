@@ -320,3 +320,11 @@ def test_interactive_chat_streams_and_ctrl_c_stops_only_the_reply(cli, dagflux_h
     assert [(m["role"], m.get("status")) for m in doc["messages"]] == [
         ("user", None), ("assistant", "cancelled"), ("user", None), ("assistant", "complete")]
     assert doc["messages"][1]["content"].startswith("tok0 tok1 tok2 ")
+
+
+def test_a_refused_option_leaves_the_session_untouched(keyring_ready, fake, cli):
+    _add(cli, "my_ai", fake.url, fake.key)
+    out = cli("ai", "chat", "--connection", "my_ai", "--max-tokens", "0", "-m", "hi")
+    assert out.returncode == 1 and "max_tokens must be a whole number ≥ 1" in out.stderr
+    assert json.loads(cli("ai", "sessions", "list", "--json").stdout) == []   # no empty session left
+    assert fake.received == []
