@@ -328,3 +328,10 @@ def test_a_refused_option_leaves_the_session_untouched(keyring_ready, fake, cli)
     assert out.returncode == 1 and "max_tokens must be a whole number ≥ 1" in out.stderr
     assert json.loads(cli("ai", "sessions", "list", "--json").stdout) == []   # no empty session left
     assert fake.received == []
+
+
+def test_standard_input_is_one_message_when_it_is_not_a_terminal(keyring_ready, fake, cli):
+    _add(cli, "my_ai", fake.url, fake.key, model="echo")
+    out = cli("ai", "chat", "--connection", "my_ai", input="line one\nline two\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "line one\nline two"
