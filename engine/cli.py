@@ -11,6 +11,7 @@ Contract (other tools rely on these names and exit codes):
 * ``dagflux workspace list | show TABLE [--limit N] | drop TABLE``.
 * ``dagflux plugins`` — loaded plugins and the errors of those that failed;
   ``dagflux plugins search|install|update|remove|rollback`` (:mod:`engine.cli_plugins`).
+* ``dagflux ai chat|sessions|usage`` — AI chat from the terminal (:mod:`engine.cli_ai`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     wd.add_argument("table")
     wd.set_defaults(func=cmd_ws_drop)
 
-    from engine import cli_connections, cli_engine, cli_plugins, cli_preview
+    from engine import cli_ai, cli_connections, cli_engine, cli_plugins, cli_preview
 
     cli_plugins.add_parsers(sub)
 
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_preview.add_parsers(sub)
     from engine import cli_ai_assist
 
-    cli_ai_assist.add_parsers(sub)     # `dagflux ai assist|propose`; returns the `ai` subparsers
+    cli_ai_assist.add_assist(cli_ai.add_parsers(sub))   # `dagflux ai chat|sessions|usage` + `assist|accept|propose`
     return p
 
 

@@ -40,9 +40,10 @@ class InlineExecutor:
         path = self.workspace_path = Path(workspace_path)
         self._state = WorkerState.open(registry, path, connections_path or path.with_name("connections.json"))
 
-    def submit(self, task: RunNode | RunOp) -> Future[Any]:
+    def submit(self, task: RunNode | RunOp, on_event: Any = None) -> Future[Any]:
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()
+        self._state.emit = on_event
         reply = execute_op(task, self._state) if isinstance(task, RunOp) else execute_task(task, self._state)
         future.set_result(reply)
         return future

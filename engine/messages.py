@@ -410,3 +410,9 @@ METHODS: dict[str, str] = {
     "ai.propose_workflow": "{request, connection?, model?, options?}: a workflow proposal, valid or with its "
                            "problems",
 }
+
+
+# AI calls and chat sessions: their messages and methods are in engine.messages_ai, in this catalog.
+from engine.messages_ai import AI_METHODS  # noqa: E402
+
+METHODS.update(AI_METHODS)

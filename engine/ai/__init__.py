@@ -7,6 +7,12 @@
 * :mod:`engine.ai.openai_compat`, :mod:`engine.ai.anthropic`, :mod:`engine.ai.gemini` —
   the three protocols, on aiohttp (no vendor SDK).
 
+* :mod:`engine.ai.worker_ops` — the ``ai.chat`` worker operation: the only place a key is
+  resolved; streams :class:`~engine.messages_ai.AiDelta` events ahead of its reply.
+* :mod:`engine.ai.calls` — the engine's side of a call: submit, relay, cancel.
+* :mod:`engine.ai.sessions`, :mod:`engine.ai.chat` — chat sessions as ``chats/<id>.json``
+  and sending in them. See docs/ai.md.
+
 The per-node assistant (docs/ai-assistant.md):
 
 * :mod:`engine.ai.assist` — ``assist_node`` / ``accept`` / ``verify`` (propose, guard, try on

@@ -33,6 +33,7 @@ from engine.plugins import load_registry
 from engine.run_ids import new_run_id
 from engine.service import ipc
 from engine.service.ai_assist import AiAssistCalls
+from engine.service.ai_calls import AiCalls
 from engine.service.events import EventBus
 from engine.service.history_calls import HistoryCalls
 from engine.service.plugin_calls import PluginCalls
@@ -46,7 +47,7 @@ WARM_UP_TIMEOUT_S = 120.0       # workers and triggers; a worker alone gives up 
 ANSWERED_WHILE_WARMING = frozenset({"status", "shutdown"})
 
 
-class Engine(HistoryCalls, PluginCalls, AiAssistCalls):
+class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
     def __init__(self, paths: DataPaths, pool_size: int | None = None, webhook_host: str = "127.0.0.1",
                  webhook_port: int = DEFAULT_WEBHOOK_PORT, poll_files: bool = False, clock: Any = None,
                  notifications: bool = True) -> None:
@@ -159,7 +160,8 @@ class Engine(HistoryCalls, PluginCalls, AiAssistCalls):
             self._stopped.set()
 
     def _teardown(self) -> None:
-        for step in (lambda: self.triggers.stop(), lambda: self.runs.stop_all(), lambda: self.pruner.stop(),
+        for step in (lambda: self.triggers.stop(), lambda: self.runs.stop_all(), lambda: self._ai_stop(),
+                     lambda: self.pruner.stop(),
                      lambda: self.server.stop(EngineStopping(reason="the engine is stopping")),
                      lambda: self.pool.close(), lambda: self.bus.close(), lambda: self.history.close(),
                      lambda: ipc.key_path(self.paths).unlink(missing_ok=True), lambda: self.lock.release()):
@@ -224,6 +226,8 @@ class Engine(HistoryCalls, PluginCalls, AiAssistCalls):
             raise DagfluxError(f"unknown method '{method}'")
         if method not in ANSWERED_WHILE_WARMING:
             self.wait_ready()
+        if getattr(handler, "with_client", False):   # streams events to the caller (engine.service.ai_calls)
+            params = {**params, "client": session}
         try:
             inspect.signature(handler).bind(**params)
         except TypeError as exc:

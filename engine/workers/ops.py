@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.ai.worker_ops import OPS as AI_OPS
 from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
 from engine.messages import RunOp
@@ -46,4 +47,4 @@ def _sample(state: Any, connection: str, object: str, limit: int = 5) -> dict[st
 
 
 _OPS = {"connection.test": _test, "connection.objects": _objects, "connection.fields": _fields,
-        "connection.sample": _sample, **PREVIEW_OPS, **AI_ASSIST_OPS}
+        "connection.sample": _sample, **PREVIEW_OPS, **AI_OPS, **AI_ASSIST_OPS}

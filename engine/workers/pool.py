@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import multiprocessing
 import os
 import queue
@@ -28,7 +29,7 @@ import tempfile
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -149,8 +150,9 @@ class _Worker:
 class _Job:
     """A submitted task on its way through a slot."""
 
-    def __init__(self, task: Task, future: Future[Reply]) -> None:
+    def __init__(self, task: Task, future: Future[Reply], on_event: Callable[[Any], None] | None = None) -> None:
         self.task = task
+        self.on_event = on_event             # events the task streams before its reply (AI calls)
         self.frame = messages.encode(task)   # first: a task that cannot be sent never takes a slot
         self.future = future
         self.started = time.perf_counter()
@@ -205,11 +207,12 @@ class WorkerPool:
         return _Worker(self._ctx, {**self._settings, "isolated": isolated, "private_tmp": private_tmp})
 
     # --- Executor interface ----------------------------------------------------
-    def submit(self, task: Task) -> Future[Reply]:
+    def submit(self, task: Task, on_event: Callable[[Any], None] | None = None) -> Future[Reply]:
+        """``on_event`` gets each message the task streams before its reply, on a pool thread."""
         if self._closed:
             raise DagfluxError("the worker pool is closed")
         future: Future[Reply] = Future()
-        job = _Job(task, future)              # raises ProtocolError before anything is taken
+        job = _Job(task, future, on_event)              # raises ProtocolError before anything is taken
         with self._lock:
             self._jobs[id(future)] = job
             if not self._idle:
@@ -361,20 +364,28 @@ class WorkerPool:
             return self._lost(worker, job, exc)
 
     def _await_result(self, worker: _Worker, job: _Job) -> Reply:
-        task, timeout = job.task, job.task.timeout_s
-        if timeout is not None:
-            timeout = max(0.0, timeout - (time.perf_counter() - job.started))
-        if not worker.conn.poll(timeout):
-            worker.kill()
-            return _result(task, "failed", job.started,
-                           f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
-                           "its worker was stopped")
-        frame = worker.conn.recv_bytes()
-        frametap.record(frame)
-        msg = messages.decode(frame)
-        if not isinstance(msg, OpResult if isinstance(task, RunOp) else NodeResult):
-            raise ProtocolError(f"worker replied {msg.TYPE} to {task.TYPE}")
-        return msg
+        task = job.task
+        expected = OpResult if isinstance(task, RunOp) else NodeResult
+        while True:
+            timeout = task.timeout_s
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.perf_counter() - job.started))
+            if not worker.conn.poll(timeout):
+                worker.kill()
+                return _result(task, "failed", job.started,
+                               f"node '{task.title or task.node_id}' timed out after {task.timeout_s:g} s; "
+                               "its worker was stopped")
+            frame = worker.conn.recv_bytes()
+            frametap.record(frame)
+            msg = messages.decode(frame)
+            if isinstance(msg, expected):
+                return msg
+            if job.on_event is None:
+                raise ProtocolError(f"worker replied {msg.TYPE} to {task.TYPE}")
+            try:
+                job.on_event(msg)
+            except Exception:  # noqa: BLE001 - a listener's bug must not lose the task's reply
+                logging.getLogger("dagflux.pool").exception("an event listener of %s failed", task.TYPE)
 
     def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> Reply:
         label = job.task.title or job.task.node_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import resource
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class WorkerState:
     runtime: ConnectionRuntime
     setup_error: str | None = None
     isolated: bool = False
+    emit: Callable[[Any], None] | None = None   # sends an event ahead of the reply (streamed AI text)
 
     @classmethod
     def open(cls, registry: PluginRegistry, workspace_path: Path, connections_path: Path,

@@ -91,6 +91,7 @@ def exit_with(pid: int, isolated: bool = False) -> None:
 def _serve(conn: Connection, state: Any) -> None:
     from engine.workers.task import execute_op, execute_task
 
+    state.emit = lambda msg: conn.send_bytes(messages.encode(msg))  # events a task streams (AI calls)
     while True:
         try:
             frame = conn.recv_bytes()

@@ -309,3 +309,77 @@ def test_secret_leak_nowhere_for_object_storage_keys(keyring_ready, cli, dagflux
     hits = [f"{what} in {where}" for what, forms in needles.items() for where, data in haystacks.items()
             if any(form in data for form in forms)]
     assert hits == []
+
+
+# --- AI keys ---------------------------------------------------------------------------------
+AI_PROTOCOLS = {"ai_openai": ("openai", "/v1"), "ai_claude": ("anthropic", ""), "ai_gemini": ("gemini", "")}
+
+
+def test_an_ai_key_leaks_nowhere_in_chats_logs_frames_errors_or_prompts(keyring_ready, cli, dagflux_home, tmp_path,
+                                                                        monkeypatch):
+    """Random AI keys (a good one, and a wrong one the fake server echoes in its 401 error) used
+    over the three protocols, by the CLI alone and through the engine: connection tests, chats
+    that succeed, fail, drop mid-stream and are refused. Then the chat files and every other file
+    in DAGFLUX_HOME, what was printed and logged, every msgpack frame, and every prompt the server
+    received are searched for the keys: zero hits (the request headers, where the key belongs,
+    are the positive control)."""
+    from tests.integration.aifakes import AiFakeServer
+
+    key, wrong = _random_secret(), _random_secret()
+    frame_log = tmp_path / "frames.bin"
+    monkeypatch.setenv(frametap.ENV, str(frame_log))
+    outputs: list[str] = []
+
+    def run(*args: str, input: str | None = None):
+        out = cli(*args, input=input)
+        outputs.extend([out.stdout, out.stderr])
+        return out
+
+    with AiFakeServer(key=key) as fake:
+        for conn_id, (kind, suffix) in AI_PROTOCOLS.items():
+            assert run("connections", "add", kind, conn_id, "--set", f"base_url={fake.url}{suffix}",
+                       "--set", "model=good", input=f"{key}\n").returncode == 0
+        assert run("connections", "add", "openai", "ai_wrong", "--set", f"base_url={fake.url}/v1",
+                   "--set", "model=good", input=f"{wrong}\n").returncode == 0
+
+        def chats() -> None:
+            for conn_id in [*AI_PROTOCOLS, "ai_wrong"]:
+                run("connections", "test", conn_id)
+                ok = run("ai", "chat", "--connection", conn_id, "-m", "hello")
+                assert ok.returncode == (1 if conn_id == "ai_wrong" else 0), ok.stderr
+                for model in ("echo", "drop", "down"):
+                    run("ai", "chat", "--connection", conn_id, "--model", model, "-m", f"say {model}")
+            run("ai", "chat", "--connection", "ai_openai", "-m", "use {{ secret.ai_openai.api_key }}")
+            run("ai", "sessions", "list")
+            run("ai", "usage", "--json")
+
+        chats()                                      # the CLI alone (its own worker)
+        engine = EngineProcess(dagflux_home)
+        try:
+            chats()                                  # through the engine and its workers
+            run("history", "--json")
+        finally:
+            engine.stop()
+        outputs.append(engine.log_text())
+        received_headers = "\n".join(json.dumps(r["headers"]) for r in fake.received)
+        prompts = "\n".join(r["path"] + "\n" + r["body"] for r in fake.received)
+
+    errors = "\n".join(outputs)
+    assert "the key was refused" in errors and "dropped" in errors and "HTTP 503" in errors   # failures happened
+    assert "secrets can only be used in a connection's credential fields" in errors
+    haystacks: dict[str, bytes] = {"printed and logged": errors.encode(), "prompts sent": prompts.encode(),
+                                   "frames": b"".join(frametap.read_all(str(frame_log)))}
+    for path in dagflux_home.rglob("*"):
+        if path.is_file():
+            haystacks[str(path)] = path.read_bytes()
+    # positive controls: the search covers the streamed frames, the chat files and the prompts,
+    # and the keys really travelled (as credentials, in the request headers)
+    assert b"AiDelta" in haystacks["frames"] and b"AiCallFinished" in haystacks["frames"]
+    chat_files = [data for where, data in haystacks.items() if "/chats/" in where]
+    assert len(chat_files) >= 16 and any(b"Hello, world" in data for data in chat_files)
+    assert "say echo" in prompts
+    assert key in received_headers and wrong in received_headers
+    needles = {"ai key": _encodings(key, []), "wrong ai key": _encodings(wrong, [])}
+    hits = [f"{what} in {where}" for what, forms in needles.items() for where, data in haystacks.items()
+            if any(form in data for form in forms)]
+    assert hits == []
