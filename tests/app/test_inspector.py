@@ -392,7 +392,7 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     branch = h.show("revenue_check")
     h.type_into(branch.condition, "")
     assert branch.condition.error == "'condition' is required"
-    assert "When true → Report (CSV), Report (Parquet)" in branch.routes.text
+    assert "When true, goes to: Report (CSV), Report (Parquet)" in branch.routes.text
     h.type_into(branch.condition, "count(*) > 3")
     assert h.config("revenue_check") == {"condition": "count(*) > 3"} and branch.condition.error == ""
     h.shots("branch")

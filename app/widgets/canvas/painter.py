@@ -223,13 +223,34 @@ def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
                pal.text)
 
 
-def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette, size: float = COUNT_SIZE) -> None:
+    """The record count in a pill on the edge's middle, ``size`` world units tall."""
     if not look.label:
         return
     mid = sample_cubic(look.ctrl, 2)[1]
-    w = b.atlas.measure(look.label, COUNT_SIZE)
-    h = COUNT_SIZE * 1.25
-    x0, y0 = mid[0] - w / 2 - 6, mid[1] - h / 2 - 1
+    w = b.atlas.measure(look.label, size)
+    pad = size / 2
+    h = size * 1.25
+    x0, y0 = mid[0] - w / 2 - pad, mid[1] - h / 2 - size / 12
     pill = mix(pal.pill, pal.edge_active, 0.12) if look.active else pal.pill
-    b.polygon(rounded_rect(x0, y0, x0 + w + 12, y0 + h + 2, h / 2, steps=3), pill)
-    b.text(look.label, x0 + 6, y0 + 1, COUNT_SIZE, with_alpha(pal.text, 0.9))
+    b.polygon(rounded_rect(x0, y0, x0 + w + 2 * pad, y0 + h + size / 6, h / 2, steps=3), pill)
+    b.text(look.label, x0 + pad, y0 + size / 12, size, with_alpha(pal.text, 0.9))
+
+
+# --- compact (zoomed out, text at a minimum on-screen size) -----------------------------------
+def compact_node(b: MeshBuilder, look: NodeLook, pal: Palette, size: float, on_body: bool) -> None:
+    """The title alone, ``size`` world units tall (chosen by the scene so it is at least
+    :data:`~app.widgets.canvas.scene.TITLE_MIN_PX` on screen), cut with an ellipsis to the
+    node's width. ``on_body``: the node is drawn with a light body below its header (the
+    ``detail`` shapes), so the title sits in the body in the text colour; else it is white
+    across the type-coloured node (``overview``)."""
+    r = look.rect
+    atlas = b.atlas
+    title = atlas.fit(look.title, size, r.w - 12)
+    w = atlas.measure(title, size)
+    line_h = size * 1.19
+    if on_body:
+        top, bottom, colour = r.y + HEADER_H, r.bottom, pal.text
+    else:
+        top, bottom, colour = r.y, r.bottom, pal.header_text
+    b.text(title, r.x + (r.w - w) / 2, top + (bottom - top - line_h) / 2, size, colour)
