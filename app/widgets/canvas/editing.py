@@ -21,6 +21,7 @@ from typing import Any
 
 from kivy.core.clipboard import Clipboard
 
+from app.node_defaults import initial_config
 from app.widgets.canvas.autolayout import layered_layout
 from app.widgets.canvas.geometry import NODE_H, NODE_W, Rect, snap
 from engine.errors import ModelError
@@ -143,7 +144,8 @@ class EditingMixin:
             x, y = x - NODE_W / 2, y - NODE_H / 2
         if self.snap_to_grid:
             x, y = snap(x, self.grid), snap(y, self.grid)
-        doc.push(AddNodeCommand(doc.workflow, Node(node_id, type_name, label, (x, y))))
+        config = initial_config(type_name, doc.workflow.id, node_id)
+        doc.push(AddNodeCommand(doc.workflow, Node(node_id, type_name, label, (x, y), config)))
         self.select([node_id])
         return node_id
 

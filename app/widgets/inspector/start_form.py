@@ -23,7 +23,6 @@ from kivymd.uix.boxlayout import MDBoxLayout
 from app.kvload import load_kv
 from app.widgets.inspector.fields import CheckRow, ChipsRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
-from app.widgets.inspector.path_picker import PathPicker
 from engine.model import triggers
 
 load_kv(__file__)
@@ -251,10 +250,8 @@ class StartForm(NodeForm):
 
     def _pick_watch_path(self) -> None:
         current = str(get_dotted(self.config, "trigger.path") or "")
-        start = self.base_dir() / current if current else self.base_dir()
-        picker = PathPicker(start, mode="any", title="Watch a file or folder")
-        picker.bind(on_pick=lambda _p, path: self.change(**{"trigger.path": relative_to(path, self.base_dir())}))
-        picker.open()
+        self.picker = self.pick_path(current, "any", "Watch a file or folder",
+                                     lambda path: self.change(**{"trigger.path": relative_to(path, self.base_dir())}))
 
     # --- the webhook URL (from the engine, once the workflow is saved) -----------------------
     def _fetch_url(self, restart: bool = False) -> None:
