@@ -35,6 +35,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.widget import Widget
 
 from app.widgets.canvas import context_menu
+from app.widgets.canvas.building import BuildingMixin
 from app.widgets.canvas.canvas_view import ViewMixin
 from app.widgets.canvas.editing import EditingMixin
 from app.widgets.canvas.geometry import DEFAULT_GRID, Point, Rect
@@ -64,7 +65,7 @@ class _At:
         self.x, self.y = pos
 
 
-class GraphCanvas(ViewMixin, EditingMixin, Widget):
+class GraphCanvas(ViewMixin, BuildingMixin, EditingMixin, Widget):
     scale = NumericProperty(1.0)
     offset = ListProperty([0.0, 0.0])
     selection = ObjectProperty(frozenset())
@@ -144,6 +145,7 @@ class GraphCanvas(ViewMixin, EditingMixin, Widget):
         self.document = None
         self.scene.reset(None, {})
         self.selection = frozenset()
+        self.select_edge(None)
         self._graph_changed()
 
     def _model_event(self, event: str, payload: Any) -> None:
@@ -153,6 +155,8 @@ class GraphCanvas(ViewMixin, EditingMixin, Widget):
             handler(payload)
         if event == "node_removed" and payload.id in self.selected:
             self.selection = self.selected - {payload.id}
+        if event == "edge_removed" and payload == self.selected_edge:
+            self.select_edge(None)
         if event != "node_moved":
             self._problems_ev()
         self._graph_changed()
@@ -213,6 +217,8 @@ class GraphCanvas(ViewMixin, EditingMixin, Widget):
         if new == old:
             return
         self.scene.selection = new
+        if new:
+            self.select_edge(None)  # a node selected: no edge is
         self.scene.invalidate(old ^ new)
         self._redraw()
         self.dispatch("on_selection_changed", sorted(new))
@@ -336,6 +342,7 @@ class GraphCanvas(ViewMixin, EditingMixin, Widget):
         if hit.node is None:
             if not toggle_held():
                 self.select(())
+            self.select_edge(hit.edge)  # a tap on an edge selects it (Delete removes it)
             return
         node_id = hit.node
         if getattr(touch, "is_double_tap", False) or (self.selected == {node_id} and not toggle_held()):

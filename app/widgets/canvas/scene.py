@@ -79,6 +79,7 @@ class Scene(TileBuilding):
         self.connection_names: Mapping[str, str] = {}   # connection id → name, for the database badges
         self.problems: Mapping[str, list[str]] = {}
         self.selection: frozenset[str] = frozenset()
+        self.selected_edge: Edge | None = None
         self.nodes = SpatialIndex(256.0)
         self.edges = SpatialIndex(512.0)
         self._ctrl: dict[Edge, tuple[Point, Point, Point, Point]] = {}
@@ -257,7 +258,7 @@ class Scene(TileBuilding):
         return str(state.records) if state is not None and state.records is not None else None
 
     def edge_look(self, edge: Edge) -> painter.EdgeLook:
-        active = edge.source in self.selection or edge.target in self.selection
+        active = edge.source in self.selection or edge.target in self.selection or edge == self.selected_edge
         return painter.EdgeLook(edge, self._ctrl[edge], self.edge_label(edge), active)
 
     def edge_points(self, edge: Edge, segments: int = 16) -> list[Point]:
