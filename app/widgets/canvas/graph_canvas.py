@@ -126,6 +126,7 @@ class GraphCanvas(ViewMixin, BuildingMixin, EditingMixin, Widget):
         self.scene.reset(document.workflow, document.types)
         self.scene.node_states = document.node_states
         self.scene.connection_names = document.connection_names
+        self.scene.stale = document.stale
         self.problems = {}
         self.scene.problems = self.problems
         self.selection = frozenset()
@@ -167,6 +168,7 @@ class GraphCanvas(ViewMixin, BuildingMixin, EditingMixin, Widget):
             return
         self.scene.node_states = doc.node_states
         self.scene.connection_names = doc.connection_names
+        self.scene.stale = doc.stale
         if node_id is None:
             self.scene.invalidate_all()
         else:

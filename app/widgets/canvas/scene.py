@@ -80,6 +80,7 @@ class Scene(TileBuilding):
         self.problems: Mapping[str, list[str]] = {}
         self.selection: frozenset[str] = frozenset()
         self.selected_edge: Edge | None = None
+        self.stale: set[str] = set()   # nodes whose last-run state is out of date (the document's)
         self.nodes = SpatialIndex(256.0)
         self.edges = SpatialIndex(512.0)
         self._ctrl: dict[Edge, tuple[Point, Point, Point, Point]] = {}
@@ -245,7 +246,7 @@ class Scene(TileBuilding):
             state.records if state else None, state.error if state else None, self.problems.get(node_id, []),
             node_id in self.selection, node.pinned, self.has_input(node_id),
             output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {},
-            self.location_name(node_id))
+            self.location_name(node_id), node_id in self.stale)
 
     def location_name(self, node_id: str) -> str | None:
         """The name of the connection the node's table lives in (None: the workspace, or no table)."""
@@ -254,6 +255,9 @@ class Scene(TileBuilding):
         return self.connection_names.get(connection, connection) if connection else None
 
     def edge_label(self, edge: Edge) -> str | None:
+        target = self.node_states.get(edge.target)
+        if target is not None and target.status == "skipped":
+            return None  # the untaken side of a Branch: nothing flowed there
         state = self.node_states.get(edge.source)
         return str(state.records) if state is not None and state.records is not None else None
 

@@ -34,6 +34,7 @@ DAYS = [("mon", "Mo"), ("tue", "Tu"), ("wed", "We"), ("thu", "Th"), ("fri", "Fr"
 EVENTS = [("add", "Added"), ("change", "Changed"), ("delete", "Deleted")]
 FORMATS = [("json", "JSON"), ("csv", "CSV")]
 DEFAULT_TIME = "09:00"
+TYPING_DELAY_S = 0.35
 URL_RETRIES = 6
 URL_RETRY_S = 1.5
 
@@ -179,9 +180,21 @@ class StartForm(NodeForm):
         row = TextRow(hint=hint, key=f"trigger.{name}", helper=helper)
         convert = number_or_text if number else str.strip
         row.bind(on_commit=lambda _w, text: self.change(**{f"trigger.{name}": convert(text)}))
+        row.bind(on_typing=lambda _w, text: self._typed(f"trigger.{name}", convert(text)))
         setattr(self, f"{name}_field", row)
         self.details.add_widget(row)
         return row
+
+    def _typed(self, key: str, value: Any) -> None:
+        """The sentence follows what is being typed, a short pause after the last key."""
+        self._typed_config = self.edited(**{key: value})
+        if getattr(self, "_typed_ev", None) is None:
+            self._typed_ev = Clock.create_trigger(self._show_typed, TYPING_DELAY_S)
+        self._typed_ev()
+
+    def _show_typed(self, _dt: float = 0) -> None:
+        if self.node is not None:
+            self.summary.sentence, self.summary.cron, self.summary.next_run = plain_summary(self._typed_config)
 
     def _build_interval(self) -> None:
         self.stepper = IntervalStepper(form=self)
