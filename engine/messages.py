@@ -380,5 +380,6 @@ METHODS: dict[str, str] = {
     "nodes.preview": "{workflow_id?, node, limit}: a Data Source's columns, types, first rows and findings",
     "nodes.sheets": "{workflow_id?, path}: the sheet names of a spreadsheet file",
     "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
-    "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
+    "tables.page": "{table, connection?, offset, limit, order_by?, descending?, search?}: one page of a result "
+                   "table, wherever it lives, optionally sorted by a column and (workspace) filtered by text",
 }
