@@ -106,3 +106,29 @@ def test_the_schedule_sentence_follows_a_cron_expression_as_it_is_typed(editor) 
     assert form.summary.cron == "Cron: 30 6 * * 1"
     field.focus = False
     pump(2)
+
+
+def test_a_new_workflows_schedule_shows_a_clearly_off_switch_until_switched_on(app) -> None:
+    from app.screens.workflows import new_workflow_doc
+    from app.widgets.inspector.fields import CheckRow
+
+    app.bridge.call_blocking("workflows.save", doc=new_workflow_doc("fresh", "Fresh"))
+    editor = app.open_workflow("fresh")
+    wait_until(lambda: editor.document is not None and editor.document.workflow.id == "fresh", 15, "the workflow")
+    settle()
+    doc = editor.document
+    assert doc.workflow.settings["trigger_enabled"] is False
+    editor.select_node("start")
+    wait_until(lambda: getattr(editor.ids.inspector.form, "kind_row", None) is not None, 15, "the Start panel")
+    form = editor.ids.inspector.form
+    form.kind_row.choose("schedule")
+    wait_until(lambda: isinstance(getattr(form, "active", None), CheckRow), 5, "the on/off switch")
+    assert not form.active.active and form.active.label.startswith("Off")
+    assert doc.workflow.settings["trigger_enabled"] is False      # choosing Schedule did not switch it on
+    form.active.dispatch("on_release")
+    assert form.active.active and doc.workflow.settings["trigger_enabled"] is True
+    doc.undo()
+    pump(2)
+    assert not form.active.active and doc.workflow.settings["trigger_enabled"] is False
+    settle()
+    assert non_blank(screenshot("start_schedule_switch_off"))

@@ -148,6 +148,9 @@ class InspectorPanel(MDBoxLayout):
             self._refresh()
 
     def _stack_changed(self, *_args: Any) -> None:
+        follow = getattr(self.form, "stack_changed", None)
+        if follow is not None:
+            follow()     # e.g. a workflow setting the form shows was undone (no model event for those)
         if self.document is not None and self.document.workflow is not self._workflow:
             self._detach()      # the document adopted a reloaded workflow
             self._attach()

@@ -24,6 +24,7 @@ from app.kvload import load_kv
 from app.widgets.inspector.fields import CheckRow, ChipsRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
 from engine.model import triggers
+from engine.model.settings_commands import SetWorkflowSettingCommand
 
 load_kv(__file__)
 
@@ -143,6 +144,12 @@ class StartForm(NodeForm):
         builder = getattr(self, f"_build_{kind}", None)
         if builder is not None:
             builder()
+        if kind != "manual":   # a trigger fires only once the user switches it on
+            self.active = CheckRow(label="On: run automatically", key="")
+            self.active.bind(on_choice=lambda _w, on: self._set_active(on))
+            self.details.add_widget(self.active)
+        else:
+            self.active = None
         if group_of(kind) == "schedule":
             self.missed = CheckRow(label="If a run was missed, run once when back", key="missed_runs")
             self.missed.bind(on_choice=lambda _w, on: self.change(missed_runs="run_once" if on else "skip"))
@@ -150,8 +157,24 @@ class StartForm(NodeForm):
         if kind == "webhook":
             self._fetch_url(restart=True)
 
+    def _set_active(self, on: bool) -> None:
+        doc = self.document
+        doc.push(SetWorkflowSettingCommand(doc.workflow, "trigger_enabled", bool(on),
+                                           text="Switch the trigger on" if on else "Switch the trigger off"))
+        self._show_active()
+
+    def stack_changed(self) -> None:
+        self._show_active()
+
+    def _show_active(self) -> None:
+        if getattr(self, "active", None) is not None and self.document is not None:
+            on = bool(self.document.workflow.settings.get("trigger_enabled", True))
+            self.active.active = on
+            self.active.label = "On: runs automatically" if on else "Off: switch on to run automatically"
+
     def _load_details(self, config: Mapping[str, Any], trigger: Mapping[str, Any]) -> None:
         kind = self._built or "manual"
+        self._show_active()
         if group_of(kind) == "schedule":
             self.schedule_row.value = kind
             self.missed.active = config.get("missed_runs") == "run_once"
