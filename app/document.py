@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.plain_problems import plain
 from engine.messages import Message, NodeFinished, NodeRetrying, NodeStarted, RunFinished, RunStarted
 from engine.model import fileformat, validation
 from engine.model.commands import Command, UndoStack
@@ -102,10 +103,13 @@ class WorkflowDocument:
         return validation.validate(self.workflow, self.types)
 
     def problems_by_node(self) -> dict[str, list[str]]:
+        """Each node's problems in plain language (:mod:`app.plain_problems`), each once."""
         out: dict[str, list[str]] = {}
         for problem in self.problems():
+            message = plain(problem, self.workflow, self.types)
             for node_id in problem.nodes:
-                out.setdefault(node_id, []).append(problem.message)
+                if message not in out.setdefault(node_id, []):
+                    out[node_id].append(message)
         return out
 
     # --- saving and the file on disk -----------------------------------------------------

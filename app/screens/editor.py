@@ -23,6 +23,7 @@ from kivymd.uix.screen import MDScreen
 
 from app.document import WorkflowDocument
 from app.kvload import load_kv
+from app.plain_problems import plain
 from app.screens.editor_palette import build_palette, entries_fit, matches
 from app.widgets.canvas import GraphCanvas, Minimap  # noqa: F401  (used by editor.kv)
 from app.widgets.inspector import InspectorPanel  # noqa: F401  (used by editor.kv)
@@ -241,7 +242,7 @@ class EditorScreen(MDScreen):
             return
         problems = doc.problems()
         if problems:
-            self.app.notify(f"Fix {len(problems)} problem(s) first: {problems[0].message}")
+            self.app.notify(f"Fix {len(problems)} problem(s) first: {plain(problems[0], doc.workflow, doc.types)}")
             return
         if has_parameters(doc.workflow.parameters):
             self.params_dialog = RunParametersDialog(

@@ -75,6 +75,7 @@ def test_a_required_error_clears_as_the_user_types_and_tab_moves_focus(editor) -
     wait_until(lambda: getattr(form, "fields", {}).get("path") is not None and form.fields["path"].error, 15,
                "the required path's error")
     row = form.fields["path"]
+    assert row.error == "Choose a file to read"      # plain language, not "'path' is required"
     field = row.ids.field
     field.focus = True
     pump(2)
@@ -132,3 +133,27 @@ def test_a_new_workflows_schedule_shows_a_clearly_off_switch_until_switched_on(a
     assert not form.active.active and doc.workflow.settings["trigger_enabled"] is False
     settle()
     assert non_blank(screenshot("start_schedule_switch_off"))
+
+
+def test_problems_are_said_in_plain_language_each_once(editor) -> None:
+    canvas = editor.ids.canvas
+    canvas.select(())
+    editor.add_node("join")
+    join = next(iter(canvas.selected))
+    wait_until(lambda: join in canvas.problems, 5, "the new Join's problems")
+    assert canvas.problems[join] == ["Connect 2 inputs to this Join",
+                                     "Choose the columns to join on (or write the SQL)"]
+    panel = editor.ids.inspector
+    wait_until(lambda: "Connect 2 inputs" in panel.problems_text, 5, "the panel's problems")
+    assert panel.problems_text.count("Connect 2 inputs to this Join") == 1
+    shown = [w.error for w in panel.form.walk() if isinstance(getattr(w, "error", None), str) and w.error]
+    assert all(text.count("Choose the columns to join on") <= 1 for text in shown)
+    assert sum(text.count("Choose the columns to join on") for text in shown + [panel.problems_text]) <= 1, \
+        (shown, panel.problems_text)
+    canvas.select(())
+    editor.add_node("transformer")
+    transformer = next(iter(canvas.selected))
+    wait_until(lambda: transformer in canvas.problems, 5, "the new Transformer's problems")
+    assert "Connect something to this Transformer" in canvas.problems[transformer]
+    settle()
+    assert non_blank(screenshot("editor_plain_problems"))

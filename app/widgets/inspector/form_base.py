@@ -136,12 +136,12 @@ class NodeForm(MDBoxLayout):
             for message in messages:
                 key = self._owner(self.problem_key(field, message), fields)
                 if key is None:
-                    leftover.append(f"{field}: {message}")
+                    leftover.append(message)  # plain language already (the panel's): no field name
                 else:
                     placed.setdefault(key, []).append(message)
         for key, widget in fields.items():
             widget.error = "\n".join(placed.get(key, []))
-        self.general_error = "\n".join(leftover)
+        self.general_error = "\n".join(dict.fromkeys(leftover))  # each message once
 
     @staticmethod
     def _owner(key: str, fields: Mapping[str, FieldBase]) -> str | None:
