@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.plain_problems import plain
 from engine.messages import Message, NodeFinished, NodeRetrying, NodeStarted, RunFinished, RunStarted
 from engine.model import fileformat, validation
 from engine.model.commands import Command, UndoStack
@@ -51,7 +52,35 @@ class WorkflowDocument:
         self.node_states: dict[str, NodeRunState] = {}
         self.connection_names: dict[str, str] = {}   # connection id → name (where node tables live)
         self._run_listeners: list[RunListener] = []
+        self.stale: set[str] = set()   # nodes whose last-run state predates an edit of them or above them
+        self._unwatch = workflow.subscribe(self._model_event)
         self._saved_digest = self._digest(fileformat.dumps(workflow))
+
+    # --- stale run states ------------------------------------------------------------------
+    def _model_event(self, event: str, payload: Any) -> None:
+        """An edit makes the last run's state of what it touches (and all below) out of date."""
+        if not self.node_states:
+            return
+        if event == "node_changed":
+            start = payload.id
+        elif event in ("edge_added", "edge_removed"):
+            start = payload.target
+        else:
+            return
+        marked = self._below(start) - self.stale
+        self.stale |= marked
+        for node_id in marked:
+            self._notify_run(node_id)
+
+    def _below(self, node_id: str) -> set[str]:
+        seen, todo = set(), [node_id]
+        while todo:
+            current = todo.pop()
+            if current in seen or not self.workflow.has_node(current):
+                continue
+            seen.add(current)
+            todo += [e.target for e in self.workflow.outputs_of(current)]
+        return seen
 
     # --- editing -------------------------------------------------------------------------
     def push(self, command: Command) -> None:
@@ -74,10 +103,13 @@ class WorkflowDocument:
         return validation.validate(self.workflow, self.types)
 
     def problems_by_node(self) -> dict[str, list[str]]:
+        """Each node's problems in plain language (:mod:`app.plain_problems`), each once."""
         out: dict[str, list[str]] = {}
         for problem in self.problems():
+            message = plain(problem, self.workflow, self.types)
             for node_id in problem.nodes:
-                out.setdefault(node_id, []).append(problem.message)
+                if message not in out.setdefault(node_id, []):
+                    out[node_id].append(message)
         return out
 
     # --- saving and the file on disk -----------------------------------------------------
@@ -107,7 +139,9 @@ class WorkflowDocument:
 
     def reload(self, workflow: Workflow) -> None:
         """Adopt ``workflow`` (read from disk) as the new truth; history of edits is dropped."""
+        self._unwatch()
         self.workflow = workflow
+        self._unwatch = workflow.subscribe(self._model_event)
         self.stack.clear()
         self._saved_digest = self._digest(fileformat.dumps(workflow))
 
@@ -132,6 +166,7 @@ class WorkflowDocument:
                 return False
             self.run_id, self.run_status, self.run_error = msg.run_id, "running", None
             self.node_states = {node_id: NodeRunState() for node_id in msg.node_ids}
+            self.stale = set()
             self._notify_run(None)
             return True
         if getattr(msg, "run_id", None) != self.run_id or self.run_id is None:
@@ -167,6 +202,7 @@ class WorkflowDocument:
     def load_run(self, run: Mapping[str, Any]) -> None:
         """Show a past run (a ``history.get`` record) as the current run state."""
         self.run_id, self.run_status, self.run_error = run["run_id"], run["status"], run.get("error")
+        self.stale = set()
         self.node_states = {
             n["node_id"]: NodeRunState(n["status"], n.get("records_out"), n.get("error"), n.get("duration_ms"),
                                        n.get("output_table"), n.get("output_connection"))

@@ -143,7 +143,7 @@ class Bench:
             self.editor.show_document(doc)
         else:
             self.canvas.attach(doc)
-            self.canvas.fit_to_view()
+            self.canvas.fit_to_view(whole=True)
         while True:  # the first frame that shows the whole graph (tile building is spread over frames)
             self.pump(1)
             if self.flips and not self.canvas.scene.pending:
@@ -164,7 +164,7 @@ class Bench:
         from app.widgets.canvas.geometry import Rect, View
 
         canvas = self.canvas
-        canvas.fit_to_view()
+        canvas.fit_to_view(whole=True)
         self.pump(3)
         fit_scale = canvas.scale
         bounds = canvas.scene.nodes.bounds() or Rect(-400, -300, 800, 600)

@@ -401,7 +401,8 @@ METHODS: dict[str, str] = {
     "plugins.remove": "{name}: remove a catalog plugin; reloads",
     "plugins.rollback": "{name}: switch back to the previous kept version (offline); reloads",
     "plugins.reload": "reload plugins now (refused with the reason while a run is active)",
-    "tables.page": "{table, connection?, offset, limit}: one page of a result table, wherever it lives",
+    "tables.page": "{table, connection?, offset, limit, order_by?, descending?, search?}: one page of a result "
+                   "table, wherever it lives, optionally sorted by a column and (workspace) filtered by text",
     "ai.assist_node": "{workflow_id, node_id, request, session?, connection?, model?, options?}: a proposal for "
                       "the node, verified on the sample (status verified / failed / question)",
     "ai.accept_proposal": "{workflow_id, proposal_id}: save a verified proposal as the node's config + provenance",

@@ -23,7 +23,8 @@ from kivymd.uix.screen import MDScreen
 
 from app.document import WorkflowDocument
 from app.kvload import load_kv
-from app.node_style import palette_types, style_of
+from app.plain_problems import plain
+from app.screens.editor_palette import build_palette, entries_fit, matches
 from app.widgets.canvas import GraphCanvas, Minimap  # noqa: F401  (used by editor.kv)
 from app.widgets.inspector import InspectorPanel  # noqa: F401  (used by editor.kv)
 from app.widgets.run_dialog import RunParametersDialog, has_parameters
@@ -47,6 +48,8 @@ class EditorScreen(MDScreen):
     disk_changed = BooleanProperty(False)
     inspector_open = BooleanProperty(False)
     loading = BooleanProperty(False)
+    palette_search_shown = BooleanProperty(False)   # the palette's entries do not all fit
+    palette_drag = ObjectProperty(None, allownone=True)   # the PaletteItem being dragged
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -183,9 +186,20 @@ class EditorScreen(MDScreen):
     def add_node(self, type_name: str) -> None:
         if self.document is None:
             return
-        node_id = self.ids.canvas.add_node(type_name)
-        self.ids.canvas.selection = {node_id}
+        node_id = self.ids.canvas.add_after(type_name)  # right of the selected node, connected to it
         self.open_inspector(node_id)
+
+    def drop_node(self, type_name: str, window_pos: tuple[float, float]) -> str | None:
+        """A palette entry dropped at ``window_pos``: added there (into an edge under it)."""
+        canvas = self.ids.canvas
+        if self.document is None or canvas.parent is None:
+            return None
+        pos = canvas.parent.to_widget(*window_pos)
+        if not canvas.collide_point(*pos):
+            return None   # dropped outside the canvas: nothing
+        node_id = canvas.drop_type(type_name, canvas.to_world(pos))
+        self.open_inspector(node_id)
+        return node_id
 
     # --- the file on disk ------------------------------------------------------------
     def _check_disk(self, _dt: float) -> None:
@@ -228,7 +242,7 @@ class EditorScreen(MDScreen):
             return
         problems = doc.problems()
         if problems:
-            self.app.notify(f"Fix {len(problems)} problem(s) first: {problems[0].message}")
+            self.app.notify(f"Fix {len(problems)} problem(s) first: {plain(problems[0], doc.workflow, doc.types)}")
             return
         if has_parameters(doc.workflow.parameters):
             self.params_dialog = RunParametersDialog(
@@ -338,21 +352,31 @@ class EditorScreen(MDScreen):
     def _on_key_down(self, _window: Any, key: int, _scancode: int, _text: str | None, modifiers: list) -> bool:
         if self.manager is None or self.manager.current != self.name or self.document is None:
             return False
+        if key == 27 and self.palette_drag is not None:
+            self.palette_drag.cancel_drag()
+            return True
         if any(w is not None for w in FocusBehavior._keyboards.values()):
             return False  # typing in a field: the keys are the field's
         return bool(self.ids.canvas.handle_key(key, modifiers))
 
     # --- palette -----------------------------------------------------------------------
     def _build_palette(self, _dt: float) -> None:
+        self.palette_items = build_palette(self, self.ids.palette, self.app.registry.node_types)
+        self.ids.palette.add_widget(Factory.Widget())  # keeps the palette at the top
+        self.palette_resized()
+
+    def palette_resized(self) -> None:
+        items = getattr(self, "palette_items", [])
+        self.palette_search_shown = bool(items) and not entries_fit(len(items), self.ids.palette_column.height)
+
+    def filter_palette(self, text: str) -> None:
+        """Show the entries whose name, type or description has every word typed."""
         box = self.ids.palette
-        for type_name in palette_types(list(self.app.registry.node_types)):
-            node_type = self.app.registry.node_types[type_name]
-            item = Factory.PaletteItem()
-            item.type_name, item.text = type_name, node_type.label or type_name
-            item.icon, item.hint = style_of(type_name).icon, style_of(type_name).hint
-            item.colour = style_of(type_name).colour
-            box.add_widget(item)
-        box.add_widget(Factory.Widget())  # keeps the palette at the top
+        box.clear_widgets()
+        for item in getattr(self, "palette_items", []):
+            if matches(item, text):
+                box.add_widget(item)
+        box.add_widget(Factory.Widget())
 
 
 load_kv(__file__)

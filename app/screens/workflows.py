@@ -92,7 +92,7 @@ def unique_id(base: str, taken: set[str]) -> str:
 
 def new_workflow_doc(workflow_id: str, name: str) -> dict[str, Any]:
     """The smallest valid workflow: one Start node, run by hand."""
-    wf = Workflow(workflow_id, name=name)
+    wf = Workflow(workflow_id, name=name, settings={"trigger_enabled": False})  # on only when switched on
     wf.insert_node(Node("start", "start", title="Start", config={"trigger": {"kind": "manual"}}))
     return fileformat.to_dict(wf)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.metrics import dp, sp
 from kivy.properties import (
     BooleanProperty,
@@ -24,6 +25,7 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
@@ -36,7 +38,26 @@ from app.widgets.inspector.fields import shown
 load_kv(__file__)
 
 PAGE_SIZE = 100
-MIN_COLUMN_DP, MAX_COLUMN_DP = 72, 320
+MIN_COLUMN_DP, MAX_COLUMN_DP = 96, 320   # room for the name and the sort arrow
+NUMERIC = ("INT", "REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")
+SEARCH_DELAY_S = 0.4
+
+
+def is_numeric(kind: str) -> bool:
+    return any(part in kind.upper() for part in NUMERIC)
+
+
+def inferred_type(values: list[Any]) -> str:
+    """What a column without a declared type (a computed one) holds, from the page's values."""
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool | int):
+            return "INTEGER"
+        if isinstance(value, float):
+            return "REAL"
+        return "TEXT"
+    return ""
 CHAR_DP = 6.9       # average advance of a 13sp Roboto character, in dp
 
 
@@ -64,19 +85,28 @@ class TableRow(RecycleDataViewBehavior, BoxLayout):
 
     def refresh_view_attrs(self, rv: Any, index: int, data: Mapping[str, Any]) -> None:
         self.index = index
-        cells, widths, nulls = data["cells"], data["widths"], data["nulls"]
+        cells, widths, nulls, aligns = data["cells"], data["widths"], data["nulls"], data["aligns"]
         if len(self.children) != len(cells):
             self.clear_widgets()
             for _ in cells:
                 self.add_widget(TableCell())
-        for widget, text, width, null in zip(reversed(self.children), cells, widths, nulls):
-            widget.text, widget.width, widget.italic = text, width, null
+        for widget, text, width, null, align in zip(reversed(self.children), cells, widths, nulls, aligns):
+            widget.text, widget.width, widget.italic, widget.halign = text, width, null, align
         super().refresh_view_attrs(rv, index, {})
 
 
-class HeaderCell(BoxLayout):
+class HeaderCell(ButtonBehavior, BoxLayout):
+    """A column's name and type; a tap sorts by it (again: the other way, a third time: off)."""
+
     name = StringProperty("")
     kind = StringProperty("")
+    sort = StringProperty("")   # "", "asc" or "desc"
+    align = StringProperty("left")   # right over a numeric column, like its cells
+    view: Any = None
+
+    def on_release(self) -> None:
+        if self.view is not None:
+            self.view.sort_by(self.name)
 
 
 class TableView(MDBoxLayout):
@@ -94,11 +124,31 @@ class TableView(MDBoxLayout):
     status = StringProperty("")
     columns = ListProperty([])          # [(name, type), …]
     content_width = NumericProperty(0)
+    order_by = StringProperty("")       # the column rows are sorted by ("": the table's order)
+    descending = BooleanProperty(False)
+    search = StringProperty("")         # only rows with this text in some column
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._request = 0
         self._widths: list[float] = []
+        self._search_ev = Clock.create_trigger(lambda _dt: self.load(0), SEARCH_DELAY_S)
+
+    # --- sorting and filtering -------------------------------------------------------------
+    def sort_by(self, column: str) -> None:
+        """Ascending, then descending, then the table's own order again."""
+        if self.order_by != column:
+            self.order_by, self.descending = column, False
+        elif not self.descending:
+            self.descending = True
+        else:
+            self.order_by, self.descending = "", False
+        self.load(0)
+
+    def filter_typed(self, text: str) -> None:
+        """The filter field changed: fetch the matching rows a short pause after typing."""
+        self.search = text.strip()
+        self._search_ev()
 
     # --- paging ------------------------------------------------------------------------------
     @property
@@ -118,7 +168,8 @@ class TableView(MDBoxLayout):
         self.loading, self.error = True, ""
         self.bridge.call("tables.page", on_result=lambda page: self._loaded(number, offset, page),
                          on_error=lambda message: self._failed(number, message), table=self.table,
-                         connection=self.connection, offset=offset, limit=int(self.page_size))
+                         connection=self.connection, offset=offset, limit=int(self.page_size),
+                         order_by=self.order_by or None, descending=self.descending, search=self.search or None)
 
     def next_page(self) -> None:
         if self.has_next and not self.loading:
@@ -133,15 +184,17 @@ class TableView(MDBoxLayout):
         if number != self._request:
             return
         types = dict((name, kind) for name, kind in page.get("types") or [])
-        columns = [(name, types.get(name, "")) for name in page.get("columns") or []]
         rows = page.get("rows") or []
+        columns = [(name, types.get(name, "") or _computed(rows, i))
+                   for i, name in enumerate(page.get("columns") or [])]
         cells = [[shown(v) for v in row] for row in rows]
         if columns != self.columns:
             self.columns, self._widths = columns, []
         self._widths = self._fit_widths(columns, cells)
         self.content_width = sum(self._widths)
         self._build_header()
-        self.ids.rv.data = [{"cells": row, "widths": self._widths, "nulls": [v is None for v in raw]}
+        aligns = ["right" if is_numeric(kind) else "left" for _name, kind in columns]
+        self.ids.rv.data = [{"cells": row, "widths": self._widths, "nulls": [v is None for v in raw], "aligns": aligns}
                             for row, raw in zip(cells, rows)]
         self.ids.rv.scroll_y = 1
         self.offset, self.total, self.shown_rows = offset, int(page.get("total", len(rows))), len(rows)
@@ -164,11 +217,20 @@ class TableView(MDBoxLayout):
         header = self.ids.header
         header.clear_widgets()
         for (name, kind), width in zip(self.columns, self._widths):
-            header.add_widget(HeaderCell(name=str(name), kind=str(kind or "—"), width=width))
+            cell = HeaderCell(name=str(name), kind=str(kind or "—"), width=width,
+                              sort=("desc" if self.descending else "asc") if name == self.order_by else "",
+                              align="right" if is_numeric(str(kind)) else "left")
+            cell.view = self
+            header.add_widget(cell)
 
     def visible_rows(self) -> list[list[str]]:
         """The rows of the current page as shown (for tests and accessibility)."""
         return [list(item["cells"]) for item in self.ids.rv.data]
+
+
+def _computed(rows: list[Any], index: int) -> str:
+    kind = inferred_type([row[index] for row in rows if index < len(row)])
+    return f"{kind} (computed)" if kind else ""
 
 
 class OutputViewer(ModalView):

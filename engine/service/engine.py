@@ -377,8 +377,9 @@ class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
         return self._node_panels().try_sample(workflow_id, node, limit, inputs, sample)
 
     def _call_tables_page(self, table: str, connection: str | None = None, offset: int = 0,
-                          limit: int = 100) -> dict:
-        return self._node_panels().page(table, connection, offset, limit)
+                          limit: int = 100, order_by: str | None = None, descending: bool = False,
+                          search: str | None = None) -> dict:
+        return self._node_panels().page(table, connection, offset, limit, order_by, descending, search)
 
 
 def _plain(value: Any) -> Any:

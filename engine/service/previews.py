@@ -67,11 +67,13 @@ class NodePanelService:
         except DagfluxError:
             return {}
 
-    def page(self, table: str, connection: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    def page(self, table: str, connection: str | None = None, offset: int = 0, limit: int = 100,
+             order_by: str | None = None, descending: bool = False, search: str | None = None) -> dict[str, Any]:
         if connection:
             self._check_connection(connection)
         return self._run("tables.page", f"page of '{table}'", table=table, connection=connection or None,
-                         offset=offset, limit=limit)
+                         offset=offset, limit=limit, order_by=order_by or None, descending=bool(descending),
+                         search=search or None)
 
     # --- resolution ----------------------------------------------------------------------
     def input_tables(self, workflow_id: str, input_ids: list[str]) -> list[dict[str, Any]]:

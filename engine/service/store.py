@@ -87,6 +87,7 @@ class WorkflowStore:
         if self.exists(new_id):
             raise DagfluxError(f"a workflow '{new_id}' already exists")
         wf.id, wf.name = new_id, name or f"{wf.name} (copy)"
+        wf.settings["trigger_enabled"] = False  # a copy does not fire until switched on
         return self.save(wf)
 
     def delete(self, workflow_id: str) -> None:

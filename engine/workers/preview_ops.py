@@ -35,9 +35,9 @@ from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
 from engine.plugin_api import PREVIEW_RUN, InputTable, NodeContext
 from engine.sql.statements import split_statements
+from engine.workers.table_page import PAGE_MAX, page  # noqa: F401  (tables.page lives there now)
 
 PREVIEW_MAX = 100
-PAGE_MAX = 1000
 SAMPLE_MAX = 100_000
 TRIABLE_TYPES = ("transformer", "join")
 REST_KEYS_NOT_IN_SPEC = ("source", "connection", "description")
@@ -206,40 +206,6 @@ def sheets(state: Any, base_dir: str, path: str) -> list[str]:
 
 
 # --- table pages ---------------------------------------------------------------------------
-def page(state: Any, table: str, connection: str | None = None, offset: int = 0,
-         limit: int = 100) -> dict[str, Any]:
-    """Rows ``offset`` … ``offset + limit`` of a workspace or connection table, with its total."""
-    offset = _bounded(offset, 0, 2**62, "offset")
-    limit = _bounded(limit, 0, PAGE_MAX, "limit")
-    if connection:
-        return _page_connection(state, table, connection, offset, limit)
-    conn = _workspace(state)
-    if not table or not workspace.table_exists(conn, table):
-        raise DagfluxError(f"the workspace has no table '{table}'")
-    rows = conn.execute(f"SELECT * FROM {workspace.quote_ident(table)} LIMIT ? OFFSET ?",
-                        (limit, offset)).fetchall()
-    return table_reply(workspace.columns(conn, table), rows, f"workspace table '{table}'",
-                       workspace.count_rows(conn, table))
-
-
-def _page_connection(state: Any, table: str, connection: str, offset: int, limit: int) -> dict[str, Any]:
-    connector = state.runtime.connector(connection)
-    if not connector.relational:
-        raise DagfluxError(f"connection '{connector.name}' is a REST API: it has no tables to show")
-    if not table or not connector.table_exists(table):
-        raise DagfluxError(f"connection '{connector.name}' has no table '{table}'")
-    columns = connector.list_fields(table)
-    rows: list[Any] = []
-    if limit:
-        batches = connector.read_batches(f"SELECT * FROM {connector.qualified(table)} "
-                                         f"LIMIT {limit} OFFSET {offset}", (), limit)
-        try:
-            _, rows = next(batches)
-        finally:
-            batches.close()
-    return table_reply(columns, rows, f"table '{table}' in connection '{connector.name}'", connector.count(table))
-
-
 def _workspace(state: Any) -> sqlite3.Connection:
     if state.conn is None:
         raise DagfluxError(state.setup_error or "this worker has no workspace connection")

@@ -53,6 +53,11 @@ def running(app) -> Iterator:
         yield app
     finally:
         app.stop()
+        # App.stop() removes the window's children while iterating over them, so with a
+        # snackbar (or a menu) still open it skips the root: the next app's touches would
+        # reach this one's widgets first.
+        for child in list(Window.children):
+            Window.remove_widget(child)
         for event in Clock.get_events():  # nothing of this app may run inside the next one
             event.cancel()
 

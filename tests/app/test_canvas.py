@@ -473,7 +473,7 @@ def big_workflow(columns: int = 40, rows: int = 50) -> Workflow:
 def test_two_thousand_nodes_cull_and_rebuild_only_what_changed(app, canvas: GraphCanvas) -> None:
     doc = WorkflowDocument(big_workflow(), app.registry.node_types)
     canvas.attach(doc)
-    canvas.fit_to_view()
+    canvas.fit_to_view(whole=True)
     scene = canvas.scene
     wait_until(lambda: not scene.pending and scene.stats()["shapes"], 45, "the whole graph drawn")
     assert scene.lod == "far" and scene.stats()["shapes"] >= 1

@@ -292,7 +292,7 @@ def test_data_source_preview_sheet_choice_and_errors(harness: Harness) -> None:
 
     h.tap(form.source.button_for("workspace"))
     assert h.config("orders") == {"source": "workspace", "table": ""}
-    assert form.fields["table"].error == "'table' is required"
+    assert form.fields["table"].error == "Choose the table to read"
     assert "Choose the table" in form.preview.status
 
     db = base / "shop.sqlite"
@@ -302,7 +302,7 @@ def test_data_source_preview_sheet_choice_and_errors(harness: Harness) -> None:
     h.app.bridge.call_blocking("connections.add", id="shop", type="sqlite", name="Shop", settings={"path": str(db)})
     h.tap(form.source.button_for("connection"))
     assert h.config("orders") == {"source": "connection", "connection": "", "table": ""}
-    assert form.fields["connection"].error == "'connection' is required"
+    assert form.fields["connection"].error == "Choose the connection to read from"
     _pick_from_menu(form.fields["connection"], "Shop (sqlite)")
     assert h.config("orders")["connection"] == "shop"
     _pick_from_menu(form.fields["table"], "sales")
@@ -349,7 +349,7 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     assert h.config("clean_orders")["mode"] == "in_place"
     h.shots("transformer", scroll_y=0)
     h.type_into(form.code, "")
-    assert form.code.error == "'sql' is required" and "sql" not in h.config("clean_orders")
+    assert form.code.error == "Write the SQL that makes this node's table" and "sql" not in h.config("clean_orders")
     doc.undo()
     doc.undo()
     pump(3)
@@ -391,8 +391,8 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
 
     branch = h.show("revenue_check")
     h.type_into(branch.condition, "")
-    assert branch.condition.error == "'condition' is required"
-    assert "When true → Report (CSV), Report (Parquet)" in branch.routes.text
+    assert branch.condition.error == "Write the condition that picks the side"
+    assert "When true, goes to: Report (CSV), Report (Parquet)" in branch.routes.text
     h.type_into(branch.condition, "count(*) > 3")
     assert h.config("revenue_check") == {"condition": "count(*) > 3"} and branch.condition.error == ""
     h.shots("branch")

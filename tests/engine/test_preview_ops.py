@@ -266,3 +266,19 @@ def test_try_with_an_input_in_a_database_reads_only(state, tmp_path):
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM sales").fetchone() == (30,)
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'flow%'").fetchone() == (0,)
+
+
+def test_page_sorts_by_a_column_and_filters_by_text(state, tmp_path):
+    down = preview_ops.page(state, "flow__orders", limit=3, order_by="id", descending=True)
+    assert [r[0] for r in down["rows"]] == [2500, 2499, 2498] and down["total"] == 2500
+    with pytest.raises(DagfluxError, match=r"no column 'nope' to sort by \(it has: id, status, total\)"):
+        preview_ops.page(state, "flow__orders", order_by="nope")
+    found = preview_ops.page(state, "flow__orders", limit=1000, search="249")
+    ids = [r[0] for r in found["rows"]]
+    assert found["total"] == len(ids) and 249 in ids and 2490 in ids and all("249" in str(r) for r in found["rows"])
+    assert preview_ops.page(state, "flow__orders", search="100%")["total"] == 0   # % is a character, not a wildcard
+    _sqlite_connection(tmp_path)
+    sorted_sales = preview_ops.page(state, "sales", connection="shop", limit=2, order_by="id", descending=True)
+    assert [r[0] for r in sorted_sales["rows"]] == [30, 29]
+    with pytest.raises(DagfluxError, match="filtering rows by text works on workspace tables"):
+        preview_ops.page(state, "sales", connection="shop", search="1")

@@ -10,7 +10,8 @@ Keys (``handle_key``, forwarded by the editor from ``Window.on_key_down``): Dele
 Backspace deletes the selection; Ctrl+A selects all; Ctrl+C / Ctrl+X / Ctrl+V copy, cut,
 paste; Ctrl+D duplicates; Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes; F or Home fits
 the graph to the view; + and − zoom; arrows nudge the selection by one grid step (ten
-with Shift); Escape cancels a gesture or clears the selection. Cmd works as Ctrl.
+with Shift); Escape closes the open menu, else cancels a gesture (a palette drag too), else
+clears the selection. Delete also removes a selected edge. Cmd works as Ctrl.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from kivy.core.clipboard import Clipboard
 
+from app.node_defaults import initial_config
 from app.widgets.canvas.autolayout import layered_layout
 from app.widgets.canvas.geometry import NODE_H, NODE_W, Rect, snap
 from engine.errors import ModelError
@@ -143,7 +145,8 @@ class EditingMixin:
             x, y = x - NODE_W / 2, y - NODE_H / 2
         if self.snap_to_grid:
             x, y = snap(x, self.grid), snap(y, self.grid)
-        doc.push(AddNodeCommand(doc.workflow, Node(node_id, type_name, label, (x, y))))
+        config = initial_config(type_name, doc.workflow.id, node_id)
+        doc.push(AddNodeCommand(doc.workflow, Node(node_id, type_name, label, (x, y), config)))
         self.select([node_id])
         return node_id
 
@@ -200,13 +203,9 @@ class EditingMixin:
         if command:
             return self._command_key(key, shift)
         if key in (KEY_DELETE, KEY_BACKSPACE):
-            return self.delete_selection()
+            return self.delete_selection() or self.delete_selected_edge()
         if key == KEY_ESCAPE:
-            had = self.cancel_gestures()
-            if not had and self.selected:
-                self.select(())
-                had = True
-            return had
+            return self.escape()
         if key in (ord("f"), KEY_HOME):
             self.fit_to_view()
             return True
@@ -216,6 +215,20 @@ class EditingMixin:
         if key in ARROWS:
             step = self.grid * (10 if shift else 1)
             return self.nudge(ARROWS[key][0] * step, ARROWS[key][1] * step)
+        return False
+
+    def escape(self) -> bool:
+        """Escape: close the open menu, else cancel gestures in progress, else clear the
+        selection (nodes and edge); True when it did something."""
+        if self.menu.is_open:
+            self.menu.dismiss()
+            return True
+        if self.cancel_gestures():
+            return True
+        if self.selected or self.selected_edge is not None:
+            self.select(())
+            self.select_edge(None)
+            return True
         return False
 
     def _command_key(self, key: int, shift: bool) -> bool:

@@ -194,6 +194,22 @@ def fit_view(bounds: Rect, width: float, height: float, margin: float, lo: float
     return View(s, 0.0, 0.0).centered(bounds.center, width, height)
 
 
+def readable_fit_view(bounds: Rect, width: float, height: float, margin: float, lo: float, hi: float) -> View:
+    """Like :func:`fit_view`, but never below scale ``lo`` (where titles are still readable):
+    a graph that does not fit at ``lo`` is shown from its left edge (where a flow starts),
+    centred vertically when it fits that way, else from its top; the rest is a scroll away."""
+    fitted = fit_view(bounds, width, height, margin, 0.0, hi)
+    if fitted.s >= lo:
+        return fitted
+    s = lo
+    ox = margin - bounds.x * s
+    if bounds.h * s <= height - 2 * margin:
+        oy = height / 2 + bounds.center[1] * s
+    else:
+        oy = height - margin + bounds.y * s
+    return View(s, ox, oy)
+
+
 # --- spatial index ---------------------------------------------------------------------------
 class SpatialIndex:
     """Rectangles filed by the grid cells they overlap: what is near a point or inside a

@@ -25,7 +25,6 @@ into its transform once per frame and tells it which parts of the model changed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,8 +35,10 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.widget import Widget
 
 from app.widgets.canvas import context_menu
+from app.widgets.canvas.building import BuildingMixin
+from app.widgets.canvas.canvas_view import ViewMixin
 from app.widgets.canvas.editing import EditingMixin
-from app.widgets.canvas.geometry import DEFAULT_GRID, Point, Rect, View, fit_view
+from app.widgets.canvas.geometry import DEFAULT_GRID, Point, Rect
 from app.widgets.canvas.interactions import (
     Hit,
     Interaction,
@@ -47,16 +48,12 @@ from app.widgets.canvas.interactions import (
     toggle_held,
 )
 from app.widgets.canvas.labels import shared_atlas
-from app.widgets.canvas.meshes import MeshBuilder
 from app.widgets.canvas.palette import current_palette
 from app.widgets.canvas.scene import Scene
 from app.widgets.canvas.tooltip import HoverTooltip
 
-MIN_SCALE, MAX_SCALE = 0.04, 3.0
 WHEEL_STEP = 1.15
 PROBLEMS_DELAY_S = 0.3
-FIT_MARGIN_DP = 48
-GRID_MIN_PX = 0.35  # no grid further out: it would only add noise (and cost a frame's worth of lines)
 
 
 class _At:
@@ -68,7 +65,7 @@ class _At:
         self.x, self.y = pos
 
 
-class GraphCanvas(EditingMixin, Widget):
+class GraphCanvas(ViewMixin, BuildingMixin, EditingMixin, Widget):
     scale = NumericProperty(1.0)
     offset = ListProperty([0.0, 0.0])
     selection = ObjectProperty(frozenset())
@@ -129,6 +126,7 @@ class GraphCanvas(EditingMixin, Widget):
         self.scene.reset(document.workflow, document.types)
         self.scene.node_states = document.node_states
         self.scene.connection_names = document.connection_names
+        self.scene.stale = document.stale
         self.problems = {}
         self.scene.problems = self.problems
         self.selection = frozenset()
@@ -148,6 +146,7 @@ class GraphCanvas(EditingMixin, Widget):
         self.document = None
         self.scene.reset(None, {})
         self.selection = frozenset()
+        self.select_edge(None)
         self._graph_changed()
 
     def _model_event(self, event: str, payload: Any) -> None:
@@ -157,6 +156,8 @@ class GraphCanvas(EditingMixin, Widget):
             handler(payload)
         if event == "node_removed" and payload.id in self.selected:
             self.selection = self.selected - {payload.id}
+        if event == "edge_removed" and payload == self.selected_edge:
+            self.select_edge(None)
         if event != "node_moved":
             self._problems_ev()
         self._graph_changed()
@@ -167,6 +168,7 @@ class GraphCanvas(EditingMixin, Widget):
             return
         self.scene.node_states = doc.node_states
         self.scene.connection_names = doc.connection_names
+        self.scene.stale = doc.stale
         if node_id is None:
             self.scene.invalidate_all()
         else:
@@ -217,119 +219,11 @@ class GraphCanvas(EditingMixin, Widget):
         if new == old:
             return
         self.scene.selection = new
+        if new:
+            self.select_edge(None)  # a node selected: no edge is
         self.scene.invalidate(old ^ new)
         self._redraw()
         self.dispatch("on_selection_changed", sorted(new))
-
-    # --- the view ------------------------------------------------------------------------------
-    @property
-    def view(self) -> View:
-        return View(self.scale * dp(1), self.offset[0], self.offset[1])
-
-    def set_view(self, view: View) -> None:
-        s = max(MIN_SCALE * dp(1), min(MAX_SCALE * dp(1), view.s))
-        if s != view.s:
-            view = View(s, view.ox, view.oy)
-        self.scale = view.s / dp(1)
-        self.offset = [view.ox, view.oy]
-
-    def to_world(self, pos: Point) -> Point:
-        """A point in this widget's parent coordinates (like ``touch.pos``) in world units."""
-        return self.view.to_world(pos[0] - self.x, pos[1] - self.y)
-
-    widget_to_world = to_world
-
-    def world_to_widget(self, world: Point) -> Point:
-        """A world point in this widget's parent coordinates (like ``self.pos``)."""
-        px, py = self.view.to_view(*world)
-        return (px + self.x, py + self.y)
-
-    def to_parent_center(self) -> Point:
-        return self.center_x, self.center_y
-
-    def view_center_world(self) -> Point:
-        return self.to_world(self.to_parent_center())
-
-    def pan_by(self, dx: float, dy: float) -> None:
-        self.offset = [self.offset[0] + dx, self.offset[1] + dy]
-
-    def zoom_at(self, pos: Point, factor: float) -> None:
-        """Zoom by ``factor`` keeping the world point under ``pos`` (parent coords) in place."""
-        local = (pos[0] - self.x, pos[1] - self.y)
-        self.set_view(self.view.zoomed(self._clamp(self.view.s * factor), local))
-
-    def show_world_point_at(self, world: Point, pos: Point, s: float) -> None:
-        """Scale ``s`` (px per unit) with ``world`` under ``pos`` (parent coords)."""
-        s = self._clamp(s)
-        self.set_view(View(s, pos[0] - self.x - world[0] * s, pos[1] - self.y + world[1] * s))
-
-    def _clamp(self, s: float) -> float:
-        return max(MIN_SCALE * dp(1), min(MAX_SCALE * dp(1), s))
-
-    def fit_to_view(self) -> None:
-        bounds = self.scene.nodes.bounds()
-        if bounds is None:
-            self.set_view(View(dp(1), self.width / 2, self.height / 2))
-            return
-        self.set_view(fit_view(bounds, self.width, self.height, dp(FIT_MARGIN_DP), MIN_SCALE * dp(1), dp(1)))
-
-    def center_on(self, node_id: str) -> None:
-        if node_id not in self.scene.nodes:
-            return
-        view = self.view
-        if view.s < 0.8 * dp(1):
-            view = View(0.8 * dp(1), view.ox, view.oy)
-        self.set_view(view.centered(self.scene.nodes.rect_of(node_id).center, self.width, self.height))
-
-    def hit_radius(self) -> float:
-        """Half a 48 dp hit target, in world units at the current zoom."""
-        return dp(24) / self.view.s
-
-    def _view_changed(self, *_args: Any) -> None:
-        self._redraw()
-
-    def _update(self, _dt: float = 0) -> None:
-        """Once per frame at most: the transform, clip, grid and tiles for the current view."""
-        scene = self.scene
-        scene.set_view(self.view, self.pos, self.size)
-        wx, wy = self.to_window(self.x, self.y)
-        self._scissor.x, self._scissor.y = int(wx), int(wy)
-        self._scissor.width, self._scissor.height = int(math.ceil(self.width)), int(math.ceil(self.height))
-        self._update_grid()
-        if scene.update():
-            self._next_frame()  # more tiles to build: a little more each frame
-        if self._changed:
-            self._changed = False
-            self.revision += 1
-
-    def _update_grid(self) -> None:
-        """Grid lines for a region around the view, rebuilt only when the view leaves it or
-        the spacing changes (spacing doubles as you zoom out, so lines stay ≥ 14 dp apart)."""
-        scene = self.scene
-        step = self.grid
-        while step * scene.view.s < dp(14):
-            step *= 2
-        region = scene.visible_rect()
-        key = (step, self.show_grid, scene.palette, scene.view.s < GRID_MIN_PX * dp(1))
-        if key == self._grid_key and region.inside(self._grid_area):
-            return
-        self._grid_key = key
-        self._grid_area = area = region.inflate(region.w, region.h)
-        scene.grid_layer.clear()
-        if not self.show_grid or step <= 0 or scene.view.s < GRID_MIN_PX * dp(1):
-            return
-        b = MeshBuilder(scene.atlas, "lines")
-        colour = scene.palette.grid
-        x = math.floor(area.x / step) * step
-        while x <= area.right:
-            b.polyline([(x, area.y), (x, area.bottom)], colour)
-            x += step
-        y = math.floor(area.y / step) * step
-        while y <= area.bottom:
-            b.polyline([(area.x, y), (area.right, y)], colour)
-            y += step
-        for mesh in b.meshes(scene.atlas.flush()):
-            scene.grid_layer.add(mesh)
 
     # --- hit testing ---------------------------------------------------------------------------
     def node_at(self, pos: Point) -> str | None:
@@ -450,6 +344,7 @@ class GraphCanvas(EditingMixin, Widget):
         if hit.node is None:
             if not toggle_held():
                 self.select(())
+            self.select_edge(hit.edge)  # a tap on an edge selects it (Delete removes it)
             return
         node_id = hit.node
         if getattr(touch, "is_double_tap", False) or (self.selected == {node_id} and not toggle_held()):

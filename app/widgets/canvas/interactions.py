@@ -317,6 +317,8 @@ class DrawEdgeInteraction(Interaction):
         if target is None:
             if old is not None:
                 doc.push(DisconnectCommand(doc.workflow, old))
+            else:  # dropped on empty canvas: offer to add a node there, connected
+                self.canvas.offer_nodes_for_wire(self.source, self.port, self.canvas.to_world(touch.pos), touch.pos)
             return
         if old is not None and old.target == target:
             return  # dropped back where it was

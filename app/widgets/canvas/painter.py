@@ -60,6 +60,7 @@ class NodeLook:
     has_input: bool
     outputs: dict[str, Point]
     location: str | None = None      # the connection its table lives in (its name); None: the workspace
+    stale: bool = False              # edited (or something above it was) since its last run
 
 
 @dataclass(slots=True)
@@ -83,6 +84,9 @@ def status_text(look: NodeLook) -> str:
     """The node's second line: what its last run did, else its first problem."""
     if look.status == "failed":
         return look.error or "failed"
+    if look.stale and look.status in ("succeeded", "reused", "failed", "skipped"):
+        done = f"{look.records} rows" if look.records is not None else look.status
+        return f"{done} · out of date"
     if look.status == "succeeded":
         return f"{look.records} rows" if look.records is not None else "done"
     if look.status == "reused":
@@ -94,6 +98,11 @@ def status_text(look: NodeLook) -> str:
     if look.status == "not_run":
         return "not run"
     return short_problem(look.problems[0]) if look.problems else ""
+
+
+def badge_colour(look: NodeLook, pal: Palette) -> tuple:
+    """The run-state colour; grey ("not run") once an edit made the last run's state stale."""
+    return pal.status_colour("not_run" if look.stale else look.status)
 
 
 # --- far --------------------------------------------------------------------------------------
@@ -125,7 +134,7 @@ def overview_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
     b.rect(x0, y0, x1, band, pal.type_shade(look.type))
     b.rect(x0, band, x1, bottom, pal.type_colour(look.type))
     if look.status:
-        b.rect(x0, bottom, x1, y1, pal.status_colour(look.status))
+        b.rect(x0, bottom, x1, y1, badge_colour(look, pal))
     outline = pal.selection if look.selected else pal.error if look.status == "failed" else None
     if outline is not None:
         w = 10.0 if look.selected else 7.0
@@ -157,7 +166,7 @@ def detail_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
     b.polygon(rounded_rect(x0, band, x1, y1, CORNER, (False, False, True, True)), pal.node_body)
     if look.status:
         room = PORT_LABEL_ROOM if len(look.outputs) > 1 else 0  # keep clear of "true" / "false"
-        b.disc(x1 - 16 - room, band + 12, 6.5, pal.status_colour(look.status), 8)
+        b.disc(x1 - 16 - room, band + 12, 6.5, badge_colour(look, pal), 8)
     if look.problems:
         b.disc(x1 - 2, y0 + 2, 10.0, pal.warning, 8)
     if look.location:
@@ -209,7 +218,7 @@ def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
            pal.error if look.status == "failed" else pal.text_muted)
     second = status_text(look)
     if second:
-        colour = pal.error if look.status == "failed" else pal.warning if (
+        colour = pal.text_muted if look.stale else pal.error if look.status == "failed" else pal.warning if (
             look.problems and not look.status) else pal.text
         b.text(atlas.fit(second, LINE_SIZE, body_right - x0 - 10), x0 + 10, y0 + HEADER_H + 22, LINE_SIZE, colour)
     if len(look.outputs) > 1:
@@ -223,13 +232,34 @@ def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
                pal.text)
 
 
-def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
+def text_edge(b: MeshBuilder, look: EdgeLook, pal: Palette, size: float = COUNT_SIZE) -> None:
+    """The record count in a pill on the edge's middle, ``size`` world units tall."""
     if not look.label:
         return
     mid = sample_cubic(look.ctrl, 2)[1]
-    w = b.atlas.measure(look.label, COUNT_SIZE)
-    h = COUNT_SIZE * 1.25
-    x0, y0 = mid[0] - w / 2 - 6, mid[1] - h / 2 - 1
+    w = b.atlas.measure(look.label, size)
+    pad = size / 2
+    h = size * 1.25
+    x0, y0 = mid[0] - w / 2 - pad, mid[1] - h / 2 - size / 12
     pill = mix(pal.pill, pal.edge_active, 0.12) if look.active else pal.pill
-    b.polygon(rounded_rect(x0, y0, x0 + w + 12, y0 + h + 2, h / 2, steps=3), pill)
-    b.text(look.label, x0 + 6, y0 + 1, COUNT_SIZE, with_alpha(pal.text, 0.9))
+    b.polygon(rounded_rect(x0, y0, x0 + w + 2 * pad, y0 + h + size / 6, h / 2, steps=3), pill)
+    b.text(look.label, x0 + pad, y0 + size / 12, size, with_alpha(pal.text, 0.9))
+
+
+# --- compact (zoomed out, text at a minimum on-screen size) -----------------------------------
+def compact_node(b: MeshBuilder, look: NodeLook, pal: Palette, size: float, on_body: bool) -> None:
+    """The title alone, ``size`` world units tall (chosen by the scene so it is at least
+    :data:`~app.widgets.canvas.scene.TITLE_MIN_PX` on screen), cut with an ellipsis to the
+    node's width. ``on_body``: the node is drawn with a light body below its header (the
+    ``detail`` shapes), so the title sits in the body in the text colour; else it is white
+    across the type-coloured node (``overview``)."""
+    r = look.rect
+    atlas = b.atlas
+    title = atlas.fit(look.title, size, r.w - 12)
+    w = atlas.measure(title, size)
+    line_h = size * 1.19
+    if on_body:
+        top, bottom, colour = r.y + HEADER_H, r.bottom, pal.text
+    else:
+        top, bottom, colour = r.y, r.bottom, pal.header_text
+    b.text(title, r.x + (r.w - w) / 2, top + (bottom - top - line_h) / 2, size, colour)

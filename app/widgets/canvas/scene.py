@@ -26,7 +26,6 @@ graph truth stays in the workflow, read when a tile is built.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,33 +46,28 @@ from app.widgets.canvas.geometry import (
     node_rect,
     output_ports,
     sample_cubic,
-    union_all,
 )
 from app.widgets.canvas.labels import GlyphAtlas, icon_char
 from app.widgets.canvas.meshes import MeshBuilder, install_shader
 from app.widgets.canvas.palette import Palette, fixed_palette
-from app.widgets.canvas.tiles import Tile, TileGrid
+from app.widgets.canvas.scene_tiles import (
+    COMPACT_STEPS,
+    DETAIL_PX,
+    DETAIL_TILE,
+    FAR_PX,
+    OVERVIEW_TILE,
+    TEXT_PX,
+    TITLE_MIN_PX,
+    TileBuilding,
+)
+from app.widgets.canvas.tiles import TileGrid
 from engine.model.workflow import Edge, Node, Workflow
 from engine.plugin_api import NodeType
 
-FAR_PX = 0.2  # pixels per world unit below which a node is one flat quad and an edge one line
-DETAIL_PX = 0.42  # ... from which nodes get rounded shapes and ports
-TEXT_PX = 0.58  # ... and text
-OVERVIEW_TILE = 2048.0
-DETAIL_TILE = 512.0
-VIEW_MARGIN = 0.05  # attach tiles a little beyond the view so a small pan attaches nothing
-BUILD_BUDGET_S = 0.012  # tile building per frame; the rest waits for the next frames
-NODE_MARGIN = 16.0  # outlines, markers and ports reach this far outside a node's rectangle
-LABEL_MARGIN = 60.0  # a record-count label reaches this far around an edge's midpoint
-WANTED = {"far": ("far",), "overview": ("overview",), "detail": ("detail",), "text": ("detail", "text")}
-LAYERS_OF = {"far": ("edges", "shapes"), "overview": ("edges", "shapes"), "detail": ("edges", "shapes"),
-             "text": ("text",)}
-PAINTERS = {"far": (painter.far_edge, painter.far_node, "lines"),
-            "overview": (painter.overview_edge, painter.overview_node, "lines"),
-            "detail": (painter.detail_edge, painter.detail_node, "triangles")}
+__all__ = ["COMPACT_STEPS", "DETAIL_PX", "FAR_PX", "TEXT_PX", "TITLE_MIN_PX", "Scene"]
 
 
-class Scene:
+class Scene(TileBuilding):
     """Instructions for one workflow: ``root`` goes into the canvas widget's canvas."""
 
     def __init__(self, atlas: GlyphAtlas, palette: Palette | None = None) -> None:
@@ -85,12 +79,15 @@ class Scene:
         self.connection_names: Mapping[str, str] = {}   # connection id → name, for the database badges
         self.problems: Mapping[str, list[str]] = {}
         self.selection: frozenset[str] = frozenset()
+        self.selected_edge: Edge | None = None
+        self.stale: set[str] = set()   # nodes whose last-run state is out of date (the document's)
         self.nodes = SpatialIndex(256.0)
         self.edges = SpatialIndex(512.0)
         self._ctrl: dict[Edge, tuple[Point, Point, Point, Point]] = {}
         self._order: dict[str, int] | None = None  # node id -> workflow index (drawing order)
-        self.grids = {"overview": TileGrid(OVERVIEW_TILE, ("far", "overview")),
-                      "detail": TileGrid(DETAIL_TILE, ("detail", "text"))}
+        self.grids = {"overview": TileGrid(OVERVIEW_TILE, ("far", "overview", "overview_titles")),
+                      "detail": TileGrid(DETAIL_TILE, ("detail", "text", "detail_titles"))}
+        self.compact_step = COMPACT_STEPS[0]  # the zoom compact titles are built for
         self.view = View(1.0, 0.0, 0.0)
         self.base: Point = (0.0, 0.0)
         self.size: Point = (100.0, 100.0)
@@ -249,7 +246,7 @@ class Scene:
             state.records if state else None, state.error if state else None, self.problems.get(node_id, []),
             node_id in self.selection, node.pinned, self.has_input(node_id),
             output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {},
-            self.location_name(node_id))
+            self.location_name(node_id), node_id in self.stale)
 
     def location_name(self, node_id: str) -> str | None:
         """The name of the connection the node's table lives in (None: the workspace, or no table)."""
@@ -258,11 +255,14 @@ class Scene:
         return self.connection_names.get(connection, connection) if connection else None
 
     def edge_label(self, edge: Edge) -> str | None:
+        target = self.node_states.get(edge.target)
+        if target is not None and target.status == "skipped":
+            return None  # the untaken side of a Branch: nothing flowed there
         state = self.node_states.get(edge.source)
         return str(state.records) if state is not None and state.records is not None else None
 
     def edge_look(self, edge: Edge) -> painter.EdgeLook:
-        active = edge.source in self.selection or edge.target in self.selection
+        active = edge.source in self.selection or edge.target in self.selection or edge == self.selected_edge
         return painter.EdgeLook(edge, self._ctrl[edge], self.edge_label(edge), active)
 
     def edge_points(self, edge: Edge, segments: int = 16) -> list[Point]:
@@ -311,126 +311,6 @@ class Scene:
 
     def visible_rect(self) -> Rect:
         return self.view.world_rect(*self.size)
-
-    # --- building ------------------------------------------------------------------------------
-    def update(self) -> bool:
-        """Attach the tiles the view needs at its level of detail, rebuilding stale ones.
-
-        Building stops for this frame once :data:`BUILD_BUDGET_S` is spent: tiles still to
-        build keep what they showed before (the previous level of detail stays up until the
-        new one is complete), and True is returned — call again on the next frame."""
-        for _ in range(3):  # again if the atlas grew while building (all coordinates changed)
-            if self.atlas.generation != self._generation:
-                self._generation = self.atlas.generation
-                self.invalidate_all()
-            # A document that shows nothing yet is built in one go: there is nothing to keep up.
-            fresh = not any(group.children for group in self.layers.values())
-            self.pending = self._update_tiles(math.inf if fresh else time.perf_counter() + BUILD_BUDGET_S)
-            if self.atlas.generation == self._generation:
-                break
-        return self.pending
-
-    def _update_tiles(self, deadline: float) -> bool:
-        s = self.view.s
-        self.lod = "far" if s < FAR_PX else "overview" if s < DETAIL_PX else "detail" if s < TEXT_PX else "text"
-        wanted = WANTED[self.lod]
-        region = self.visible_rect()
-        region = region.inflate(region.w * VIEW_MARGIN, region.h * VIEW_MARGIN)
-        pending = False
-        idle = []
-        for grid in self.grids.values():
-            reps = [name for name in grid.layers if name in wanted]
-            if not reps:
-                idle.append(grid)
-                continue
-            for tile in self._live_tiles(grid):
-                pending |= not self._sync_tile(tile, self._visible_groups(tile, reps, region), deadline)
-        for grid in idle:  # the other level of detail goes once this one is complete
-            for tile in self._live_tiles(grid):
-                if not pending:
-                    self._detach_all(tile)
-        self.atlas.flush()
-        return pending
-
-    def _live_tiles(self, grid: TileGrid) -> list[Tile]:
-        for key in [k for k, tile in grid.tiles.items() if not tile.nodes]:
-            self._detach_all(grid.tiles.pop(key))
-        return list(grid.tiles.values())
-
-    def _visible_groups(self, tile: Tile, reps: list[str], region: Rect) -> set[tuple[str, str]]:
-        """(representation, layer) pairs of ``tile`` that reach into ``region``: a tile's
-        edges may cross the view while its nodes are far outside it, and the other way round."""
-        nodes_box, edges_box, labels_box = self._boxes(tile)
-        shown = {"shapes": nodes_box.intersects(region),
-                 "edges": edges_box is not None and edges_box.intersects(region)}
-        shown["text"] = shown["shapes"] or (labels_box is not None and labels_box.intersects(region))
-        return {(rep, layer) for rep in reps for layer in LAYERS_OF[rep] if shown[layer]}
-
-    def _sync_tile(self, tile: Tile, show: set[tuple[str, str]], deadline: float = math.inf) -> bool:
-        """Make ``show`` what the tile has on the canvas; False (tile left as it was) when a
-        representation it needs would have to be built after ``deadline``."""
-        missing = {rep for rep, _layer in show if rep in tile.stale or rep not in tile.built}
-        if missing and time.perf_counter() > deadline:
-            return False
-        for key in list(tile.attached):
-            if key not in show or key[0] in tile.stale:
-                self.layers[key[1]].remove(tile.built[key[0]][key[1]])
-                tile.attached.discard(key)
-        for rep in missing:
-            tile.built[rep] = self._build(tile, rep)
-            tile.stale.discard(rep)
-        for key in show - tile.attached:
-            self.layers[key[1]].add(tile.built[key[0]][key[1]])
-            tile.attached.add(key)
-        return True
-
-    def _detach_all(self, tile: Tile) -> None:
-        self._sync_tile(tile, set())
-
-    def _boxes(self, tile: Tile) -> tuple[Rect, Rect | None, Rect | None]:
-        """Boxes around a tile's nodes, around the edges leaving them and around those edges'
-        record-count labels (None when there is nothing of the kind)."""
-        if tile.boxes is None:
-            nodes_box = union_all(self.nodes.rect_of(n).inflate(NODE_MARGIN) for n in tile.nodes)
-            edges = self._tile_edges(tile)
-            edges_box = union_all(self.edges.rect_of(e) for e in edges)
-            labels_box = union_all(Rect(*sample_cubic(self._ctrl[e], 2)[1], 0, 0).inflate(LABEL_MARGIN)
-                                   for e in edges if self.edge_label(e) is not None)
-            tile.boxes = (nodes_box or Rect(0, 0, 0, 0), edges_box, labels_box)
-        return tile.boxes
-
-    def _tile_edges(self, tile: Tile) -> list[Edge]:
-        wf = self.workflow
-        return [e for node_id in tile.nodes for e in wf.outputs_of(node_id) if e in self._ctrl]
-
-    def _build(self, tile: Tile, rep: str) -> dict[str, InstructionGroup]:
-        self.builds += 1
-        pal = self.palette
-        order = self.order()
-        node_ids = sorted(tile.nodes, key=lambda n: order.get(n, -1))
-        if rep == "text":
-            text = MeshBuilder(self.atlas)
-            for edge in self._tile_edges(tile):
-                painter.text_edge(text, self.edge_look(edge), pal)
-            for node_id in node_ids:
-                painter.text_node(text, self.node_look(node_id), pal)
-            builders = {"text": text}
-        else:
-            draw_edge, draw_node, edge_mode = PAINTERS[rep]
-            edges, shapes = MeshBuilder(self.atlas, edge_mode), MeshBuilder(self.atlas)
-            for edge in self._tile_edges(tile):
-                draw_edge(edges, self.edge_look(edge), pal)
-            for node_id in node_ids:
-                draw_node(shapes, self.node_look(node_id), pal)
-            builders = {"edges": edges, "shapes": shapes}
-        texture = self.atlas.flush()  # after building: new glyphs are in before the upload
-        return {layer: self._group(b, texture) for layer, b in builders.items()}
-
-    def _group(self, builder: MeshBuilder, texture: Any) -> InstructionGroup:
-        group = InstructionGroup()
-        for mesh in builder.meshes(texture):
-            group.add(mesh)
-        return group
 
     # --- overlay -------------------------------------------------------------------------------
     def set_overlay(self, builders: Iterable[MeshBuilder] = ()) -> None:

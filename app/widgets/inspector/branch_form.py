@@ -36,5 +36,5 @@ class BranchForm(NodeForm):
             if edge.source_port in sides and wf.has_node(edge.target):
                 sides[edge.source_port].append(wf.node(edge.target).label)
         return "\n".join([f"Input: {', '.join(inputs) or 'none yet'}",
-                          f"When true → {', '.join(sides['true']) or 'not connected'}",
-                          f"When false → {', '.join(sides['false']) or 'not connected'}"])
+                          f"When true, goes to: {', '.join(sides['true']) or 'not connected'}",
+                          f"When false, goes to: {', '.join(sides['false']) or 'not connected'}"])

@@ -30,7 +30,6 @@ from app.widgets.inspector.fields import (
     TextRow,
 )
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
-from app.widgets.inspector.path_picker import PathPicker
 from app.widgets.inspector.read_choices import ReadChoices
 from engine.errors import NodeError
 from engine.io import readers
@@ -41,6 +40,10 @@ PAGINATION = [("none", "None"), ("page", "Page numbers"), ("offset", "Offset"), 
               ("link", "Link header")]
 FILE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".xlsx", ".xlsm", ".parquet", ".sqlite",
                    ".sqlite3", ".db")
+FORMAT_EXTENSIONS = {"csv": (".csv", ".tsv"), "json": (".json",), "jsonl": (".jsonl", ".ndjson"),
+                     "excel": (".xlsx", ".xlsm"), "parquet": (".parquet",), "sqlite": (".sqlite", ".sqlite3", ".db")}
+FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines", "excel": "Excel", "parquet": "Parquet",
+                "sqlite": "SQLite"}
 REQUIRED = {"file": ("path",), "connection": ("connection", "table"), "rest": ("connection", "path"),
             "workspace": ("table",)}
 PREVIEW_DELAY_S = 0.35
@@ -134,6 +137,8 @@ class DataSourceForm(NodeForm):
                 widget.active = value is not False if widget.default else value is True
             else:
                 widget.value = value if not isinstance(value, Mapping) else value.get("type")
+        if source == "file" and "path" in self.fields:
+            self.fields["path"].helper = self.explain_path(str(config.get("path") or ""))
         if source in ("connection", "rest"):
             self._load_connections()
             if source == "connection":
@@ -199,12 +204,13 @@ class DataSourceForm(NodeForm):
         self.push(config)
 
     def _pick_file(self) -> None:
-        current = str(self.config.get("path") or "")
-        start = (self.base_dir() / current).parent if current else self.base_dir()
-        picker = PathPicker(start, mode="file", title="Choose a data file", extensions=FILE_EXTENSIONS)
-        picker.bind(on_pick=lambda _p, path: self.change(path=relative_to(path, self.base_dir()),
-                                                         **{"options.sheet": None}))
-        picker.open()
+        fmt = str(self.config.get("format") or "")
+        extensions = FORMAT_EXTENSIONS.get(fmt, FILE_EXTENSIONS)
+        formats = FORMAT_NAMES.get(fmt, "Data")
+        self.picker = self.pick_path(str(self.config.get("path") or ""), "file", "Choose a data file",
+                                     lambda path: self.change(path=relative_to(path, self.base_dir()),
+                                                              **{"options.sheet": None}),
+                                     extensions=extensions, formats=formats)
 
     # --- choices from the engine ------------------------------------------------------------------
     def _call(self, method: str, on_result: Any, row: DropdownRow | None, **params: Any) -> None:

@@ -61,13 +61,25 @@ class FieldBase(MDBoxLayout):
 
 
 class TextRow(FieldBase):
-    """One line of text (or a few, with ``multiline``) committed on Enter or focus loss."""
+    """One line of text (or a few, with ``multiline``) committed on Enter or focus loss.
+    While the user types, ``on_typing(text)`` fires (forms preview with it) and an error
+    shown under an empty required field goes as soon as there is text; Tab moves focus."""
 
     hint = StringProperty("")
     multiline = BooleanProperty(False)
     loaded = StringProperty("")
 
-    __events__ = ("on_commit",)
+    __events__ = ("on_commit", "on_typing")
+
+    def on_field_text(self, text: str) -> None:
+        if text == self.loaded:
+            return  # shown by load(), not typed
+        if self.error and text.strip() and not self.loaded.strip():
+            self.error = ""  # the field was empty (required): the error is answered
+        self.dispatch("on_typing", text)
+
+    def on_typing(self, text: str) -> None:
+        pass
 
     def load(self, value: Any) -> None:
         text = "" if value is None else str(value)

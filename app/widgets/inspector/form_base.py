@@ -90,6 +90,37 @@ class NodeForm(MDBoxLayout):
     def base_dir(self) -> Path:
         return self.panel.base_dir()
 
+    # --- paths -----------------------------------------------------------------------------
+    def data_dir(self) -> Path | None:
+        bridge = self.panel.bridge
+        return Path(bridge.paths.root) if bridge is not None else None
+
+    def pick_path(self, current: str, mode: str, title: str, on_pick: Any,
+                  extensions: tuple[str, ...] | list[str] = (), formats: str = "") -> Any:
+        """Open the picker (see :mod:`.path_picker`) near ``current`` (relative to the
+        workflow's folder); ``on_pick(absolute path)`` when the user picks."""
+        from app.widgets.inspector.path_picker import PathPicker
+
+        base = self.base_dir()
+        start = (base / Path(current).expanduser()) if current else None
+        if start is not None and mode == "file":
+            start = start.parent
+        picker = PathPicker(start, mode=mode, title=title, extensions=extensions, formats=formats,
+                            data_dir=self.data_dir(), workflow_dir=base)
+        picker.bind(on_pick=lambda _p, path: on_pick(path))
+        picker.open()
+        return picker
+
+    def explain_path(self, raw: str | None) -> str:
+        """Where a relative path leads, in words and as the absolute path ('' for an
+        absolute or empty one)."""
+        if not raw or Path(raw).expanduser().is_absolute():
+            return ""
+        base = self.base_dir()
+        hidden = self.data_dir() is not None and _inside(base, self.data_dir())
+        where = "DagFlux's data folder (hidden)" if hidden else "the workflow's folder"
+        return f"Relative to {where}: {(base / raw).resolve()}"
+
     # --- problems --------------------------------------------------------------------------
     def fields_by_key(self) -> dict[str, FieldBase]:
         return {w.key: w for w in self.walk(restrict=True) if isinstance(w, FieldBase) and w.key}
@@ -105,12 +136,12 @@ class NodeForm(MDBoxLayout):
             for message in messages:
                 key = self._owner(self.problem_key(field, message), fields)
                 if key is None:
-                    leftover.append(f"{field}: {message}")
+                    leftover.append(message)  # plain language already (the panel's): no field name
                 else:
                     placed.setdefault(key, []).append(message)
         for key, widget in fields.items():
             widget.error = "\n".join(placed.get(key, []))
-        self.general_error = "\n".join(leftover)
+        self.general_error = "\n".join(dict.fromkeys(leftover))  # each message once
 
     @staticmethod
     def _owner(key: str, fields: Mapping[str, FieldBase]) -> str | None:
@@ -157,3 +188,11 @@ def relative_to(path: str, base: Path) -> str:
         return chosen.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(chosen)
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    try:
+        path.resolve().relative_to(Path(folder).resolve())
+    except (ValueError, TypeError):
+        return False
+    return True

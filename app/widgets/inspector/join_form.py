@@ -167,7 +167,8 @@ class JoinForm(NodeForm):
         super().show_problems(problems)
         if self.mode.value == "columns" and "joins" in problems:
             general = [m for m in problems["joins"] if not _JOIN_N.match(m)]
-            self.general_error = "\n".join(filter(None, [self.general_error, *general]))
+            lines = [*self.general_error.split("\n"), *general]
+            self.general_error = "\n".join(dict.fromkeys(filter(None, lines)))  # each once
 
     # --- edits ---------------------------------------------------------------------------------
     def _joins(self) -> list[dict[str, Any]]:

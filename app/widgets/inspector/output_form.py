@@ -15,9 +15,9 @@ from typing import Any
 from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.label import MDLabel
 
+from app.node_defaults import default_output_folder
 from app.widgets.inspector.fields import CheckRow, DropdownRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
-from app.widgets.inspector.path_picker import PathPicker
 from engine.io import writers
 
 DESTINATIONS = [("file", "File"), ("connection", "Database")]
@@ -59,7 +59,20 @@ class OutputForm(NodeForm):
                                                                "mode": "replace"}.get(key)
         if destination == "connection":
             self._load_connections()
+        else:
+            self.fields["path"].helper = self.where_it_writes(config)
         self.summary.text = self._summary(config, destination, fmt)
+
+    def where_it_writes(self, config: Mapping[str, Any]) -> str:
+        """The folder and file the Output writes, named in full (a relative or empty path
+        resolves in the workflow's folder, which for a saved workflow is the hidden data dir)."""
+        raw = str(config.get("path") or "")
+        if raw and Path(raw).expanduser().is_absolute():
+            return f"Writes to {Path(raw).expanduser()}"
+        if raw:
+            return self.explain_path(raw)
+        return (f"Empty: writes {self.node_id}.csv into {self.base_dir()} (DagFlux's own folder). "
+                f"Choose a file, e.g. in {default_output_folder(self.document.workflow.id)}")
 
     def _build_details(self, destination: str, fmt: str | None) -> None:
         self._built = (destination, fmt)
@@ -67,7 +80,7 @@ class OutputForm(NodeForm):
         self.fields = {}
         if destination == "file":
             row = MDBoxLayout(adaptive_height=True, spacing="4dp")
-            path = self._text("path", f"File (default: {self.node.id}.csv beside the workflow)", add=False)
+            path = self._text("path", "File", add=False)
             row.add_widget(path)
             row.add_widget(PickButton(on_release=lambda *_: self._pick()))
             self.details.add_widget(row)
@@ -121,11 +134,10 @@ class OutputForm(NodeForm):
         self.push(config)
 
     def _pick(self) -> None:
-        current = str(self.config.get("path") or f"{self.node.id}.csv")
-        start = (self.base_dir() / current).parent
-        picker = PathPicker(start, mode="any", title="Write to a file (or pick its folder)")
-        picker.bind(on_pick=lambda _p, path: self._picked(path, Path(current).name))
-        picker.open()
+        current = str(self.config.get("path") or "")
+        name = Path(current).name or f"{self.node_id}.csv"
+        self.picker = self.pick_path(current, "any", "Write to a file (or pick its folder)",
+                                     lambda path: self._picked(path, name))
 
     def _picked(self, path: str, name: str) -> None:
         chosen = Path(path)

@@ -24,6 +24,7 @@ from kivymd.uix.boxlayout import MDBoxLayout
 
 from app.kvload import load_kv
 from app.node_style import style_of
+from app.plain_problems import plain, plain_message, unique
 from app.widgets.inspector.form_base import NodeForm
 from engine.errors import ModelError
 from engine.model.commands import ChangeConfigCommand, SetNodeFieldsCommand
@@ -148,6 +149,9 @@ class InspectorPanel(MDBoxLayout):
             self._refresh()
 
     def _stack_changed(self, *_args: Any) -> None:
+        follow = getattr(self.form, "stack_changed", None)
+        if follow is not None:
+            follow()     # e.g. a workflow setting the form shows was undone (no model event for those)
         if self.document is not None and self.document.workflow is not self._workflow:
             self._detach()      # the document adopted a reloaded workflow
             self._attach()
@@ -195,17 +199,21 @@ class InspectorPanel(MDBoxLayout):
     def _show_problems(self, node: Any, spec: Any) -> None:
         input_ids = [e.source for e in self.document.workflow.inputs_of(node.id)]
         by_field: dict[str, list[str]] = {}
+        label = getattr(spec, "label", "") or ""
         if spec is not None:
             for problem in spec.validate_config(node.config, input_ids):
-                by_field.setdefault(problem.field, []).append(problem.message)
+                by_field.setdefault(problem.field, []).append(
+                    plain_message(problem.message, node.type, label, problem.field))
         assert self.form is not None
         for field, messages in self.form.extra_problems(node.config).items():
             by_field.setdefault(field, []).extend(messages)
-        self.form.show_problems(by_field)
-        general = [p.message for p in self.document.problems() if node.id in p.nodes and p.code != "config"]
+        self.form.show_problems({field: unique(messages) for field, messages in by_field.items()})
+        doc = self.document
+        general = [plain(p, doc.workflow, doc.types) for p in doc.problems()
+                   if node.id in p.nodes and p.code != "config"]
         if self.form.general_error:
             general.append(self.form.general_error)
-        self.problems_text = "\n".join(general)
+        self.problems_text = "\n".join(unique(general))
 
     def _show_run_state(self) -> None:
         state = self.document.node_states.get(self.node_id) if self.document is not None else None

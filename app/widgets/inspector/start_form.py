@@ -23,8 +23,8 @@ from kivymd.uix.boxlayout import MDBoxLayout
 from app.kvload import load_kv
 from app.widgets.inspector.fields import CheckRow, ChipsRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
-from app.widgets.inspector.path_picker import PathPicker
 from engine.model import triggers
+from engine.model.settings_commands import SetWorkflowSettingCommand
 
 load_kv(__file__)
 
@@ -35,6 +35,7 @@ DAYS = [("mon", "Mo"), ("tue", "Tu"), ("wed", "We"), ("thu", "Th"), ("fri", "Fr"
 EVENTS = [("add", "Added"), ("change", "Changed"), ("delete", "Deleted")]
 FORMATS = [("json", "JSON"), ("csv", "CSV")]
 DEFAULT_TIME = "09:00"
+TYPING_DELAY_S = 0.35
 URL_RETRIES = 6
 URL_RETRY_S = 1.5
 
@@ -143,6 +144,12 @@ class StartForm(NodeForm):
         builder = getattr(self, f"_build_{kind}", None)
         if builder is not None:
             builder()
+        if kind != "manual":   # a trigger fires only once the user switches it on
+            self.active = CheckRow(label="On: run automatically", key="")
+            self.active.bind(on_choice=lambda _w, on: self._set_active(on))
+            self.details.add_widget(self.active)
+        else:
+            self.active = None
         if group_of(kind) == "schedule":
             self.missed = CheckRow(label="If a run was missed, run once when back", key="missed_runs")
             self.missed.bind(on_choice=lambda _w, on: self.change(missed_runs="run_once" if on else "skip"))
@@ -150,8 +157,24 @@ class StartForm(NodeForm):
         if kind == "webhook":
             self._fetch_url(restart=True)
 
+    def _set_active(self, on: bool) -> None:
+        doc = self.document
+        doc.push(SetWorkflowSettingCommand(doc.workflow, "trigger_enabled", bool(on),
+                                           text="Switch the trigger on" if on else "Switch the trigger off"))
+        self._show_active()
+
+    def stack_changed(self) -> None:
+        self._show_active()
+
+    def _show_active(self) -> None:
+        if getattr(self, "active", None) is not None and self.document is not None:
+            on = bool(self.document.workflow.settings.get("trigger_enabled", True))
+            self.active.active = on
+            self.active.label = "On: runs automatically" if on else "Off: switch on to run automatically"
+
     def _load_details(self, config: Mapping[str, Any], trigger: Mapping[str, Any]) -> None:
         kind = self._built or "manual"
+        self._show_active()
         if group_of(kind) == "schedule":
             self.schedule_row.value = kind
             self.missed.active = config.get("missed_runs") == "run_once"
@@ -180,9 +203,21 @@ class StartForm(NodeForm):
         row = TextRow(hint=hint, key=f"trigger.{name}", helper=helper)
         convert = number_or_text if number else str.strip
         row.bind(on_commit=lambda _w, text: self.change(**{f"trigger.{name}": convert(text)}))
+        row.bind(on_typing=lambda _w, text: self._typed(f"trigger.{name}", convert(text)))
         setattr(self, f"{name}_field", row)
         self.details.add_widget(row)
         return row
+
+    def _typed(self, key: str, value: Any) -> None:
+        """The sentence follows what is being typed, a short pause after the last key."""
+        self._typed_config = self.edited(**{key: value})
+        if getattr(self, "_typed_ev", None) is None:
+            self._typed_ev = Clock.create_trigger(self._show_typed, TYPING_DELAY_S)
+        self._typed_ev()
+
+    def _show_typed(self, _dt: float = 0) -> None:
+        if self.node is not None:
+            self.summary.sentence, self.summary.cron, self.summary.next_run = plain_summary(self._typed_config)
 
     def _build_interval(self) -> None:
         self.stepper = IntervalStepper(form=self)
@@ -251,10 +286,8 @@ class StartForm(NodeForm):
 
     def _pick_watch_path(self) -> None:
         current = str(get_dotted(self.config, "trigger.path") or "")
-        start = self.base_dir() / current if current else self.base_dir()
-        picker = PathPicker(start, mode="any", title="Watch a file or folder")
-        picker.bind(on_pick=lambda _p, path: self.change(**{"trigger.path": relative_to(path, self.base_dir())}))
-        picker.open()
+        self.picker = self.pick_path(current, "any", "Watch a file or folder",
+                                     lambda path: self.change(**{"trigger.path": relative_to(path, self.base_dir())}))
 
     # --- the webhook URL (from the engine, once the workflow is saved) -----------------------
     def _fetch_url(self, restart: bool = False) -> None:
