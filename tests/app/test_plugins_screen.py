@@ -44,6 +44,27 @@ def app(catalog, monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
                 pass
 
 
+
+def _laid_out(screen) -> bool:
+    """The rows drawn as they will stay: KivyMD's colour and size animations done, every
+    button's label right of its icon and inside it (a row built a moment ago still has them
+    on top of each other, without its card colour)."""
+    from kivymd.uix.button import MDButtonIcon, MDButtonText
+
+    from kivy.animation import Animation
+
+    settle()
+    in_rows = {w.uid for row in screen.rows.values() for w in row.walk(restrict=True)}
+    if any(uid in in_rows for a in Animation._instances for uid in a._widgets):   # KivyMD fades them in
+        return False
+    for row in screen.rows.values():
+        for button in row.buttons.values():
+            icon = next((c for c in button.children if isinstance(c, MDButtonIcon)), None)
+            text = next((c for c in button.children if isinstance(c, MDButtonText)), None)
+            if icon is None or text is None or text.x < icon.right or text.right > button.width:   # button-relative
+                return False
+    return True
+
 def _rail_item(app, name: str):
     return next(w for w in app.root.ids.rail.children if getattr(w, "screen_name", None) == name)
 
@@ -92,7 +113,7 @@ def test_install_update_rollback_remove_through_the_screen(app, catalog, tmp_pat
                "the row showing the install")
     screen.ids.search.text = "object storage"
     wait_until(lambda: list(screen.rows) == ["s3"], 15, "the search to keep only s3")
-    settle()
+    wait_until(lambda: _laid_out(screen), 30, "the rows laid out")
     path = screenshot("plugins_screen_installed")
     assert non_blank(path)
 
@@ -136,7 +157,7 @@ def test_a_catalog_signed_by_an_unknown_key_is_refused_and_nothing_installs(app,
     assert screen.error_text.startswith("The catalog could not be used: the catalog's signature did not verify")
     assert screen.error_text.endswith("nothing was installed")
     assert "s3" not in screen.rows and "core" in screen.rows        # built-ins are still listed
-    settle()
+    wait_until(lambda: _laid_out(screen), 30, "the rows laid out")
     assert non_blank(screenshot("plugins_screen_refused"))
     assert not (Path(app.paths.plugins) / "s3").exists()
 
@@ -156,5 +177,5 @@ def test_a_tampered_archive_is_refused_with_the_reason_and_the_screen_stays_usab
     assert screen.rows["s3"].subtitle.endswith("not installed · signature verified")
     assert not screen.rows["s3"].buttons["install"].disabled          # one may try again
     assert "s3" not in _connection_types(app)
-    settle()
+    wait_until(lambda: _laid_out(screen), 30, "the rows laid out")
     assert non_blank(screenshot("plugins_screen_tampered"))
