@@ -49,9 +49,8 @@ def _laid_out(screen) -> bool:
     """The rows drawn as they will stay: KivyMD's colour and size animations done, every
     button's label right of its icon and inside it (a row built a moment ago still has them
     on top of each other, without its card colour)."""
-    from kivymd.uix.button import MDButtonIcon, MDButtonText
-
     from kivy.animation import Animation
+    from kivymd.uix.button import MDButtonIcon, MDButtonText
 
     settle()
     in_rows = {w.uid for row in screen.rows.values() for w in row.walk(restrict=True)}
