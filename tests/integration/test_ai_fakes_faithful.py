@@ -31,18 +31,34 @@ from tests.integration.aifakes import AiFakeServer
 HI = [{"role": "user", "content": "hi"}]
 
 
+# Every SDK client made here, closed when the module's fake server stops: a client dropped
+# while a stream broke off would otherwise leave its socket to the garbage collector, and the
+# ResourceWarning that raises (turned into an error by the suite) lands in whatever test runs then.
+_CLIENTS: list = []
+
+
 @pytest.fixture(scope="module")
 def fake():
     with AiFakeServer() as server:
-        yield server
+        try:
+            yield server
+        finally:
+            for client in _CLIENTS:
+                client.close()
+            _CLIENTS.clear()
+
+
+def _kept(client):
+    _CLIENTS.append(client)
+    return client
 
 
 def _openai(fake, retries=0, key=None):
-    return openai.OpenAI(base_url=fake.url + "/v1", api_key=key or fake.key, max_retries=retries)
+    return _kept(openai.OpenAI(base_url=fake.url + "/v1", api_key=key or fake.key, max_retries=retries))
 
 
 def _anthropic(fake, retries=0, key=None):
-    return anthropic.Anthropic(base_url=fake.url, api_key=key or fake.key, max_retries=retries)
+    return _kept(anthropic.Anthropic(base_url=fake.url, api_key=key or fake.key, max_retries=retries))
 
 
 _GEMINI_CLIENTS: dict = {}
