@@ -5,6 +5,7 @@ is prepared here, before any test module imports Kivy."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,3 +41,23 @@ def app(monkeypatch: pytest.MonkeyPatch, dagflux_home: Path):
                 application.bridge.call_blocking("shutdown", timeout=10)
             except Exception:  # noqa: BLE001 - already gone
                 pass
+
+
+EXAMPLE_WF = "orders_report"
+
+
+@pytest.fixture
+def editor(app, tmp_path: Path):
+    """The Editor screen with the example workflow (copied to ``tmp_path``, imported) open
+    and laid out. A test module may extend it with an ``editor(editor)`` fixture of its own."""
+    from tests.app.kivyrun import REPO, settle, wait_until
+
+    folder = tmp_path / EXAMPLE_WF
+    shutil.copytree(REPO / "examples" / EXAMPLE_WF, folder, ignore=shutil.ignore_patterns("out"))
+    (folder / "out").mkdir()
+    app.bridge.call_blocking("workflows.import", path=str(folder / f"{EXAMPLE_WF}.json"))
+    screen = app.open_workflow(EXAMPLE_WF)
+    wait_until(lambda: screen.document is not None and screen.document.workflow.id == EXAMPLE_WF, 15,
+               "the workflow")
+    settle()
+    return screen

@@ -6,31 +6,20 @@ menu and cancelling a drag, and the palette's search once its entries do not fit
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from kivy.core.window import Window
 
 from engine.model.workflow import Edge
-from tests.app.kivyrun import REPO, drag, non_blank, pump, screenshot, settle, tap, touch, wait_until
-
-WF = "orders_report"
+from tests.app.kivyrun import drag, non_blank, pump, screenshot, settle, tap, touch, wait_until
 
 
 @pytest.fixture
-def editor(app, tmp_path: Path):
-    folder = tmp_path / WF
-    shutil.copytree(REPO / "examples" / WF, folder, ignore=shutil.ignore_patterns("out"))
-    (folder / "out").mkdir()
-    app.bridge.call_blocking("workflows.import", path=str(folder / f"{WF}.json"))
-    screen = app.open_workflow(WF)
-    wait_until(lambda: screen.document is not None and screen.document.workflow.id == WF, 15, "the workflow")
-    settle()
-    screen.ids.canvas.messages = []
-    screen.ids.canvas.bind(on_message=lambda _w, text: screen.ids.canvas.messages.append(text))
-    yield screen
-    screen.ids.canvas.menu.dismiss()
+def editor(editor):
+    """The shared example editor (tests/app/conftest.py), its canvas messages collected."""
+    editor.ids.canvas.messages = []
+    editor.ids.canvas.bind(on_message=lambda _w, text: editor.ids.canvas.messages.append(text))
+    yield editor
+    editor.ids.canvas.menu.dismiss()
 
 
 def entry(editor, type_name: str):

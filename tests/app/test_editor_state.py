@@ -5,29 +5,11 @@ and the schedule sentence follows a cron expression as it is typed."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
 from kivy.core.window import Window
 
 from app.widgets.canvas.painter import status_text
 from engine.model.commands import ChangeConfigCommand
-from tests.app.kivyrun import REPO, non_blank, pump, screenshot, settle, wait_until
-
-WF = "orders_report"
-
-
-@pytest.fixture
-def editor(app, tmp_path: Path):
-    folder = tmp_path / WF
-    shutil.copytree(REPO / "examples" / WF, folder, ignore=shutil.ignore_patterns("out"))
-    (folder / "out").mkdir()
-    app.bridge.call_blocking("workflows.import", path=str(folder / f"{WF}.json"))
-    screen = app.open_workflow(WF)
-    wait_until(lambda: screen.document is not None and screen.document.workflow.id == WF, 15, "the workflow")
-    settle()
-    return screen
+from tests.app.kivyrun import non_blank, pump, screenshot, settle, wait_until
 
 
 def type_keys(text: str) -> None:

@@ -5,28 +5,12 @@ the node panel's chips. Also: the Branch panel shows no glyph the UI font lacks.
 from __future__ import annotations
 
 import io
-import shutil
 import tokenize
 from pathlib import Path
 
-import pytest
 from kivy.metrics import dp
 
 from tests.app.kivyrun import REPO, non_blank, pump, screenshot, settle, tap, wait_until
-
-WF = "orders_report"
-
-
-@pytest.fixture
-def editor(app, tmp_path: Path):
-    folder = tmp_path / WF
-    shutil.copytree(REPO / "examples" / WF, folder, ignore=shutil.ignore_patterns("out"))
-    (folder / "out").mkdir()
-    app.bridge.call_blocking("workflows.import", path=str(folder / f"{WF}.json"))
-    screen = app.open_workflow(WF)
-    wait_until(lambda: screen.document is not None and screen.document.workflow.id == WF, 15, "the workflow")
-    settle()
-    return screen
 
 
 def edge_tap(widget, dx: float = 0.0, dy: float = 0.0) -> None:
