@@ -15,49 +15,32 @@ The server runs in its own thread and event loop; ``stop`` (or leaving ``with``)
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
 
-class CatalogServer:
+
+class CatalogServer(LoopbackServer):
+    thread_name = "catalogserver"
+    shutdown_timeout = 0.5
+
     def __init__(self, folder: Path) -> None:
+        super().__init__()
         self.folder = Path(folder)
         self.faults: dict[str, Any] = {}
         self.requests: list[str] = []
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return super().url + "/"
 
-    def __enter__(self) -> CatalogServer:
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="catalogserver", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.add_routes([web.get("/{path:.*}", self._serve)])
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         rel = request.match_info["path"]

@@ -34,60 +34,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import threading
 from typing import Any
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
+
 TEXT = ["Hello", ", ", "world"]
 
 
-class AiFakeServer:
+class AiFakeServer(LoopbackServer):
+    thread_name = "aifake"
+
     def __init__(self, key: str = "fake-key-123456") -> None:
+        super().__init__()
         self.key = key
         self.received: list[dict[str, Any]] = []
         self.hits: collections.Counter[tuple[str, str]] = collections.Counter()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> AiFakeServer:
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="aifake", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), loop).result(10)
-        return self
-
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.add_routes([web.post("/v1/chat/completions", self.openai), web.get("/v1/models", self.models),
                         web.post("/v1/messages", self.anthropic),
                         web.post("/v1beta/models/{call}", self.gemini), web.get("/v1beta/models", self.models)])
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> AiFakeServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return app
 
     def everything_received(self) -> str:
         return "\n".join(json.dumps(r) for r in self.received)

@@ -16,42 +16,24 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
 
-class SlowAiServer:
+
+class SlowAiServer(LoopbackServer):
+    thread_name = "aislow"
+
     def __init__(self, count: int = 2000, interval_s: float = 0.02) -> None:
+        super().__init__()
         self.count, self.interval_s = count, interval_s
         self.sent = 0
         self.hung_up = threading.Event()
         self.first_chunk = threading.Event()
         self.received: list[str] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="aislow", daemon=True)
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> SlowAiServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.add_routes([web.post("/v1/chat/completions", self._chat)])
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.received.append(await request.text())

@@ -41,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
-import threading
 from typing import Any
 
 from aiohttp import web
+
+from tests.loopback import LoopbackServer
 
 TOTAL = 250
 
@@ -55,54 +56,14 @@ def make_records(total: int = TOTAL) -> list[dict[str, Any]]:
              "tags": [f"t{i % 3}", f"t{i % 5}"]} for i in range(1, total + 1)]
 
 
-class RestServer:
+class RestServer(LoopbackServer):
+    thread_name = "restserver"
+
     def __init__(self, token: str = "server-token", username: str = "alice") -> None:
+        super().__init__()
         self.token, self.username = token, username
         self.records = make_records()
         self.hits: collections.Counter[tuple[str, str]] = collections.Counter()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # --- lifecycle -----------------------------------------------------------------
-    def start(self) -> RestServer:
-        loop = self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="restserver", daemon=True)
-        self._thread.start()
-        try:
-            asyncio.run_coroutine_threadsafe(self._start(), loop).result(10)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self._app(), handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.run_until_complete(self._loop.shutdown_default_executor())
-        self._loop.close()
-        self._thread = self._loop = self._runner = None
-
-    def __enter__(self) -> RestServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- routes ------------------------------------------------------------------------
     def _app(self) -> web.Application:
