@@ -56,3 +56,21 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+class RecordedCli:
+    """The ``cli`` fixture, keeping what every call printed (``outputs``) and, through the
+    engine's frame tap, every msgpack frame (``frame_log``): the haystacks a leak test searches."""
+
+    def __init__(self, cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+        from engine import frametap
+
+        self.cli = cli
+        self.outputs: list[str] = []
+        self.frame_log = tmp_path / "frames.bin"
+        monkeypatch.setenv(frametap.ENV, str(self.frame_log))
+
+    def __call__(self, *args: str, input: str | None = None) -> Any:
+        out = self.cli(*args, input=input)
+        self.outputs.extend([out.stdout, out.stderr])
+        return out

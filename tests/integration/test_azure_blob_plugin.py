@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine import frametap
-from tests.integration.helpers import node, sql, start, write_workflow
+from tests.integration.helpers import RecordedCli, node, sql, start, write_workflow
 from tests.integration.objectstores import S3Catalog, azurite, plugin_copy
 from tests.integration.test_secret_leak import _encodings
 
@@ -46,14 +46,8 @@ def _read(fs, path: str) -> bytes:
 
 def test_azure_blob_plugin_against_azurite(keyring_ready, cli, dagflux_home, tmp_path, monkeypatch):
     account, key = "dagfluxtest", base64.b64encode(os.urandom(64)).decode()
-    frame_log = tmp_path / "frames.bin"
-    monkeypatch.setenv(frametap.ENV, str(frame_log))
-    outputs: list[str] = []
-
-    def run(*args: str, input: str | None = None):
-        out = cli(*args, input=input)
-        outputs.extend([out.stdout, out.stderr])
-        return out
+    run = RecordedCli(cli, tmp_path, monkeypatch)
+    outputs, frame_log = run.outputs, run.frame_log
 
     with azurite(tmp_path, account, key) as emulator, S3Catalog(tmp_path / "cat") as catalog:
         fs = emulator.filesystem()

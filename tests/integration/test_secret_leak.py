@@ -24,7 +24,7 @@ import pytest
 from engine import frametap
 from tests.integration.dbservers import add_login, postgres_admin
 from tests.integration.engine_harness import EngineProcess
-from tests.integration.helpers import node, write_workflow
+from tests.integration.helpers import RecordedCli, node, write_workflow
 from tests.integration.restserver import RestServer
 
 
@@ -80,14 +80,8 @@ def test_secret_leak_nowhere_after_successful_and_failing_runs(keyring_ready, po
                                                                 dagflux_home, tmp_path, monkeypatch):
     pg_secret, wrong_secret, token = _random_secret(), _random_secret(), _random_secret()
     postgres_server = _login_with_orders(postgres_server, pg_secret)
-    frame_log = tmp_path / "frames.bin"
-    monkeypatch.setenv(frametap.ENV, str(frame_log))
-    outputs: list[str] = []
-
-    def run(*args: str, input: str | None = None):
-        out = cli(*args, input=input)
-        outputs.extend([out.stdout, out.stderr])
-        return out
+    run = RecordedCli(cli, tmp_path, monkeypatch)
+    outputs, frame_log = run.outputs, run.frame_log
 
     pg_settings = ["--set", f"port={postgres_server.port}", "--set", f"database={postgres_server.database}"]
     secrets_for = lambda password: f"{postgres_server.host}\n{postgres_server.user}\n{password}\n"  # noqa: E731
@@ -256,14 +250,8 @@ def test_secret_leak_nowhere_for_object_storage_keys(keyring_ready, cli, dagflux
 
     pytest.importorskip("moto")
     key_id, secret_key = "AKIA" + _random_secret()[:16].upper(), _random_secret()
-    frame_log = tmp_path / "frames.bin"
-    monkeypatch.setenv(frametap.ENV, str(frame_log))
-    outputs: list[str] = []
-
-    def run(*args: str, input: str | None = None):
-        out = cli(*args, input=input)
-        outputs.extend([out.stdout, out.stderr])
-        return out
+    run = RecordedCli(cli, tmp_path, monkeypatch)
+    outputs, frame_log = run.outputs, run.frame_log
 
     with moto_s3() as moto, S3Catalog(tmp_path / "catalog") as catalog:
         s3 = moto.client()
@@ -326,14 +314,8 @@ def test_an_ai_key_leaks_nowhere_in_chats_logs_frames_errors_or_prompts(keyring_
     from tests.integration.aifakes import AiFakeServer
 
     key, wrong = _random_secret(), _random_secret()
-    frame_log = tmp_path / "frames.bin"
-    monkeypatch.setenv(frametap.ENV, str(frame_log))
-    outputs: list[str] = []
-
-    def run(*args: str, input: str | None = None):
-        out = cli(*args, input=input)
-        outputs.extend([out.stdout, out.stderr])
-        return out
+    run = RecordedCli(cli, tmp_path, monkeypatch)
+    outputs, frame_log = run.outputs, run.frame_log
 
     with AiFakeServer(key=key) as fake:
         for conn_id, (kind, suffix) in AI_PROTOCOLS.items():
