@@ -31,6 +31,7 @@ from typing import Any
 
 from engine.errors import PluginError
 from engine.plugin_api import PLUGIN_API_VERSION, NodeType
+from engine.plugin_source import PluginSource
 
 MANIFEST = "plugin.json"
 KINDS = ("node_types", "connectors", "skills", "ai_providers")
@@ -222,8 +223,8 @@ def _import_plugin(registry: PluginRegistry, info: PluginInfo, folder: Path, pro
 def _load_entries(registry: PluginRegistry, folder: Path, name: str,
                   provides: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
     # A unique identifier per load, so that several registries can live in one process.
-    source = _plugin_base().make_plugin_source(searchpath=[str(folder)],
-                                               identifier=f"dagflux_{name}_{next(_source_ids)}")
+    source = PluginSource(_plugin_base(), searchpath=[str(folder)],
+                          identifier=f"dagflux_{name}_{next(_source_ids)}")
     registry._sources.append(source)
     loaded: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
     for kind, entries in provides.items():

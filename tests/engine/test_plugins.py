@@ -313,3 +313,33 @@ def test_a_node_type_keeps_working_after_its_registry_is_dropped(tmp_path: Path)
     echo = plugins.load_registry([tmp_path]).node_type("echo")
     gc.collect()
     assert [p.message for p in echo.validate_config({"text": "quiet"}, [])] == ["TOO QUIET!"]
+
+
+def test_a_collected_registry_frees_its_modules_even_while_imports_change_sys_modules(tmp_path: Path) -> None:
+    # CI saw "dictionary changed size during iteration" from pluginbase's __del__: a collection
+    # started while its clean-up listed sys.modules, and something imported meanwhile. Force
+    # exactly that: a collection at every allocation, each one adding a module.
+    echo_plugin(tmp_path)
+    registry = plugins.load_registry([tmp_path])
+    prefixes = [source.mod.__name__ + "." for source in registry._sources]
+    assert any(m.startswith(tuple(prefixes)) for m in sys.modules)
+    added: list[str] = []
+
+    def import_something(phase: str, _info: dict) -> None:
+        if phase == "start" and len(added) < 5000:
+            added.append(f"_dagflux_test_mod_{len(added)}")
+            sys.modules[added[-1]] = sys  # any object: only the dict's size matters
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(import_something)
+    gc.set_threshold(1)
+    try:
+        del registry
+        gc.collect()
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(import_something)
+        for name in added:
+            sys.modules.pop(name, None)
+    assert added, "no collection ran during the clean-up"
+    assert not [m for m in sys.modules if m.startswith(tuple(prefixes))]
