@@ -15,74 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoryError
+from engine.history_schema import SCHEMA_VERSION, upgrade
 from engine.private import create_private_file
-
-SCHEMA_VERSION = 7
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    workflow_id TEXT NOT NULL,
-    workflow_name TEXT NOT NULL DEFAULT '',
-    trigger TEXT NOT NULL DEFAULT 'manual',
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    error TEXT,
-    node_count INTEGER NOT NULL DEFAULT 0,
-    records INTEGER,
-    seen INTEGER NOT NULL DEFAULT 1,
-    params TEXT,
-    pinned INTEGER NOT NULL DEFAULT 0,
-    pruned INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS node_runs (
-    run_id TEXT NOT NULL REFERENCES runs (run_id),
-    node_id TEXT NOT NULL,
-    node_type TEXT NOT NULL DEFAULT '',
-    title TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    started_at REAL,
-    duration_ms REAL,
-    records_in INTEGER,
-    records_out INTEGER,
-    error TEXT,
-    seq INTEGER NOT NULL DEFAULT 0,
-    output_table TEXT,
-    output_connection TEXT,
-    warnings TEXT,
-    attempts TEXT,
-    fingerprint TEXT,
-    kept_table TEXT,
-    PRIMARY KEY (run_id, node_id)
-);
-"""
-# The runs are listed by ``started_at DESC, rowid DESC``. An index on ``(…, started_at)`` ends
-# with the rowid (ascending), so reading it backwards gives exactly that order: no sort, and a
-# keyset cursor is a range on it. One index per combination of the filters (workflow, status,
-# trigger — each an equality) plus none, so every filtered page is found the same way.
-FILTER_COLUMNS = ("workflow_id", "status", "trigger")
-_RUN_INDEXES = tuple(
-    f"CREATE INDEX IF NOT EXISTS runs_by_{'_'.join(c.split('_')[0] for c in cols) or 'start'} "
-    f"ON runs ({', '.join((*cols, 'started_at'))})"
-    for n in range(len(FILTER_COLUMNS) + 1) for cols in combinations(FILTER_COLUMNS, n))
-# Every workflow id in the log, read as a skip-scan of ``runs_by_workflow`` (one index probe
-# per workflow, however long the log) rather than a scan of every run.
-_WORKFLOW_IDS = ("walk(w) AS (SELECT min(workflow_id) FROM runs UNION ALL SELECT (SELECT min(workflow_id) "
-                 "FROM runs WHERE workflow_id > walk.w) FROM walk WHERE walk.w IS NOT NULL), "
-                 "ids(workflow_id) AS (SELECT w FROM walk WHERE w IS NOT NULL)")
-# The history budget looks up the node rows that reused another run's kept table.
-_REUSED_INDEX = "CREATE INDEX IF NOT EXISTS node_runs_reused ON node_runs (run_id) WHERE status = 'reused'"
-_SCHEMA_STATEMENTS = (*(s.strip() for s in _SCHEMA.split(";") if s.strip()), *_RUN_INDEXES, _REUSED_INDEX)
 
 RUN_FIELDS = ("run_id", "workflow_id", "workflow_name", "trigger", "status", "started_at", "ended_at",
               "error", "node_count", "records", "seen", "params", "pinned", "pruned")
@@ -90,25 +32,13 @@ NODE_FIELDS = ("node_id", "node_type", "title", "status", "started_at", "duratio
                "records_out", "error", "output_table", "output_connection", "warnings", "attempts",
                "kept_table")
 LAST_RUN_FIELDS = ("run_id", "status", "trigger", "started_at", "ended_at", "error")
-# Schema upgrades, by the version they lead to: a log written by an older DagFlux keeps its rows.
-_MIGRATIONS = {2: ("ALTER TABLE node_runs ADD COLUMN output_table TEXT",
-                   "ALTER TABLE node_runs ADD COLUMN output_connection TEXT"),
-               3: ("ALTER TABLE node_runs ADD COLUMN warnings TEXT",),
-               # the schema's run indexes replace these (ordered DESC, they needed a sort for rowid ties)
-               4: ("DROP INDEX IF EXISTS runs_started", "DROP INDEX IF EXISTS runs_workflow"),
-               # a run's parameter values (JSON object); a retried node's attempts (JSON list)
-               5: ("ALTER TABLE runs ADD COLUMN params TEXT",
-                   "ALTER TABLE node_runs ADD COLUMN attempts TEXT"),
-               # what a node's result was made from (engine.reuse), for "run from here"
-               6: ("ALTER TABLE node_runs ADD COLUMN fingerprint TEXT",),
-               # each run's output kept (engine.kept) within a budget (engine.history_budget):
-               # pinned runs are never pruned; pruned: 0 kept, 1 tables dropped, 2 node rows too
-               7: ("ALTER TABLE node_runs ADD COLUMN kept_table TEXT",
-                   "ALTER TABLE runs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
-                   "ALTER TABLE runs ADD COLUMN pruned INTEGER NOT NULL DEFAULT 0")}
 
+# Every workflow id in the log, read as a skip-scan of ``runs_by_workflow`` (one index probe
+# per workflow, however long the log) rather than a scan of every run.
+_WORKFLOW_IDS = ("walk(w) AS (SELECT min(workflow_id) FROM runs UNION ALL SELECT (SELECT min(workflow_id) "
+                 "FROM runs WHERE workflow_id > walk.w) FROM walk WHERE walk.w IS NOT NULL), "
+                 "ids(workflow_id) AS (SELECT w FROM walk WHERE w IS NOT NULL)")
 
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
 
 
 @dataclass
@@ -146,7 +76,7 @@ class History:
                                    "it was left untouched")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._upgrade(version)
+            upgrade(self._conn, version)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise HistoryError(f"{self.path} is not a usable execution log ({exc}); it was left "
@@ -154,32 +84,6 @@ class History:
         except HistoryError:
             self._conn.close()
             raise
-
-    def _upgrade(self, version: int) -> None:
-        """Migrate, create what is missing and stamp the version, all or nothing: a log whose
-        upgrade is interrupted (building indexes over a long log takes a while) stays as it was."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._migrate(version)
-            for statement in _SCHEMA_STATEMENTS:
-                self._conn.execute(statement)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def _migrate(self, version: int) -> None:
-        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'node_runs'").fetchone()
-        if not exists or version == 0:
-            return  # a new log: the schema below creates the latest tables
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS.get(target, ()):
-                added = _ADD_COLUMN.match(statement)
-                if added and added.group(2) in {row[1] for row in self._conn.execute(
-                        f"PRAGMA table_info({added.group(1)})")}:
-                    continue  # already there (a log touched by a later version): adding it is done
-                self._conn.execute(statement)
 
     def close(self) -> None:
         self._conn.close()

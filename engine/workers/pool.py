@@ -17,134 +17,34 @@ their pipe closes, so they never outlive the coordinator.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import multiprocessing
 import os
 import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from engine import frametap, messages
 from engine.errors import DagfluxError, ProtocolError
-from engine.messages import NodeResult, OpResult, RunNode, RunOp, Shutdown, WorkerReady
+from engine.messages import NodeResult, OpResult, RunNode, RunOp
+from engine.workers.process import WorkerProcess, WorkerStartError
 
 Task = RunNode | RunOp
 Reply = NodeResult | OpResult
 
 PRELOAD = ["engine.workers.worker_main", "engine.workers.task", "engine.plugins", "engine.io.readers",
            "engine.io.writers", "engine.sql.join", "engine.sql.statements", "engine.model.triggers"]
-READY_TIMEOUT_S = 60.0
-
-
-class WorkerStartError(DagfluxError):
-    """A worker process could not be started."""
 
 
 def default_size() -> int:
     return max(2, os.cpu_count() or 2)
-
-
-_main_swap_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _without_main_module() -> Iterator[None]:
-    """Hide the host program's ``__main__`` while a worker starts.
-
-    multiprocessing would otherwise re-import it in every worker (pytest, the app with
-    Kivy, a user's script): slow, and a worker must never load the UI.
-    """
-    with _main_swap_lock:
-        main = sys.modules.get("__main__")
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            if main is not None:
-                sys.modules["__main__"] = main
-
-
-class _Worker:
-    def __init__(self, ctx: Any, settings: dict[str, Any]) -> None:
-        from engine.workers import worker_main
-
-        parent, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main.main, args=(child, settings), daemon=True,
-                                   name="dagflux-worker")
-        with _without_main_module():
-            self.process.start()
-        child.close()
-        self.conn: Connection = parent
-        self.pid = self.process.pid
-        self.isolated = bool(settings.get("isolated"))
-        self.ready: WorkerReady | None = None
-
-    def wait_ready(self) -> WorkerReady:
-        if self.ready is None:
-            if not self.conn.poll(READY_TIMEOUT_S):
-                self.kill()
-                raise WorkerStartError("a worker process did not start within "
-                                       f"{READY_TIMEOUT_S:.0f} s")
-            try:
-                msg = messages.decode(self.conn.recv_bytes())
-            except (EOFError, OSError, ProtocolError) as exc:
-                self.kill()
-                raise WorkerStartError(f"a worker process failed while starting: {exc}") from None
-            if not isinstance(msg, WorkerReady):
-                raise WorkerStartError(f"a worker sent {msg.TYPE} instead of WorkerReady")
-            self.ready = msg
-        return self.ready
-
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def signal_kill(self) -> None:
-        """SIGKILL the process (an isolated one with every process its code started);
-        safe from any thread (the slot's thread sees EOF)."""
-        if self.isolated:
-            from engine.workers.containment import kill_tree
-
-            kill_tree(self.pid)
-            return
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def kill(self) -> None:
-        """Kill, reap and close the pipe — from the thread that owns this worker."""
-        if self.process.is_alive():
-            self.signal_kill()
-        self.process.join(5)
-        self.conn.close()
-
-    def stop(self) -> None:
-        try:
-            self.conn.send_bytes(messages.encode(Shutdown()))
-        except (OSError, ValueError):
-            pass
-        self.process.join(2)
-        self.kill()
-
-    def death_reason(self) -> str:
-        self.process.join(2)
-        code = self.process.exitcode
-        if code is None:
-            return "worker stopped answering"
-        if code < 0:
-            return f"worker exited with signal {-code}"
-        return f"worker exited with status {code}"
 
 
 class _Job:
@@ -156,7 +56,7 @@ class _Job:
         self.frame = messages.encode(task)   # first: a task that cannot be sent never takes a slot
         self.future = future
         self.started = time.perf_counter()
-        self.worker: _Worker | None = None
+        self.worker: WorkerProcess | None = None
         self.sent = False
         self.cancelled = False
 
@@ -164,7 +64,7 @@ class _Job:
 class _Slot:
     """One warm worker and the thread that awaits its replies."""
 
-    def __init__(self, worker: _Worker, index: int) -> None:
+    def __init__(self, worker: WorkerProcess, index: int) -> None:
         self.worker = worker
         self.index = index
         self.inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -203,8 +103,8 @@ class WorkerPool:
                                            name=f"dagflux-slot-{slot.index}")
             slot.thread.start()
 
-    def _spawn(self, isolated: bool = False, private_tmp: str | None = None) -> _Worker:
-        return _Worker(self._ctx, {**self._settings, "isolated": isolated, "private_tmp": private_tmp})
+    def _spawn(self, isolated: bool = False, private_tmp: str | None = None) -> WorkerProcess:
+        return WorkerProcess(self._ctx, {**self._settings, "isolated": isolated, "private_tmp": private_tmp})
 
     # --- Executor interface ----------------------------------------------------
     def submit(self, task: Task, on_event: Callable[[Any], None] | None = None) -> Future[Reply]:
@@ -340,7 +240,7 @@ class WorkerPool:
             slot.worker = self._respawn(slot.worker)
         return self._run_on(slot.worker, job)
 
-    def _respawn(self, worker: _Worker) -> _Worker:
+    def _respawn(self, worker: WorkerProcess) -> WorkerProcess:
         worker.kill()
         fresh = self._spawn()
         try:
@@ -349,7 +249,7 @@ class WorkerPool:
             pass  # the next task on this slot reports it
         return fresh
 
-    def _run_on(self, worker: _Worker, job: _Job) -> Reply:
+    def _run_on(self, worker: WorkerProcess, job: _Job) -> Reply:
         try:
             if not job.sent:
                 with self._lock:
@@ -363,7 +263,7 @@ class WorkerPool:
         except (WorkerStartError, EOFError, OSError, ProtocolError) as exc:
             return self._lost(worker, job, exc)
 
-    def _await_result(self, worker: _Worker, job: _Job) -> Reply:
+    def _await_result(self, worker: WorkerProcess, job: _Job) -> Reply:
         task = job.task
         expected = OpResult if isinstance(task, RunOp) else NodeResult
         while True:
@@ -387,7 +287,7 @@ class WorkerPool:
             except Exception:  # noqa: BLE001 - a listener's bug must not lose the task's reply
                 logging.getLogger("dagflux.pool").exception("an event listener of %s failed", task.TYPE)
 
-    def _lost(self, worker: _Worker, job: _Job, exc: BaseException) -> Reply:
+    def _lost(self, worker: WorkerProcess, job: _Job, exc: BaseException) -> Reply:
         label = job.task.title or job.task.node_id
         if job.cancelled:
             worker.kill()

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import HistoryError
-from engine.history import FILTER_COLUMNS, SCHEMA_VERSION, History, NodeRow, list_sql, prefix_upper_bound
+from engine.history import History, NodeRow, list_sql, prefix_upper_bound
+from engine.history_schema import FILTER_COLUMNS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -532,7 +533,7 @@ def test_an_upgrade_that_fails_leaves_the_log_as_it_was(tmp_path: Path, monkeypa
     old = sqlite3.connect(path)
     old.executescript(SCHEMA_3)
     old.close()
-    import engine.history as history_module
+    import engine.history_schema as history_module
 
     monkeypatch.setattr(history_module, "_SCHEMA_STATEMENTS",
                         (*history_module._SCHEMA_STATEMENTS, "CREATE INDEX broken ON runs (no_such_column)"))

@@ -220,7 +220,7 @@ def test_a_message_cannot_use_a_reserved_key(reserved: str) -> None:
 
 def test_the_method_catalog_lists_exactly_what_the_engine_answers() -> None:
     """METHODS is the documented API: every engine handler is in it, and nothing else."""
-    from engine.messages import METHODS
+    from engine.methods import METHODS
     from engine.service.engine import Engine
 
     handled = {name[len("_call_"):].replace("_", ".", 1) for name in dir(Engine) if name.startswith("_call_")}
