@@ -298,3 +298,19 @@ def test_an_unknown_encoding_and_an_undecodable_line_are_named(ws, tmp_path):
         load(ws, path, encoding="klingon")
     with pytest.raises(NodeError, match=r"e\.csv: not valid utf-8 at line 3; set the 'encoding' option"):
         load(ws, path)
+
+
+def test_a_text_in_a_numeric_column_is_found_when_a_blob_sorts_above_it() -> None:
+    # The scan takes a numeric column's max (texts sort above numbers); a BLOB sorts above
+    # texts, so such a column is counted instead of trusting its max.
+    import sqlite3
+
+    from engine.io.readers._findings import mixed_columns
+
+    db = sqlite3.connect(":memory:")
+    db.execute('CREATE TABLE t ("a" REAL, "b" INTEGER, "c" INTEGER)')
+    db.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                   [(1.5, 1, 1), ("NA", b"\x00", 2), (2.5, "oops", 3), (b"\x01", 4, None)])
+    found = {f["column"]: (f["values"], f["not_numbers"]) for f in
+             mixed_columns(db, "t", [("a", "REAL"), ("b", "INTEGER"), ("c", "INTEGER")])}
+    assert found == {"a": (4, 1), "b": (4, 1)}

@@ -54,10 +54,11 @@ def mixed_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[
 
 
 def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """One scan for ``part``: per TEXT column its values and numbers; for the numeric columns
-    together, whether any holds a text (usually none: one short-circuit OR per row, then a
-    per-column count only when some does). Measured on 336,776 rows × 8 columns (6 numeric):
-    0.19–0.22 s with a sum per column, 0.17–0.18 s like this."""
+    """One scan for ``part``: per TEXT column its values and numbers; per numeric column its
+    largest value, which is a text exactly when the column holds one (SQLite sorts every text
+    above every number; a BLOB, above texts, sends that column to the count). A second query
+    counts only in the columns found so. Measured on 337,000 rows × 19 columns (14 numeric):
+    numeric part 0.39–0.45 s as one ``typeof`` test per value, 0.22–0.27 s as ``max``."""
     quoted_table = quote_ident(table)
     texts = [name for name, declared in part if declared == TEXT]
     numeric = [(name, declared) for name, declared in part if declared != TEXT]
@@ -65,8 +66,7 @@ def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]])
     for name in texts:
         quoted = quote_ident(name)
         terms += [f"count({quoted})", f"coalesce(sum({quoted} = CAST({quoted} AS NUMERIC)), 0)"]
-    if numeric:
-        terms.append("coalesce(sum(" + " OR ".join(_not_number(quote_ident(n), d) for n, d in numeric) + "), 0)")
+    terms += [f"max({quote_ident(name)})" for name, _declared in numeric]
     counts = conn.execute(f"SELECT {', '.join(terms)} FROM {quoted_table}").fetchone()
     found = {}
     for j, name in enumerate(texts):
@@ -74,11 +74,13 @@ def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]])
         odd = present - numbers
         if numbers and odd and odd <= numbers:
             found[name] = (TEXT, present, odd)
-    if numeric and counts[-1]:
+    largest = counts[2 * len(texts):]
+    holding = [(n, d) for (n, d), top in zip(numeric, largest) if isinstance(top, (str, bytes))]
+    if holding:
         detail = ", ".join(f"count({quote_ident(n)}), coalesce(sum({_not_number(quote_ident(n), d)}), 0)"
-                           for n, d in numeric)
+                           for n, d in holding)
         row = conn.execute(f"SELECT {detail} FROM {quoted_table}").fetchone()
-        for j, (name, declared) in enumerate(numeric):
+        for j, (name, declared) in enumerate(holding):
             if row[2 * j + 1]:
                 found[name] = (declared, row[2 * j], row[2 * j + 1])
     return [_finding(conn, table, name, *found[name]) for name, _declared in part if name in found]
