@@ -216,3 +216,9 @@ def map_declared_type(declared: str, exact: Mapping[str, str], *, integer: str, 
     if any(key in name for key in ("real", "floa", "doub")):
         return real
     return text
+
+
+def is_unsigned_bigint(declared: str) -> bool:
+    """``BIGINT UNSIGNED`` (any display width): values up to 2⁶⁴ − 1, beyond a signed bigint."""
+    return bool(re.fullmatch(r"\s*(bigint|int8)\s*(\(\s*\d+\s*\))?\s+unsigned(\s+zerofill)?\s*",
+                             declared or "", re.IGNORECASE))

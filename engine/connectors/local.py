@@ -15,6 +15,7 @@ from typing import Any
 
 from engine import kept, workspace
 from engine.connectors.base import Columns, Connector, ConnectorError, Row
+from engine.connectors.sqlite_range import out_of_range
 
 LOCAL = "workspace"
 
@@ -135,8 +136,12 @@ class WorkspaceConnector(Connector):
             if convert is None:
                 convert = storable_converters(batch)
             rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
-            with workspace.write_transaction(self.conn, self.lease):
-                self.conn.executemany(sql, rows)
+            try:
+                with workspace.write_transaction(self.conn, self.lease):
+                    self.conn.executemany(sql, rows)
+            except OverflowError:
+                raise out_of_range(f"workspace table \"{table}\"", [n for n, _ in columns], rows) or \
+                    ConnectorError(f"workspace table \"{table}\": a value is too large to store") from None
             count += len(batch)
         return count
 

@@ -53,16 +53,17 @@ from engine.connectors.base import (
 )
 from engine.retry import reason_transient
 
-from .mariadb_parts import _code_and_message, _object_name, _Stream, mariadb_type
+from .mariadb_parts import _code_and_message, _object_name, _Stream, bit_value, mariadb_type
 
 CONNECT_TIMEOUT = 5
 IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is pinged before use
 STAGING_PREFIX = "_dfstage_"
 RETIRED_PREFIX = "_dfold_"
 _HIDDEN = "***"
-# Decimals become floats; dates and times come back as the server's text.
+# Decimals become floats; dates and times come back as the server's text; BIT(n) an integer.
 _CONVERSIONS = {**converters.conversions, FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float, **dict.fromkeys(
-    (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME), converters.through)}
+    (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME), converters.through),
+    FIELD_TYPE.BIT: bit_value}
 _STRICT = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"
 _DRIVER_ERRORS = (pymysql.err.MySQLError,)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
-from engine.connectors.base import Row, map_declared_type
+from engine.connectors.base import Row, is_unsigned_bigint, map_declared_type
 
 
 class _Stream:
@@ -59,13 +59,21 @@ _EXACT_TYPES = {
 }
 
 
+def bit_value(raw: bytes | str) -> int:
+    """A ``BIT(n)`` value (big-endian bytes on the wire) as the integer it stands for."""
+    return int.from_bytes(raw.encode("latin-1") if isinstance(raw, str) else raw, "big")
+
+
 def mariadb_type(declared: str) -> str:
     """The MariaDB type for a declared column type.
 
     Known names map by family (integers → ``BIGINT``, floats → ``DOUBLE``,
-    numeric/decimal → ``DECIMAL(65,30)``, booleans, blobs → ``LONGBLOB``); anything else
+    numeric/decimal → ``DECIMAL(65,30)``, booleans, blobs → ``LONGBLOB``;
+    ``BIGINT UNSIGNED`` stays unsigned); anything else
     follows SQLite's affinity rules and otherwise becomes ``LONGTEXT`` (dates, json,
     ``''`` …), so a write never fails on a type name.
     """
+    if is_unsigned_bigint(declared):
+        return "BIGINT UNSIGNED"
     return map_declared_type(declared, _EXACT_TYPES, integer="BIGINT", real="DOUBLE", blob="LONGBLOB",
                              text="LONGTEXT")

@@ -50,6 +50,7 @@ from engine.connectors.base import (
     ConnectorError,
     FieldSpec,
     Row,
+    is_unsigned_bigint,
     map_declared_type,
     split_qualified,
 )
@@ -408,5 +409,7 @@ def postgres_type(declared: str) -> str:
     ``double precision``, ``BLOB`` → ``bytea``) and otherwise becomes ``text`` (dates,
     json, uuid, ``''`` …), so a write never fails on a type name.
     """
+    if is_unsigned_bigint(declared):   # up to 2⁶⁴ − 1: beyond bigint
+        return "numeric(20,0)"
     return map_declared_type(declared, _EXACT_TYPES, integer="bigint", real="double precision", blob="bytea",
                              text="text")

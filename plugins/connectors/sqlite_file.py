@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
+from engine.connectors.sqlite_range import out_of_range
 from engine.sql import guard
 
 BUSY_TIMEOUT_S = 30.0
@@ -181,7 +182,12 @@ class SQLiteFileConnector(Connector):
         statement = f"INSERT INTO {target} ({names}) VALUES ({', '.join('?' * len(columns))})"
         count = 0
         for batch in batches:
-            connection.executemany(statement, batch)
+            try:
+                connection.executemany(statement, batch)
+            except OverflowError:
+                raise out_of_range(f"connection '{self.name}', table \"{table}\"", [n for n, _ in columns],
+                                   batch) or ConnectorError(f"connection '{self.name}': a value is too large "
+                                                            "to store") from None
             count += len(batch)
         return count
 

@@ -92,3 +92,61 @@ def test_an_output_into_its_own_connection_copies_inside_the_database(kind, plac
         assert fetch(kind, where, "SELECT count(*) FROM copied")[0][0] == expected
     failed = cli("run", "--json", _flow(tmp_path, "same", "same", "create"), timeout=240)
     assert failed.returncode != 0 and "already has a table 'copied'" in failed.stdout + failed.stderr
+
+
+WIDE_INTS = [(18446744073709551615, 1, 200, 4294967295), (9223372036854775808, 0, 5, 0), (7, None, None, None)]
+
+
+def _seed_wide_ints(maria) -> None:
+    from tests.integration.dbservers import mariadb_admin
+
+    admin = mariadb_admin(maria, database=maria.database)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE TABLE wide_ints (big BIGINT UNSIGNED, flag BIT(1), mask BIT(8), small INT UNSIGNED)")
+            cur.executemany("INSERT INTO wide_ints VALUES (%s, %s, %s, %s)", WIDE_INTS)
+            cur.execute(f"GRANT ALL ON {maria.database}.* TO '{maria.user}'@'%'")
+    finally:
+        admin.close()
+
+
+def test_bigint_unsigned_and_bit_copy_from_mariadb_exactly(place, cli, tmp_path):
+    maria, pg, other = place("mariadb", "m"), place("postgresql", "p"), place("mariadb", "m2")
+    _seed_wide_ints(maria)
+    for dest, where in (("p", pg), ("m2", other)):
+        flow = write_workflow(tmp_path, f"ints_{dest}", [
+            node("start", "start", {"trigger": {"kind": "manual"}}),
+            node("src", "data_source", {"source": "connection", "connection": "m", "table": "wide_ints"}),
+            node("out", "output", {"connection": dest, "table": "ints_copy", "mode": "replace"}),
+        ], [("start", "src"), ("src", "out")])
+        out = cli("run", "--json", flow, timeout=240)
+        assert out.returncode == 0, out.stdout + out.stderr
+        kind = "postgresql" if dest == "p" else "mariadb"
+        rows = fetch(kind, where, "SELECT big, flag, mask, small FROM ints_copy ORDER BY small IS NULL, big DESC")
+        assert not any(isinstance(v, bytes) for r in rows for v in r)     # BIT(n) arrives as its integer
+        assert [tuple(None if v is None else int(v) for v in r) for r in rows] == WIDE_INTS
+    assert _types("postgresql", pg, "ints_copy")[0] == "numeric"
+    assert fetch("mariadb", other, "SELECT column_type FROM information_schema.columns WHERE table_name = "
+                 f"'ints_copy' AND table_schema = '{other.database}' ORDER BY ordinal_position")[0][0] == \
+        "bigint(20) unsigned"
+
+
+def test_an_integer_beyond_sqlite_range_is_refused_naming_the_column(place, cli, tmp_path):
+    maria = place("mariadb", "m")
+    _seed_wide_ints(maria)
+    target = place("sqlite", "f")
+    flow = write_workflow(tmp_path, "ints_file", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("src", "data_source", {"source": "connection", "connection": "m", "table": "wide_ints"}),
+        node("small", "transformer", {"language": "sql", "mode": "new_table", "storage": "local",
+                                      "sql": "SELECT flag, mask, small FROM {{ input }}"}),
+        node("out", "output", {"connection": "f", "table": "ints_copy", "mode": "replace"}),
+    ], [("start", "src"), ("src", "small"), ("src", "out")])
+    out = cli("run", "--json", flow, timeout=240)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "holds 18446744073709551615, beyond SQLite's 64-bit integers" in text and "big" in text, text
+    assert not target.exists() or not fetch("sqlite", target, "SELECT name FROM sqlite_master "
+                                                              "WHERE name = 'ints_copy'")
+    nodes = {n["id"]: n for n in json.loads(out.stdout)["nodes"]}
+    assert nodes["small"]["status"] == "succeeded" and nodes["small"]["records"] == 3   # BIT read as integers
