@@ -79,7 +79,8 @@ class Connector:
     @classmethod
     def describe(cls) -> dict[str, Any]:
         return {"type": cls.type_name, "label": cls.label, "dialect": cls.dialect,
-                "relational": cls.relational, "fields": [f.to_dict() for f in cls.fields]}
+                "relational": cls.relational, "object_store": cls.object_store,
+                "fields": [f.to_dict() for f in cls.fields]}
 
     # --- lifecycle -----------------------------------------------------------------
     def close(self) -> None:

@@ -34,7 +34,8 @@ from app.widgets.inspector.read_choices import ReadChoices
 from engine.errors import NodeError
 from engine.io import readers
 
-SOURCES = [("file", "File"), ("connection", "Database"), ("rest", "API"), ("workspace", "Workspace")]
+SOURCES = [("file", "File"), ("connection", "Database"), ("rest", "API"), ("storage", "Storage"),
+           ("workspace", "Workspace")]
 FORMATS = [("", "By extension")] + [(f, f.upper() if f != "excel" else "Excel") for f in readers.FORMATS]
 PAGINATION = [("none", "None"), ("page", "Page numbers"), ("offset", "Offset"), ("cursor", "Cursor"),
               ("link", "Link header")]
@@ -45,7 +46,7 @@ FORMAT_EXTENSIONS = {"csv": (".csv", ".tsv"), "json": (".json",), "jsonl": (".js
 FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines", "excel": "Excel", "parquet": "Parquet",
                 "sqlite": "SQLite"}
 REQUIRED = {"file": ("path",), "connection": ("connection", "table"), "rest": ("connection", "path"),
-            "workspace": ("table",)}
+            "storage": ("connection", "path"), "workspace": ("table",)}
 PREVIEW_DELAY_S = 0.35
 
 
@@ -76,6 +77,7 @@ class DataSourceForm(NodeForm):
         self._built: tuple | None = None
         self._connections: list[dict] | None = None
         self._relational: dict[str, bool] = {}
+        self._object_store: set[str] = set()
         self._sheets_for: str | None = None
         self._objects_for: str | None = None
         self._previewed: dict | None = None
@@ -125,6 +127,16 @@ class DataSourceForm(NodeForm):
                 self._text("path", "API path, e.g. /v1/orders")
                 self._text("records_path", "Records path in the reply, e.g. data.items")
                 self._dropdown("pagination", "Pagination", PAGINATION, placeholder="None")
+        elif source == "storage":
+            conn = self._dropdown("connection", "Connection", [], placeholder="Choose an S3 or Azure Blob connection")
+            conn.bind(on_open=lambda *_: self._load_connections(force=True))
+            self._text("path", "Object key (or folder/ for all its objects)")
+            objects = DropdownRow(label="Objects", key="objects", options=[],
+                                  placeholder="Pick an object from the connection")
+            objects.bind(on_choice=lambda _w, key: self.change(path=key or None),
+                         on_open=lambda *_: self._load_object_keys(objects))
+            self.details.add_widget(objects)
+            self._dropdown("format", "Format", FORMATS, placeholder="By extension")
         elif source == "workspace":
             self._text("table", "Workspace table, e.g. other_flow__totals")
 
@@ -139,7 +151,7 @@ class DataSourceForm(NodeForm):
                 widget.value = value if not isinstance(value, Mapping) else value.get("type")
         if source == "file" and "path" in self.fields:
             self.fields["path"].helper = self.explain_path(str(config.get("path") or ""))
-        if source in ("connection", "rest"):
+        if source in ("connection", "rest", "storage"):
             self._load_connections()
             if source == "connection":
                 self._load_objects()
@@ -245,6 +257,7 @@ class DataSourceForm(NodeForm):
 
     def _got_types(self, types: list) -> None:
         self._relational = {t["type"]: bool(t.get("relational", True)) for t in types}
+        self._object_store = {t["type"] for t in types if t.get("object_store")}
         self._fill_connections()
 
     def _got_connections(self, connections: list) -> None:
@@ -255,11 +268,27 @@ class DataSourceForm(NodeForm):
         row = self.fields.get("connection")
         if row is None or self._connections is None:
             return
-        want_rest = self._built is not None and self._built[0] == "rest"
+        source = self._built[0] if self._built is not None else ""
         row.options = [(c["id"], f"{c.get('name') or c['id']} ({c.get('type')})") for c in self._connections
-                       if self._relational.get(c.get("type"), c.get("type") != "rest") != want_rest]
-        if not self._connections:
-            row.helper = "No connections yet: add one on the Connections screen"
+                       if self._kind(str(c.get("type"))) == source]
+        if not row.options:
+            wanted = {"storage": "object-storage (S3, Azure Blob: install them on the Plugins screen)",
+                      "rest": "REST API"}.get(source, "database")
+            row.helper = f"No {wanted} connections yet: add one on the Connections screen"
+
+    def _kind(self, connection_type: str) -> str:
+        """The source a connection of this type serves: connection, rest or storage."""
+        if connection_type in self._object_store:
+            return "storage"
+        return "connection" if self._relational.get(connection_type, connection_type != "rest") else "rest"
+
+    def _load_object_keys(self, row: DropdownRow) -> None:
+        connection = self.config.get("connection")
+        if not connection:
+            row.error = "Choose the connection first"
+            return
+        self._call("connections.objects", lambda keys: setattr(row, "options", [(k, k) for k in keys]), row,
+                   id=connection)
 
     def _load_objects(self, force: bool = False) -> None:
         row = self.fields.get("table")
