@@ -50,7 +50,7 @@ EXAMPLE_WF = "orders_report"
 def editor(app, tmp_path: Path):
     """The Editor screen with the example workflow (copied to ``tmp_path``, imported) open
     and laid out. A test module may extend it with an ``editor(editor)`` fixture of its own."""
-    from tests.app.kivyrun import REPO, settle, wait_until
+    from tests.app.kivyrun import REPO, settle, sliding, wait_until
 
     folder = tmp_path / EXAMPLE_WF
     shutil.copytree(REPO / "examples" / EXAMPLE_WF, folder, ignore=shutil.ignore_patterns("out"))
@@ -59,5 +59,8 @@ def editor(app, tmp_path: Path):
     screen = app.open_workflow(EXAMPLE_WF)
     wait_until(lambda: screen.document is not None and screen.document.workflow.id == EXAMPLE_WF, 15,
                "the workflow")
+    # The Editor slides in: until it is in place, positions read from it are stale and its
+    # ScreenManager ignores touches (settle() does not wait for animations).
+    wait_until(lambda: not sliding(), 15, "the Editor to slide in")
     settle()
     return screen

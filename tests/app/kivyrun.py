@@ -134,6 +134,9 @@ def settle(max_frames: int = 120) -> None:
 
 
 def drag(start: Sequence[float], end: Sequence[float], steps: int = 8, button: str | None = None) -> None:
+    """A finger pressed at ``start``, moved to ``end`` in ``steps`` frames and lifted, once no
+    screen is sliding in (see ``sliding``: a ScreenManager ignores touches meanwhile)."""
+    wait_until(lambda: not sliding(), 15, "the screen change to end before the drag")
     t = touch(*start, button=button)
     t.touch_down()
     pump(1)
@@ -146,7 +149,9 @@ def drag(start: Sequence[float], end: Sequence[float], steps: int = 8, button: s
 
 
 def gesture(paths: Sequence[tuple[Sequence[float], Sequence[float]]], steps: int = 8) -> None:
-    """Several fingers down together, moving in step from their start to their end points."""
+    """Several fingers down together, moving in step from their start to their end points
+    (once no screen is sliding in)."""
+    wait_until(lambda: not sliding(), 15, "the screen change to end before the gesture")
     fingers = [touch(*start) for start, _ in paths]
     for f in fingers:
         f.touch_down()

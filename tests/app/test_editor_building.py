@@ -159,3 +159,41 @@ def test_the_palette_has_a_search_once_its_entries_do_not_fit(editor) -> None:
     finally:
         Window.size = old
         settle()
+
+
+def test_a_slow_frame_does_not_turn_a_drag_into_a_long_press(editor) -> None:
+    """The clock runs before a frame's input: after a frame longer than the long-press time,
+    the long-press timer is due while the finger's move is still queued. The move wins; a
+    finger that really stays down still gets the long press (its menu)."""
+    import time
+
+    doc, canvas = editor.document, editor.ids.canvas
+    count = len(doc.workflow)
+    port = in_window(canvas, canvas.scene.port_position("revenue_by_country", "out"))
+    empty = in_window(canvas, (1200.0, 500.0))
+    t = touch(*port)
+    t.touch_down()
+    time.sleep(0.6)               # one slow frame: the timer is due when the next one starts
+    pump(1)                       # its clock runs; the move below is this frame's input
+    t.touch_move((port[0] + empty[0]) / 2, (port[1] + empty[1]) / 2)
+    pump(1)
+    t.touch_move(*empty)
+    pump(1)
+    t.touch_up()
+    pump(2)
+    wait_until(lambda: canvas.menu.is_open, 5, "the menu of nodes to add (a wire was drawn)")
+    wire_menu = [a.text for a in canvas.menu_actions]
+    assert "Add Transformer here" in wire_menu and "Add Start here" not in wire_menu
+    key(27)
+    wait_until(no_menu, 10, "the menu to close")
+
+    held = touch(*in_window(canvas, (1200.0, 500.0)))
+    held.touch_down()
+    time.sleep(0.6)
+    pump(2)                       # nothing moved in either frame: a long press
+    held.touch_up()
+    pump(2)
+    wait_until(lambda: canvas.menu.is_open, 5, "the canvas's long-press menu")
+    assert {"Paste", "Select all", "Add Start here"} <= {a.text for a in canvas.menu_actions}   # the canvas's
+    key(27)
+    assert len(doc.workflow) == count

@@ -92,9 +92,16 @@ class PressInteraction(Interaction):
 
     def start(self, touch: Any) -> None:
         self.origin = touch.pos
-        self._timer = Clock.schedule_once(self._long_pressed, LONG_PRESS_S)
+        self._timer = Clock.schedule_once(self._held_long_enough, LONG_PRESS_S)
+
+    def _held_long_enough(self, _dt: float) -> None:
+        # The clock runs before the frame's input: on a slow frame (a loaded machine) the
+        # finger may already have moved or lifted in the events about to be dispatched. Decide
+        # after them — a move or lift on the way cancels this like it cancels the timer.
+        self._timer = Clock.schedule_once(self._long_pressed, 0)
 
     def _long_pressed(self, _dt: float) -> None:
+        self._timer = None
         self.long = True
         b = MeshBuilder(self.canvas.scene.atlas)
         x, y = self.canvas.to_world(self.origin)
