@@ -223,6 +223,11 @@ def _import_plugin(registry: PluginRegistry, info: PluginInfo, folder: Path, pro
 def _load_entries(registry: PluginRegistry, folder: Path, name: str,
                   provides: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
     # A unique identifier per load, so that several registries can live in one process.
+    deps = folder / "deps"      # a catalog plugin's dependencies (engine.catalog.wheels, engine.plugin_deps)
+    if deps.is_dir():
+        from engine.plugin_deps import add_deps_folder
+
+        add_deps_folder(deps)
     source = PluginSource(_plugin_base(), searchpath=[str(folder)],
                           identifier=f"dagflux_{name}_{next(_source_ids)}")
     registry._sources.append(source)

@@ -7,9 +7,14 @@ where INDEX is::
      "plugins": {"csv_tools": {"description": "…", "publisher": "…",
                  "versions": {"1.2.0": {"url": "archives/csv_tools-1.2.0.zip",
                                         "length": 4123, "sha256": "…64 hex…",
-                                        "api_version": 1, "description": "…"}}}}}
+                                        "api_version": 1, "description": "…",
+                                        "dependencies": [{"name": "tinydep", "version": "1.0",
+                                                          "url": "wheels/tinydep-1.0-py3-none-any.whl",
+                                                          "wheel": "tinydep-1.0-py3-none-any.whl",
+                                                          "length": 1234, "sha256": "…"}]}}}}}
 
-``url`` is relative to the catalog's base URL (or absolute). Plugin names are lower-case
+``url`` is relative to the catalog's base URL (or absolute). ``dependencies`` (optional) are
+the plugin's Python dependencies as hash-pinned wheels (:mod:`engine.catalog.wheels`). Plugin names are lower-case
 identifiers (they become folder names); versions are dotted numbers (they compare as
 numbers). :func:`parse_index` refuses anything else with the offending field named.
 """
@@ -22,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.catalog import CatalogError
+from engine.catalog.wheels import Dependency, parse_dependency
 
 INDEX_TYPE = "dagflux-catalog-index"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -39,6 +45,7 @@ class Release:
     api_version: int
     description: str
     provides: dict[str, list[str]] = field(default_factory=dict)   # kind → names, shown before an install
+    dependencies: tuple[Dependency, ...] = ()                        # wheels (engine.catalog.wheels)
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,11 @@ def _parse_release(name: str, version: Any, body: Any) -> Release:
     if not isinstance(provides, dict) or not all(
             isinstance(v, list) and all(isinstance(n, str) for n in v) for v in provides.values()):
         raise CatalogError(f"{where}: 'provides' must map a kind to a list of names")
+    deps = body.get("dependencies", [])
+    if not isinstance(deps, list):
+        raise CatalogError(f"{where}: 'dependencies' must be a list")
     return Release(name, version, url, length, sha, api, _text(body, "description", name, optional=True),
-                   {k: list(v) for k, v in provides.items()})
+                   {k: list(v) for k, v in provides.items()}, tuple(parse_dependency(where, d) for d in deps))
 
 
 def _text(body: dict, key: str, name: str, optional: bool = False) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from engine.atomic import atomic_path
-from engine.catalog import CatalogError, archive, fetch
+from engine.catalog import CatalogError, archive, fetch, wheels
 from engine.catalog.index import Index, PluginEntry, Release, version_key
 from engine.catalog.smoke import smoke_test
 from engine.catalog.trust import Root, TrustState, load_root, verify_index
@@ -209,7 +209,23 @@ class PluginManager:
         if manifest["name"] != release.name or str(manifest.get("version")) != release.version:
             raise CatalogError(f"{what}: the archive's manifest says '{manifest['name']}' "
                                f"{manifest.get('version')} — nothing was installed")
+        for dep in release.dependencies:
+            self._stage_wheel(dep, staging, unpacked / wheels.DEPS_DIR, what)
         return unpacked
+
+    def _stage_wheel(self, dep: wheels.Dependency, staging: Path, deps: Path, what: str) -> None:
+        """Download, verify and unpack one dependency's wheel into the plugin's own ``deps/``."""
+        wheels.check_runs_here(dep, what)
+        target = staging / "wheels" / dep.wheel
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        fetch.download(urljoin(self.url, dep.url), target, dep.length, self.progress, self.limits.read_timeout)
+        archive.verify_file(target, dep.length, dep.sha256, f"{what}: dependency {dep.name} {dep.version}")
+        try:
+            archive.safe_extract(target, deps, f"{what}: dependency {dep.name} {dep.version}",
+                                 self.limits.max_files, self.limits.max_bytes)
+        except OSError as exc:
+            raise CatalogError(f"{what}: cannot unpack dependency {dep.name} ({exc}) — nothing was installed") \
+                from None
 
     def _activate(self, release: Release, unpacked: Path) -> None:
         folder = self.plugins_dir / release.name

@@ -2,17 +2,20 @@
 
     python -m engine.catalog.publish keygen KEY.pem --root ROOT.json
     python -m engine.catalog.publish build CATALOG_DIR PLUGIN_DIR... --publisher NAME [--expires-days 30]
+                                           [--wheels WHEEL_DIR]
     python -m engine.catalog.publish sign CATALOG_DIR --key KEY.pem
     python -m engine.catalog.publish verify CATALOG_DIR [--root ROOT.json]
 
 ``build`` zips each plugin folder (its ``plugin.json`` at the archive's root, no
 ``__pycache__``; entries in a fixed order with a fixed date, so the same folder gives the
-same bytes) into ``CATALOG_DIR/archives/<name>-<version>.zip`` and writes
+same bytes) into ``CATALOG_DIR/archives/<name>-<version>.zip``, copies the wheel of each
+dependency the manifest pins (``"dependencies": ["name==1.2.3"]``, found in ``--wheels``)
+into ``CATALOG_DIR/wheels/`` and writes
 ``CATALOG_DIR/index.json`` unsigned: the versions already in an existing index are kept,
 the index version goes up by one and the expiry is set afresh. ``sign`` adds a key's
 signature (run it once per key when the root's threshold is above 1). ``verify`` checks
 the index as the manager would (signatures, structure, expiry — not rollback) and every
-archive's length and SHA-256. Host ``CATALOG_DIR`` on any static HTTP server.
+archive's and wheel's length and SHA-256. Host ``CATALOG_DIR`` on any static HTTP server.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from engine.catalog import CatalogError
 from engine.catalog.index import INDEX_TYPE, NAME_RE, VERSION_RE, format_time, parse_index, parse_time
 from engine.catalog.trust import check_signatures, load_private_key, load_root, new_private_key_pem, sign_document
+from engine.catalog.wheels import Dependency, find_wheel, manifest_pins
 from engine.errors import DagfluxError
 from engine.plugins import read_manifest
 
@@ -49,7 +53,7 @@ def make_archive(folder: Path, target: Path) -> None:
 
 
 def build_catalog(out: Path, plugin_dirs: list[Path], publisher: str, expires_days: float = 30,
-                  now: datetime | None = None) -> dict:
+                  now: datetime | None = None, wheels: Path | None = None) -> dict:
     out = Path(out)
     index_path = out / "index.json"
     signed = {"type": INDEX_TYPE, "version": 0, "expires": "", "plugins": {}}
@@ -69,13 +73,27 @@ def build_catalog(out: Path, plugin_dirs: list[Path], publisher: str, expires_da
         entry["versions"][version] = {"url": rel, "length": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                       "api_version": manifest.get("api_version", 1),
                                       "description": manifest.get("description", ""),
-                                      "provides": {k: sorted(v) for k, v in manifest.get("provides", {}).items() if v}}
+                                      "provides": {k: sorted(v) for k, v in manifest.get("provides", {}).items() if v},
+                                      "dependencies": _publish_wheels(out, folder, manifest, wheels)}
     signed["version"] = int(signed["version"]) + 1
     signed["expires"] = format_time((now or datetime.now(UTC)) + timedelta(days=expires_days))
     parse_index(signed)
     document = {"signed": signed, "signatures": []}
     index_path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
     return document
+
+
+def _publish_wheels(out: Path, folder: Path, manifest: dict, wheels: Path | None) -> list[dict]:
+    """Copy the wheel of each pinned dependency into ``out/wheels/`` and describe it for the index."""
+    listed = []
+    for name, version in manifest_pins(manifest, str(folder / "plugin.json")):
+        wheel = find_wheel(wheels, name, version, str(folder))
+        data = wheel.read_bytes()
+        (out / "wheels").mkdir(parents=True, exist_ok=True)
+        (out / "wheels" / wheel.name).write_bytes(data)
+        listed.append(Dependency(name, version, f"wheels/{wheel.name}", len(data), hashlib.sha256(data).hexdigest(),
+                                 wheel.name).to_json())
+    return listed
 
 
 def sign_catalog(out: Path, key_path: Path) -> dict:
@@ -99,6 +117,11 @@ def verify_catalog(out: Path, root_path: Path | None = None) -> list[str]:
             if len(data) != release.length or hashlib.sha256(data).hexdigest() != release.sha256:
                 raise CatalogError(f"{release.url}: length or SHA-256 differ from the index")
             lines.append(f"✓ {release.name} {release.version} ({release.length} bytes)")
+            for dep in release.dependencies:
+                data = (Path(out) / dep.url).read_bytes()
+                if len(data) != dep.length or hashlib.sha256(data).hexdigest() != dep.sha256:
+                    raise CatalogError(f"{dep.url}: length or SHA-256 differ from the index")
+                lines.append(f"  ✓ {dep.name} {dep.version} ({dep.wheel}, {dep.length} bytes)")
     return lines
 
 
@@ -113,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("plugins", type=Path, nargs="+")
     b.add_argument("--publisher", required=True)
     b.add_argument("--expires-days", type=float, default=30)
+    b.add_argument("--wheels", type=Path, help="the folder holding the wheels of the plugins' pinned dependencies")
     s = sub.add_parser("sign", help="sign the catalog's index with a key")
     s.add_argument("catalog", type=Path)
     s.add_argument("--key", type=Path, required=True)
@@ -132,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             args.root.write_text(json.dumps(root.to_json(), indent=1), encoding="utf-8")
             print(f"key {kid} → {args.key}; root → {args.root}")
         elif args.command == "build":
-            doc = build_catalog(args.catalog, args.plugins, args.publisher, args.expires_days)
+            doc = build_catalog(args.catalog, args.plugins, args.publisher, args.expires_days, wheels=args.wheels)
             print(f"index version {doc['signed']['version']}, {len(doc['signed']['plugins'])} plugin(s), unsigned")
         elif args.command == "sign":
             doc = sign_catalog(args.catalog, args.key)
