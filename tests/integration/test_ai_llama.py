@@ -67,3 +67,41 @@ def test_cancel_through_the_engine_on_the_local_model(llama_server, cli, dagflux
             assert 0 < end.output_tokens <= 4
     finally:
         engine.stop()
+
+
+def _occupy_a_slot(url: str):
+    """A streaming request that keeps one of the server's slots generating until closed."""
+    import urllib.request
+
+    body = json.dumps({"model": MODEL_ALIAS, "stream": True, "max_tokens": 4000, "temperature": 0,
+                       "messages": [{"role": "user", "content": "Count from one to one thousand in words."}]})
+    request = urllib.request.Request(f"{url}/v1/chat/completions", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    reply = urllib.request.urlopen(request, timeout=60)
+    assert reply.readline().startswith(b"data:")          # its slot is generating now
+    return reply
+
+
+def test_a_server_that_does_not_answer_in_time_gives_a_timeout(llama_server, cli, dagflux_home):
+    """Both of the real server's slots busy: a call on a connection with a 1 s timeout waits
+    in the server's queue with no answer and ends as a clear timeout, not a hang."""
+    _add_local(cli, "local", llama_server.url)
+    out = cli("connections", "add", "openai", "impatient", "--set", f"base_url={llama_server.url}/v1",
+              "--set", f"model={MODEL_ALIAS}", "--set", "timeout_s=1", "--set", "max_retries=0", input="\n")
+    assert out.returncode == 0, out.stderr
+    busy = [_occupy_a_slot(llama_server.url) for _ in range(2)]      # the fixture's server has 2 slots
+    engine = EngineProcess(dagflux_home)
+    try:
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        with EngineClient.connect(DataPaths(dagflux_home), timeout=10, on_event=events.put) as client:
+            started = client.call("ai.call", connection="impatient", options={"max_tokens": 4},
+                                  messages=[{"role": "user", "content": "Hi"}])
+            while not isinstance(end := events.get(timeout=60), AiCallFinished):
+                pass
+            assert end.call_id == started["call_id"]
+            assert (end.status, end.error_kind) == ("failed", "timeout"), end.error
+            assert "no answer within 1 s" in end.error or "stalled" in end.error
+    finally:
+        for reply in busy:
+            reply.close()
+        engine.stop()
