@@ -15,8 +15,8 @@ from typing import Any
 from kivy.core.window import Window
 from kivy.metrics import dp
 from kivy.properties import ListProperty, StringProperty
-from kivy.uix.label import Label
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
 
 from app.node_style import palette_types, style_of
 
