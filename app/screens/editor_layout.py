@@ -46,11 +46,12 @@ class EditorLayoutMixin:
 
     # --- in the tree or not -------------------------------------------------------------
     def _park(self, name: str) -> None:
-        widget = self.ids[name]
-        parent = widget.parent
+        parent = self.ids[name].parent
         if parent is None:
             return
-        self._parked[name] = (widget, parent, parent.children.index(widget))
+        index = parent.children.index(self.ids[name])
+        widget = parent.children[index]   # the widget itself: ids hold only weak proxies
+        self._parked[name] = (widget, parent, index)
         parent.remove_widget(widget)
 
     def _unpark(self, name: str) -> None:

@@ -10,6 +10,8 @@ effect; these tests pin down the causes.
 
 from __future__ import annotations
 
+import gc
+
 from kivy.core.window import Window
 
 from tests.app.kivyrun import settle, tap_widget, wait_until
@@ -77,6 +79,9 @@ def test_the_chrome_is_drawn_from_cached_pictures(editor, app) -> None:
 def test_hidden_parts_are_out_of_the_widget_tree(editor) -> None:
     sheet, banner, canvas = editor.ids.inspector_sheet, editor.ids.reload_banner, editor.ids.canvas
     assert sheet.parent is None and banner.parent is None     # nothing open, file unchanged
+    gc.collect()                       # parked parts are kept alive while out of the tree
+    editor.ids.inspector.clear()
+    editor.ids.reload_button.disabled = False
     canvas.select(["clean_orders"])
     wait_until(lambda: sheet.parent is not None, 10, "the node panel in the tree")
     assert sheet.get_root_window() is Window
