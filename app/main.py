@@ -65,7 +65,11 @@ def build_app_class() -> type:
 
         # --- building ------------------------------------------------------------------
         def build(self):
+            from app.widgets.app_screens import paint_window
+            from app.widgets.cached_band import CachedBand  # noqa: F401  (used by main.kv)
+
             self.apply_theme(self.settings_store.get("theme"))
+            paint_window(self.theme_cls)
             load_kv(__file__)
             from kivy.factory import Factory
 

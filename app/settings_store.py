@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_text
 
-DEFAULTS: dict[str, Any] = {"theme": "light", "last_workflow": None, "recent_folders": []}
+DEFAULTS: dict[str, Any] = {"theme": "light", "last_workflow": None, "recent_folders": [], "minimap": True}
 THEMES = ("light", "dark", "system")
 
 

@@ -24,7 +24,9 @@ from kivymd.uix.screen import MDScreen
 from app.document import WorkflowDocument
 from app.kvload import load_kv
 from app.plain_problems import plain
+from app.screens.editor_layout import EditorLayoutMixin
 from app.screens.editor_palette import build_palette, entries_fit, matches
+from app.widgets.cached_band import CachedBand  # noqa: F401  (used by editor.kv)
 from app.widgets.canvas import GraphCanvas, Minimap  # noqa: F401  (used by editor.kv)
 from app.widgets.inspector import InspectorPanel  # noqa: F401  (used by editor.kv)
 from app.widgets.run_dialog import RunParametersDialog, has_parameters
@@ -37,7 +39,7 @@ AUTOSAVE_DELAY_S = 0.8
 DISK_CHECK_S = 2.0
 
 
-class EditorScreen(MDScreen):
+class EditorScreen(EditorLayoutMixin, MDScreen):
     document = ObjectProperty(None, allownone=True)
     params_dialog = ObjectProperty(None, allownone=True)   # the Run dialog, while a workflow with parameters asks
     workflow_name = StringProperty("")
@@ -99,7 +101,7 @@ class EditorScreen(MDScreen):
         canvas = self.ids.canvas
         canvas.attach(document)
         # The first layout may not have sized the canvas yet: fit once it has its real size.
-        Clock.schedule_once(lambda _dt: canvas.fit_to_view() if not self._pending_node else None, 0)
+        Clock.schedule_once(lambda _dt: self.fit() if not self._pending_node else None, 0)
         self._stack_changed(document.stack)
         self._run_changed(None)
         if self._pending_node and document.workflow.has_node(self._pending_node):

@@ -15,8 +15,8 @@ from typing import Any
 from kivy.core.window import Window
 from kivy.metrics import dp
 from kivy.properties import ListProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
-from kivymd.uix.boxlayout import MDBoxLayout
 
 from app.node_style import palette_types, style_of
 
@@ -24,7 +24,7 @@ SLOP_DP = 10
 ENTRY_DP = 76
 
 
-class PaletteItem(MDBoxLayout):
+class PaletteItem(BoxLayout):  # no background of its own: one layer less to paint
     type_name = StringProperty("")
     text = StringProperty("")
     icon = StringProperty("puzzle-outline")

@@ -38,6 +38,27 @@ REFRESH_EVENTS = (RunStarted, RunFinished, TriggerSkipped)
 REFRESH_DELAY_S = 0.3      # events in a burst (many runs ending together) cause one refresh
 MORE_WITHIN_VIEWS = 1.0    # fetch the next page when less than this many screenfuls remain below
 ROW_H = dp(56)             # the runs table's row height (history.kv)
+COMPACT_BELOW_DP = 900     # a narrower table (800x600, a window held upright) drops its
+                           # Trigger and Records columns: they go under the workflow's name
+
+
+class HistoryHeaderRow(PaintedRow):
+    """The runs table's column headings, laid out like :class:`HistoryRunRow` (so they line
+    up at every width, with the same columns dropped when the table is narrow)."""
+
+    divider = False
+
+    def cells(self) -> list[Cell]:
+        muted = self.theme_cls.onSurfaceVariantColor
+        heads = [("Status", dp(140), "left"), ("Workflow", 0, "left"), ("Trigger", dp(130), "left"),
+                 ("Started", dp(130), "left"), ("Duration", dp(100), "right"), ("Records", dp(100), "right")]
+        if self.width < dp(COMPACT_BELOW_DP):
+            heads = [h for h in heads if h[0] not in ("Trigger", "Records")]
+        cells = [Cell(w, text, colour=muted, align=align, size=14, bold=True) for text, w, align in heads]
+        return cells + [Cell(dp(24))]
+
+    def on_touch_down(self, touch) -> bool:  # headings only: not a button
+        return False
 
 
 class HistoryRunRow(RecycleDataViewBehavior, PaintedRow):
@@ -67,14 +88,19 @@ class HistoryRunRow(RecycleDataViewBehavior, PaintedRow):
         sub = f"{self.workflow_id}  ·  not looked at yet" if self.unseen else self.workflow_id
         if self.pinned:
             sub += "  ·  pinned"
-        return [Cell(dp(140), self.status_text, icon=self.status_icon, colour=self.status_rgba, pill=True),
-                Cell(0, self.workflow_name, sub=sub, bold=self.unseen, size=15, icon="pin" if self.pinned else "",
-                     sub_colour=self.theme_cls.errorColor if self.unseen else None),
-                Cell(dp(130), self.trigger_text, icon=self.trigger_icon),
-                Cell(dp(130), self.started_text),
-                Cell(dp(100), self.duration_text, align="right"),
-                Cell(dp(100), self.records_text, align="right"),
-                Cell(dp(24), icon="chevron-right", align="center")]
+        compact = self.width < dp(COMPACT_BELOW_DP)
+        if compact:  # the trigger and the records move under the workflow's name
+            sub = "  ·  ".join(part for part in (sub, self.trigger_text, self.records_text and
+                                                  f"{self.records_text} records") if part)
+        status = Cell(dp(140), self.status_text, icon=self.status_icon, colour=self.status_rgba, pill=True)
+        workflow = Cell(0, self.workflow_name, sub=sub, bold=self.unseen, size=15, icon="pin" if self.pinned else "",
+                        sub_colour=self.theme_cls.errorColor if self.unseen else None)
+        started, duration = Cell(dp(130), self.started_text), Cell(dp(100), self.duration_text, align="right")
+        chevron = Cell(dp(24), icon="chevron-right", align="center")
+        if compact:
+            return [status, workflow, started, duration, chevron]
+        return [status, workflow, Cell(dp(130), self.trigger_text, icon=self.trigger_icon), started, duration,
+                Cell(dp(100), self.records_text, align="right"), chevron]
 
     def background(self) -> list[float]:
         theme = self.theme_cls

@@ -75,16 +75,49 @@ class ViewMixin:
     def fit_to_view(self, whole: bool = False) -> None:
         """Show the whole graph, but never zoomed out past where titles are readable
         (:data:`FIT_MIN_PX`): a bigger graph is shown from its start and scrolls (the minimap
-        shows the rest). ``whole``: all of it however small (the benchmark's overview)."""
+        shows the rest). ``whole``: all of it however small (the benchmark's overview).
+        Nothing is fitted under :attr:`covered_corner` (the minimap)."""
         bounds = self.scene.nodes.bounds()
         if bounds is None:
             self.set_view(View(dp(1), self.width / 2, self.height / 2))
             return
         margin = dp(FIT_MARGIN_DP)
-        if whole:
-            self.set_view(fit_view(bounds, self.width, self.height, margin, MIN_SCALE * dp(1), dp(1)))
-        else:
-            self.set_view(readable_fit_view(bounds, self.width, self.height, margin, FIT_MIN_PX, dp(1)))
+        best = None
+        for ax, ay, aw, ah in self.fit_areas():
+            if whole:
+                view = fit_view(bounds, aw, ah, margin, MIN_SCALE * dp(1), dp(1))
+            else:
+                view = readable_fit_view(bounds, aw, ah, margin, FIT_MIN_PX, dp(1))
+            if best is None or view.s > best.s:
+                best = View(view.s, view.ox + ax, view.oy + ay)
+        self.set_view(best)
+
+    def fit_areas(self) -> list[tuple[float, float, float, float]]:
+        """Where Fit may put the graph (x, y, w, h in widget px): the whole canvas, or when a
+        corner is covered (:attr:`covered_corner`, the minimap's bottom-right ``(w, h)``) the
+        part left of it and the part above it; Fit takes whichever shows the graph larger."""
+        cw, ch = getattr(self, "covered_corner", (0, 0)) or (0, 0)
+        if cw <= 0 or ch <= 0:
+            return [(0.0, 0.0, self.width, self.height)]
+        return [(0.0, 0.0, max(self.width - cw, 1.0), self.height),
+                (0.0, ch, self.width, max(self.height - ch, 1.0))]
+
+    def ensure_visible(self, node_id: str, margin_dp: float = 24) -> None:
+        """Pan as little as needed for ``node_id`` to be inside the view (``margin_dp`` clear
+        of the edges); zoom out only when it is larger than the view."""
+        if node_id not in self.scene.nodes or self.width <= 1 or self.height <= 1:
+            return
+        view = self.view
+        rect = self.scene.nodes.rect_of(node_id)
+        margin = dp(margin_dp)
+        fit_s = min((self.width - 2 * margin) / max(rect.w, 1.0), (self.height - 2 * margin) / max(rect.h, 1.0))
+        if view.s > fit_s > 0:
+            view = View(self._clamp(fit_s), view.ox, view.oy)
+        x0, y1 = view.to_view(rect.x, rect.y)       # top-left of the node (widget y grows upwards)
+        x1, y0 = view.to_view(rect.right, rect.bottom)
+        dx = (margin - x0) if x0 < margin else (self.width - margin - x1) if x1 > self.width - margin else 0.0
+        dy = (margin - y0) if y0 < margin else (self.height - margin - y1) if y1 > self.height - margin else 0.0
+        self.set_view(View(view.s, view.ox + dx, view.oy + dy))
 
     def center_on(self, node_id: str) -> None:
         if node_id not in self.scene.nodes:

@@ -73,6 +73,9 @@ class GraphCanvas(ViewMixin, BuildingMixin, EditingMixin, Widget):
     grid = NumericProperty(DEFAULT_GRID)
     show_grid = BooleanProperty(True)
     document = ObjectProperty(None, allownone=True)
+    covered_corner = ListProperty([0, 0])
+    """``(w, h)`` px of the bottom-right corner covered by an overlay (the minimap): Fit
+    keeps the graph out of it (see :meth:`~app.widgets.canvas.canvas_view.ViewMixin.fit_to_view`)."""
     revision = NumericProperty(0)
     """Bumped (at most once a frame) after the graph changed: the minimap redraws on it."""
 
