@@ -125,6 +125,8 @@ def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_re
     depth = doc.stack.index
     record = ask(section, scripted(WRONG), "revenue per country")
     assert record["status"] == "failed" and len(record["attempts"]) == 3
+    # the model's text streamed in as it was written: every round's reply, with its id only
+    assert section.streamed.count(json.dumps(WRONG)) == 3 and section.live.parent is None
     assert "no_such_column" in section.verdict.text and "cannot be accepted" in section.verdict.text
     assert section.accept_button.disabled and section.sample.parent is None
     assert section.diff.added == [WRONG]
@@ -136,6 +138,7 @@ def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_re
     # the right one: verified, its sample table shown, the diff against the current SQL
     record = ask(section, scripted(RIGHT), "revenue per country, no order count")
     assert record["status"] == "verified", record
+    assert section.streamed == record["attempts"][0]["reply"] and json.dumps(RIGHT) in section.streamed
     assert not section.accept_button.disabled and section.sample.parent is section
     table = section.sample.table
     assert [name for name, _ in table.columns] == ["country", "revenue"] and len(table.rows) > 0

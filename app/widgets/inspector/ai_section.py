@@ -16,6 +16,7 @@ was edited since.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,10 +33,12 @@ from app.widgets.inspector.ai_questions import InputColumns, QuestionChoices
 from app.widgets.inspector.fields import BusyLine, CheckRow, DropdownRow, SamplePreview, TextRow
 from engine.ai.assist import current_code
 from engine.errors import DagfluxError
+from engine.messages_ai import AiDelta
 from engine.model import fileformat
 from engine.model.settings_commands import SetWorkflowSettingCommand
 
 ASK_TIMEOUT_S = 900
+LIVE_CHARS = 1500           # the tail of the streaming reply shown while it comes
 SAMPLE_ROWS_SENT = 5        # engine.ai.context.SAMPLE_ROWS
 NODE_KINDS = {"transformer": "the SQL or Python", "join": "the join SQL", "branch": "the condition",
               "data_source": "the REST fetch settings"}
@@ -57,6 +60,9 @@ class AskAiSection(MDBoxLayout):
         self.inputs: list[InputColumns] = []
         self._columns: dict[str, list[str]] = {}
         self._unsub_stack: Any = None
+        self._unlisten: Any = None
+        self.stream = ""
+        self.streamed = ""
         self._build()
 
     # --- widgets ---------------------------------------------------------------------------
@@ -76,6 +82,7 @@ class AskAiSection(MDBoxLayout):
         self.ask_button = MDButton(MDButtonIcon(icon="creation"), MDButtonText(text="Ask"), style="filled")
         self.ask_button.bind(on_release=lambda *_: self.ask())
         self.busy = BusyLine()
+        self.live = MDLabel(adaptive_height=True, font_style="Body", role="small")   # the reply as it streams
         self.answer = MDLabel(adaptive_height=True, font_style="Body", role="medium")
         self.questions = QuestionChoices()
         self.questions.bind(on_answer=lambda _w, text: self.answer_question(text))
@@ -92,7 +99,8 @@ class AskAiSection(MDBoxLayout):
         for widget in (self.heading, self.provenance, self.connection, self.model, self.context, self.schema_only,
                        self.prompt, self.ask_button, self.busy):
             self.add_widget(widget)
-        self._result_widgets = (self.answer, self.questions, self.diff, self.verdict, self.sample, self.actions)
+        self._result_widgets = (self.live, self.answer, self.questions, self.diff, self.verdict, self.sample,
+                                self.actions)
         self._show_result()
 
     @property
@@ -123,6 +131,7 @@ class AskAiSection(MDBoxLayout):
             self.diff.show(current_code(node.type, node.config), self.record["proposal"]["code"])
 
     def on_hide(self) -> None:
+        self._stop_listening()
         if self._unsub_stack is not None:
             try:
                 self._unsub_stack()
@@ -245,6 +254,12 @@ class AskAiSection(MDBoxLayout):
             params["connection"] = self.connection.value
         if self.model.text.strip():
             params["model"] = self.model.text.strip()
+        self._stop_listening()
+        self.stream, self.streamed = secrets.token_hex(8), ""
+        params["stream"] = self.stream
+        self._unlisten = self.bridge.listen(self._event)
+        self.live.text = ""
+        self.add_widget(self.live)
         self.document.save()
         doc = fileformat.to_dict(self.document.workflow)
         self.bridge.call("workflows.save", doc=doc, on_error=self._failed,
@@ -256,7 +271,18 @@ class AskAiSection(MDBoxLayout):
         question = (self.record or {}).get("question", "")
         self.ask(f"{self.request_text}\n{question}\nAnswer: {answer}")
 
+    def _event(self, msg: Any) -> None:
+        if isinstance(msg, AiDelta) and msg.call_id == self.stream:
+            self.streamed += msg.text
+            self.live.text = self.streamed[-LIVE_CHARS:]
+
+    def _stop_listening(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+
     def _failed(self, message: str) -> None:
+        self._stop_listening()
         self.ask_button.disabled = False
         self.busy.fail(message)
 
@@ -264,6 +290,7 @@ class AskAiSection(MDBoxLayout):
         self.busy.fail(message)
 
     def _answered(self, record: dict[str, Any]) -> None:
+        self._stop_listening()
         self.ask_button.disabled = False
         self.record = record
         status = record.get("status")
