@@ -10,11 +10,13 @@ encodings: it is never there, while the same recording holds the non-secret valu
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from pathlib import Path
 
 import pytest
+from kivy.uix.scrollview import ScrollView
 
 from app.main import build_app_class
 from engine import frametap
@@ -84,6 +86,30 @@ def test_an_ai_provider_is_added_tested_and_its_models_picked_and_the_key_never_
                 wait_until(lambda: not screen.form_open and not screen.loading, 45, "the form to close")
                 saved = next(c for c in screen.connections if c["id"] == "local_ai")
                 assert saved["settings"]["model"] == "good" and saved["type"] == "openai"
+
+                # Settings: the default AI connection and model for new sessions (app preferences)
+                settings = app.open_screen("settings")
+                wait_until(lambda: not app.root.ids.screens.transition.is_active, 45, "the screen transition")
+                card = settings.ids.ai_defaults
+                wait_until(lambda: card.connection.options == [("local_ai", "Local AI (openai)")], 30,
+                           "the AI connections in Settings")
+                assert card.connection.value is None and "Used when a workflow names" in card.note.text
+                card.connection.choose("local_ai")
+                type_into(card.model.ids.field, "good")
+                assert card.model.ids.field.focus is False
+                card.model.commit()
+                stored = json.loads((app.paths.root / "app-settings.json").read_text())
+                assert stored["ai_connection"] == "local_ai" and stored["ai_model"] == "good"
+                assert not any(needle in json.dumps(stored).encode() for needle in _encodings(key))
+                scroller = card.parent
+                while scroller is not None and not isinstance(scroller, ScrollView):
+                    scroller = scroller.parent
+                scroller.scroll_to(card, animate=False)
+                for theme in ("light", "dark"):
+                    app.apply_theme(theme)
+                    pump(4)
+                    assert non_blank(screenshot(f"settings_ai_defaults_{theme}"))
+                app.apply_theme("light")
         finally:
             _stop_engine(app.paths)
 
