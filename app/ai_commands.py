@@ -51,7 +51,7 @@ def accept_command(workflow: Workflow, record: Mapping[str, Any],
                    types: Mapping[str, Any] | None = None) -> AcceptProposalCommand:
     """The command that writes ``record`` (an ``ai.assist_node`` answer) into its node;
     :class:`DagfluxError` for a proposal that did not run cleanly on the sample, or a node
-    that is gone or changed type, or (with ``types``) a node the proposal would leave invalid."""
+    that is gone or changed type, or (with ``types``) a proposal that would add a problem to the node."""
     if record.get("status") != "verified":
         why = record.get("error") or record.get("status") or "no result"
         raise DagfluxError(f"this proposal did not run cleanly on the sample ({why}); it cannot be accepted")
@@ -69,8 +69,9 @@ def accept_command(workflow: Workflow, record: Mapping[str, Any],
     if types is not None:
         trial = workflow.clone()
         trial.node(node_id).config, trial.node(node_id).ai = config, ai
-        problems = [str(p) for p in validate(trial, types) if node_id in p.nodes]
-        if problems:
+        before = {str(p) for p in validate(workflow, types) if node_id in p.nodes}
+        problems = [str(p) for p in validate(trial, types) if node_id in p.nodes and str(p) not in before]
+        if problems:     # only what the proposal would add: an unfinished graph is not its fault
             raise DagfluxError(f"node '{node.label}' would not be valid: " + "; ".join(problems))
     return AcceptProposalCommand(workflow, node_id, config, ai)
 
