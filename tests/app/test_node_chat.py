@@ -152,6 +152,7 @@ def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_re
     assert section.record is None and not doc.problems()
     assert canvas.scene.node_look("revenue_by_country").ai == "generated"
     wait_until(lambda: "Written by AI" in section.provenance.text, 5, "the provenance line")
+    shots(editor, "accepted", section.provenance)     # the canvas says "Transformer · AI"
 
     doc.undo()
     pump(2)

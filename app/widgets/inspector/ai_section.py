@@ -122,7 +122,8 @@ class AskAiSection(MDBoxLayout):
             self._load_columns()
         state = provenance_state(node)
         ai = node.ai or {}
-        who = f" ({ai['model']})" if ai.get("model") else ""
+        model = str(ai.get("model") or "")
+        who = f" ({model if len(model) <= 40 else model[:39] + '…'})" if model else ""
         self.provenance.text = {"generated": f"Written by AI{who}, as accepted.",
                                 "edited": f"Written by AI{who}, edited since."}.get(state or "", "")
         self.schema_only.active = self.schema_only_on
