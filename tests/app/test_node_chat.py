@@ -6,7 +6,8 @@ A Transformer is asked for SQL: a wrong proposal first (it fails on the sample e
 so it is refused — Accept does nothing), then a right one whose sample table is shown;
 Accept is one undo step (undo and redo follow), the canvas marks the node as written by AI,
 an edit marks it "edited", and the workflow runs with the accepted SQL. A Join's clarifying
-question is answered by taps, one choice at a time, and the answer goes back to the model.
+question is answered by taps, one choice at a time, and the answer goes back to the model; a
+Branch gets a condition, verified on the sample as one value.
 Screenshots light and dark."""
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_re
         {"revenue_by_country": "generated"}
 
 
-def test_a_join_question_is_answered_by_taps_one_choice_at_a_time(chat, fake):
+def test_a_join_question_is_answered_by_taps_one_choice_at_a_time_and_a_branch_gets_a_condition(chat, fake):
     editor = chat
     doc = editor.document
     join = doc.workflow.node("orders_with_customers")
@@ -228,3 +229,14 @@ def test_a_join_question_is_answered_by_taps_one_choice_at_a_time(chat, fake):
     doc.undo()
     pump(2)
     assert "sql" not in join.config and join.ai is None
+
+    # a Branch gets a condition the same way: verified on the sample (one value), accepted
+    branch = doc.workflow.node("revenue_check")
+    section = open_section(editor, "revenue_check")
+    record = ask(section, scripted("sum(revenue) > 10", mode="condition", explanation="Any revenue."),
+                 "go on when there is any revenue")
+    assert record["status"] == "verified" and section.sample.table.rows == [[1]]
+    assert section.diff.removed == ["sum(revenue) > 20000"] and section.diff.added == ["sum(revenue) > 10"]
+    tap_in_panel(section.accept_button)
+    assert branch.config == {"condition": "sum(revenue) > 10"} and branch.ai is not None
+    assert editor.ids.canvas.scene.node_look("revenue_check").ai == "generated"
