@@ -240,3 +240,20 @@ def test_a_join_question_is_answered_by_taps_one_choice_at_a_time_and_a_branch_g
     tap_in_panel(section.accept_button)
     assert branch.config == {"condition": "sum(revenue) > 10"} and branch.ai is not None
     assert editor.ids.canvas.scene.node_look("revenue_check").ai == "generated"
+
+
+def test_a_data_source_has_ask_ai_only_while_it_reads_a_rest_api(app, editor):
+    doc = editor.document
+    editor.select_node("orders")
+    panel = editor.ids.inspector
+    wait_until(lambda: panel.form is not None and panel.form.node_id == "orders", 15, "the Data Source form")
+    form = panel.form
+    assert getattr(form, "ai_section", None) is None          # a file: nothing to ask
+    form.source.dispatch("on_choice", "rest")
+    wait_until(lambda: getattr(form, "ai_section", None) is not None and form.ai_section.parent is form, 15,
+               "the Ask AI section for an API source")
+    assert "REST fetch settings" in form.ai_section.context.text and "never its credentials" in \
+        form.ai_section.context.text
+    doc.undo()
+    wait_until(lambda: form.ai_section.parent is None, 15, "the section to go with the file source")
+    assert doc.workflow.node("orders").config["source"] == "file"
