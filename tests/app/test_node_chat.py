@@ -20,6 +20,7 @@ from kivy.uix.scrollview import ScrollView
 from app.widgets.inspector.ai_section import AskAiSection
 from engine.model.commands import ChangeConfigCommand
 from tests.app.kivyrun import non_blank, pump, screenshot, settle, tap, wait_until
+from tests.app.test_connections_screen import _encodings, incoming  # noqa: F401  (a fixture)
 from tests.integration.aifakes import AiFakeServer
 
 WRONG = "SELECT no_such_column FROM {{ input }}"
@@ -104,7 +105,7 @@ def shots(editor, name: str, widget) -> None:
     pump(2)
 
 
-def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_redo_run(chat, fake):
+def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_redo_run(incoming, chat, fake):  # noqa: F811
     editor = chat
     doc = editor.document
     node = doc.workflow.node("revenue_by_country")
@@ -188,6 +189,12 @@ def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_re
     assert shaped["config"]["sql"] == RIGHT and shaped["ai"]["message_id"] == record["message_id"]
     assert editor.app.bridge.call_blocking("ai.provenance", workflow_id=doc.workflow.id) == \
         {"revenue_by_country": "generated"}
+
+    # the key was used by the engine's workers, and no frame this UI process decoded held it
+    received = b"\n".join(incoming)
+    assert b"no_such_column" in received and b"revenue_by_country" in received      # the recording is live
+    assert any(r["headers"].get("Authorization") == f"Bearer {fake.key}" for r in fake.received)
+    assert not any(needle in received for needle in _encodings(fake.key))
 
 
 def test_a_join_question_is_answered_by_taps_one_choice_at_a_time_and_a_branch_gets_a_condition(chat, fake):
