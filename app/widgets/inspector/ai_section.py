@@ -128,8 +128,9 @@ class AskAiSection(MDBoxLayout):
                                 "edited": f"Written by AI{who}, edited since."}.get(state or "", "")
         self.schema_only.active = self.schema_only_on
         self._describe_context()
-        if self.record is not None and self.record.get("status") != "question":
-            self.diff.show(current_code(node.type, node.config), self.record["proposal"]["code"])
+        proposal = (self.record or {}).get("proposal") or {}
+        if self.record is not None and self.record.get("status") != "question" and proposal.get("code") is not None:
+            self.diff.show(current_code(node.type, node.config), proposal["code"])   # against the code as it is now
 
     def on_hide(self) -> None:
         self._stop_listening()
