@@ -74,7 +74,8 @@ class OutputForm(NodeForm):
             return f"Writes to {Path(raw).expanduser()}"
         if raw:
             return self.explain_path(raw)
-        return (f"Empty: writes {self.node_id}.csv into {self.base_dir()} (DagFlux's own folder). "
+        ext = "md" if config.get("format") == AI_FORMAT else "csv"
+        return (f"Empty: writes {self.node_id}.{ext} into {self.base_dir()} (DagFlux's own folder). "
                 f"Choose a file, e.g. in {default_output_folder(self.document.workflow.id)}")
 
     def _build_details(self, destination: str, fmt: str | None) -> None:
