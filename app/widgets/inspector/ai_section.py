@@ -222,7 +222,9 @@ class AskAiSection(MDBoxLayout):
             if columns is None:
                 lines.append(f"• {label}: not run yet — run the workflow so its columns can be shown and sent")
             else:
-                lines.append(f"• {label}: table with columns {', '.join(columns)}")
+                state = self.document.node_states.get(node_id)
+                table = f"table {state.table}" if state is not None and state.table else "its table"
+                lines.append(f"• {label}: {table}, columns {', '.join(columns)}")
         if node.type == "data_source":
             lines.append("• no table: the REST connection's name only, never its credentials")
         elif self.schema_only_on:
