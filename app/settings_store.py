@@ -12,7 +12,8 @@ from typing import Any
 
 from engine.atomic import atomic_write_text
 
-DEFAULTS: dict[str, Any] = {"theme": "light", "last_workflow": None, "recent_folders": [], "minimap": True}
+DEFAULTS: dict[str, Any] = {"theme": "light", "last_workflow": None, "recent_folders": [], "minimap": True,
+                           "ai_connection": None, "ai_model": None}   # defaults for new AI sessions
 THEMES = ("light", "dark", "system")
 
 

@@ -77,6 +77,7 @@ class ConnectionsScreen(MDScreen):
         super().__init__(**kwargs)
         self.rows: dict[str, ConnectionRowWidget] = {}
         self._test_tokens: dict[str, int] = {}
+        self.ai_models: dict[str, list[str]] = {}   # an AI connection's models, after a good test
         self._dialog: AppDialog | None = None
         self.app.bridge.bind(state=self._engine_state)
 
@@ -175,8 +176,16 @@ class ConnectionsScreen(MDScreen):
             if self._test_tokens.get(conn_id) == token:  # a newer test or an edit supersedes this one
                 self._set_test(conn_id, "ok" if ok else "failed", text)
 
-        self.app.bridge.call("connections.test", timeout=TEST_TIMEOUT_S, id=conn_id,
-                             on_result=lambda result: done(True, f"Connected — {result.get('detail', 'OK')}"),
+        def passed(result: dict[str, Any]) -> None:
+            done(True, f"Connected — {result.get('detail', 'OK')}")
+            conn = self.connection(conn_id)
+            spec = self.spec(conn["type"]) if conn else None
+            if spec is not None and spec.get("dialect") == "ai":   # its models, for the Model picker
+                self.app.bridge.call("connections.objects", id=conn_id, timeout=TEST_TIMEOUT_S,
+                                     on_result=lambda models: self.ai_models.__setitem__(conn_id, list(models)),
+                                     on_error=lambda _m: None)
+
+        self.app.bridge.call("connections.test", timeout=TEST_TIMEOUT_S, id=conn_id, on_result=passed,
                              on_error=lambda message: done(False, f"Test failed — {message}"))
 
     # --- adding and editing --------------------------------------------------------------
@@ -197,7 +206,7 @@ class ConnectionsScreen(MDScreen):
             return
         self.editing_id = conn_id
         self._mark_editing()
-        self.form.edit(spec, conn)
+        self.form.edit(spec, conn, self.ai_models.get(conn_id))
         self.form_open = True
 
     def close_form(self) -> None:

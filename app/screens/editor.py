@@ -346,7 +346,13 @@ class EditorScreen(EditorLayoutMixin, MDScreen):
         if state is None or not state.table:
             self.app.notify("This node has no output table yet: run the workflow first")
             return
-        title = self.document.workflow.node(node_id).label
+        node = self.document.workflow.node(node_id)
+        title = node.label
+        if node.type == "output" and node.config.get("format") == "ai_analysis":   # its answer, rendered
+            from app.widgets.analysis_view import open_analysis
+
+            open_analysis(self.app.bridge, title, state.table, state.connection)
+            return
         where = self.document.connection_names.get(state.connection, state.connection) if state.connection else None
         open_output_viewer(self.app.bridge, title, state.table, state.connection, where)
 

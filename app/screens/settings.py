@@ -43,6 +43,7 @@ from kivymd.uix.screen import MDScreen
 
 from app import datadir
 from app.kvload import load_kv
+from app.screens.settings_ai import AiDefaultsCard  # noqa: F401  (settings.kv places it)
 from app.screens.settings_budget import HistoryBudgetCard  # noqa: F401  (settings.kv places it)
 from app.widgets.dialog import AppDialog
 from engine.paths import ENV_VAR
@@ -151,6 +152,7 @@ class SettingsScreen(MDScreen):
         self.refresh_status()
         self.check_keychain()
         self.ids.history_budget.load()
+        self.ids.ai_defaults.load()
 
     # --- theme --------------------------------------------------------------------------
     def choose_theme(self, theme: str) -> None:

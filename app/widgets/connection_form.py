@@ -29,7 +29,8 @@ from kivymd.uix.textfield import MDTextField, MDTextFieldHelperText, MDTextField
 from app.kvload import load_kv
 from app.widgets.menu import AppMenu
 
-TYPE_ICONS = {"postgresql": "elephant", "mariadb": "dolphin", "sqlite": "feather", "rest": "api"}
+TYPE_ICONS = {"postgresql": "elephant", "mariadb": "dolphin", "sqlite": "feather", "rest": "api",
+              "openai": "creation", "anthropic": "creation", "gemini": "creation"}
 
 
 def type_icon(type_name: str) -> str:
@@ -246,6 +247,7 @@ class ConnectionFormWidget(MDBoxLayout):
         self.entry: dict[str, Any] | None = None
         self.field_widgets: dict[str, ConnFormFieldWidget] = {}
         self._id_auto = True
+        self.models: list[str] = []   # an AI connection's models (from its last good test): a picker
 
     # --- stages ------------------------------------------------------------------------
     def choose_type(self, types: list[dict[str, Any]]) -> None:
@@ -274,9 +276,11 @@ class ConnectionFormWidget(MDBoxLayout):
         conn_id.input.bind(text=self._id_typed)
         self._add_fields([name, conn_id], spec, settings={}, secrets_set=[])
 
-    def edit(self, spec: dict[str, Any], entry: dict[str, Any]) -> None:
-        """Edit a saved connection: its settings filled in, its secrets only as set / not set."""
+    def edit(self, spec: dict[str, Any], entry: dict[str, Any], models: list[str] | None = None) -> None:
+        """Edit a saved connection: its settings filled in, its secrets only as set / not set;
+        ``models`` (an AI connection's, after a successful test) make its Model a picker."""
         self._reset("fill", "edit")
+        self.models = list(models or [])
         self.type_spec = spec
         self.entry = entry
         self.title = f"Edit {entry['name']} ({entry['id']})"
@@ -303,6 +307,9 @@ class ConnectionFormWidget(MDBoxLayout):
                 widgets.append(ConnFormSecretWidget(f, mode=self.mode, is_set=f["name"] in secrets_set))
             elif f.get("kind") == "choice":
                 widgets.append(ConnFormChoiceWidget(f, initial=initial))
+            elif f["name"] == "model" and spec.get("dialect") == "ai" and self.models:
+                choices = self.models + ([str(initial)] if initial and str(initial) not in self.models else [])
+                widgets.append(ConnFormChoiceWidget({**f, "kind": "choice", "choices": choices}, initial=initial))
             elif f.get("kind") == "bool":
                 widgets.append(ConnFormBoolWidget(f, initial=initial))
             else:

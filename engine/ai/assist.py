@@ -60,7 +60,10 @@ class AssistService:
     # --- the calls -------------------------------------------------------------------------
     def assist_node(self, workflow_id: str, node_id: str, request: str, session: str | None = None,
                     connection: str | None = None, model: str | None = None,
-                    options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                    options: Mapping[str, Any] | None = None, stream: str | None = None,
+                    on_event: Any = None) -> dict[str, Any]:
+        """One proposal (see the module doc). With ``stream`` and ``on_event``, every round's
+        reply text also reaches ``on_event`` as it comes, as ``AiDelta(call_id=stream)``."""
         if not str(request or "").strip():
             raise DagfluxError("say what the node should do (the request is empty)")
         wf = self.store.load(workflow_id)
@@ -80,7 +83,8 @@ class AssistService:
                              connection=connection, kind=kind, dialect=dialect, node=node_doc, request=request,
                              inputs=inputs, settings=wf.settings, current=current_code(node.type, node.config),
                              last_error=self._last_error(workflow_id, node_id), history=history, model=model,
-                             options={**DEFAULT_OPTIONS, **(options or {})})
+                             options={**DEFAULT_OPTIONS, **(options or {})}, stream=stream if on_event else None,
+                             on_event=on_event)
             record["model"] = reply.get("model")
             _add_usage(record["usage"], reply.get("usage") or {})
             attempt: dict[str, Any] = {"message_id": _new_id("msg"), "reply": reply["text"],
@@ -248,9 +252,10 @@ class AssistService:
     def types(self) -> Mapping[str, Any]:
         return self.connections.registry.node_types
 
-    def op(self, op: str, title: str, timeout: float, **params: Any) -> Any:
-        future = self.executor.submit(RunOp(id=next(_op_ids), op=op, params=params, timeout_s=timeout,
-                                            title=title, connections=str(self.connections.path)))
+    def op(self, op: str, title: str, timeout: float, on_event: Any = None, **params: Any) -> Any:
+        task = RunOp(id=next(_op_ids), op=op, params=params, timeout_s=timeout, title=title,
+                     connections=str(self.connections.path))
+        future = self.executor.submit(task, on_event=on_event) if on_event else self.executor.submit(task)
         reply: OpResult = future.result()
         if reply.status != "succeeded":
             raise DagfluxError(reply.error or f"{title} failed")

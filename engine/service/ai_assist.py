@@ -1,7 +1,9 @@
 """The engine's per-node assistant calls (mixed into :class:`engine.service.engine.Engine`):
 
 * ``ai.assist_node(workflow_id, node_id, request, session=None, connection=None, model=None,
-  options=None)`` → the proposal record (:mod:`engine.ai.assist`): ``status`` verified /
+  options=None, stream=None)`` → the proposal record (with ``stream``, an id the caller
+  picks, the model's text also comes to the caller as it is written, as ``AiDelta`` events
+  whose ``call_id`` is that id) (:mod:`engine.ai.assist`): ``status`` verified /
   failed / question, ``proposal`` {mode, code, explanation}, ``sample`` (the output on the
   sample), ``error`` and ``attempts``;
 * ``ai.accept_proposal(workflow_id, proposal_id)`` → the node's new config and provenance;
@@ -20,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import DagfluxError
+from engine.messages_ai import AiDelta
 from engine.paths import DataPaths
+from engine.service.ai_calls import _send, with_client
 
 
 class AiAssistCalls:
@@ -41,10 +46,18 @@ class AiAssistCalls:
                 self.paths.root / "ai" / "proposals")
         return service
 
+    @with_client
     def _call_ai_assist_node(self, workflow_id: str, node_id: str, request: str, session: str | None = None,
                              connection: str | None = None, model: str | None = None,
-                             options: dict | None = None) -> dict:
-        return self._assistant().assist_node(workflow_id, node_id, request, session, connection, model, options)
+                             options: dict | None = None, stream: str | None = None, client: Any = None) -> dict:
+        relay = None
+        if stream:
+            if not isinstance(stream, str) or not stream.replace("-", "").isalnum() or len(stream) > 64:
+                raise DagfluxError("stream must be a short id of letters, digits and '-'")
+            relay = (lambda msg: _send(client, msg) if isinstance(msg, AiDelta) and msg.call_id == stream
+                     else None)
+        return self._assistant().assist_node(workflow_id, node_id, request, session, connection, model, options,
+                                             stream, relay)
 
     def _call_ai_accept_proposal(self, workflow_id: str, proposal_id: str) -> dict:
         return self._assistant().accept(workflow_id, proposal_id)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from engine.ai.context import Privacy, read_inputs
 from engine.ai.prompts import assist_messages
 from engine.ai.provider import AiError, AiProvider, collect
 from engine.errors import DagfluxError
+from engine.messages_ai import AiDelta
 
 
 def provider_of(runtime: Any, connection: str) -> AiProvider:
@@ -34,10 +35,20 @@ def provider_of(runtime: Any, connection: str) -> AiProvider:
 
 
 def call_model(provider: AiProvider, messages: Sequence[Mapping[str, str]], model: str | None,
-               options: Mapping[str, Any] | None) -> dict[str, Any]:
+               options: Mapping[str, Any] | None, emit: Callable[[Any], None] | None = None,
+               stream: str | None = None, scrub: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The whole reply; with ``emit`` and ``stream`` each piece of text also goes out as it
+    comes, as an :class:`AiDelta` whose ``call_id`` is ``stream`` (scrubbed like the reply)."""
     started = time.perf_counter()
+
+    async def relayed() -> AsyncIterator[Any]:
+        async for event in provider.stream_chat(messages, model or None, options):
+            if event.kind == "delta" and emit is not None and stream:
+                emit(AiDelta(call_id=stream, text=scrub(event.text) if scrub is not None else event.text))
+            yield event
+
     try:
-        text, usage = asyncio.run(collect(provider.stream_chat(messages, model or None, options)))
+        text, usage = asyncio.run(collect(relayed()))
     except AiError as exc:
         raise DagfluxError(f"the AI call failed ({exc.kind}): {exc}") from None
     return {"text": text, "usage": usage, "provider": provider.type_name,
@@ -48,13 +59,15 @@ def assist_round(state: Any, connection: str, kind: str, dialect: str, node: Map
                  inputs: Sequence[Mapping[str, Any]], settings: Mapping[str, Any] | None = None,
                  current: Any = None, last_error: str | None = None,
                  history: Sequence[Mapping[str, str]] = (), model: str | None = None,
-                 options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 options: Mapping[str, Any] | None = None, stream: str | None = None) -> dict[str, Any]:
     privacy = Privacy.from_settings(settings)
     views = read_inputs(state, inputs, privacy) if kind != "rest" else []
     rest_info = _rest_info(state, node) if kind == "rest" else None
     messages = assist_messages(kind, dialect, node, request, views, privacy.schema_only, current, last_error,
                                rest_info, history)
-    reply = call_model(provider_of(state.runtime, connection), messages, model, options)
+    emit = getattr(state, "emit", None) if stream else None
+    reply = call_model(provider_of(state.runtime, connection), messages, model, options, emit, stream,
+                       state.runtime.scrubber.text)
     reply["sample_rows_sent"] = sum(len(v.rows) for v in views)
     return reply
 

@@ -61,6 +61,7 @@ class NodeLook:
     outputs: dict[str, Point]
     location: str | None = None      # the connection its table lives in (its name); None: the workspace
     stale: bool = False              # edited (or something above it was) since its last run
+    ai: str | None = None            # its operation came from AI: "generated", or "edited" since
 
 
 @dataclass(slots=True)
@@ -199,6 +200,9 @@ def detail_edge(b: MeshBuilder, look: EdgeLook, pal: Palette) -> None:
     b.stroke(sample_cubic(look.ctrl, segments), 3.2 if look.active else 2.2, colour)
 
 
+AI_BADGE = {"generated": "AI", "edited": "AI, edited"}
+
+
 # --- text -------------------------------------------------------------------------------------
 def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
     atlas = b.atlas
@@ -214,6 +218,8 @@ def text_node(b: MeshBuilder, look: NodeLook, pal: Palette) -> None:
     port_room = PORT_LABEL_ROOM if len(look.outputs) > 1 else 0
     body_right = x1 - (30 if look.status else 10) - port_room
     first = look.type_label if look.status != "failed" else "Failed"
+    if look.ai and look.status != "failed":
+        first = f"{first} · {AI_BADGE[look.ai]}"
     b.text(atlas.fit(first, LINE_SIZE, body_right - x0 - 10), x0 + 10, y0 + HEADER_H + 5, LINE_SIZE,
            pal.error if look.status == "failed" else pal.text_muted)
     second = status_text(look)

@@ -61,6 +61,7 @@ from app.widgets.canvas.scene_tiles import (
     TileBuilding,
 )
 from app.widgets.canvas.tiles import TileGrid
+from engine.ai import provenance
 from engine.model.workflow import Edge, Node, Workflow
 from engine.plugin_api import NodeType
 
@@ -246,7 +247,8 @@ class Scene(TileBuilding):
             state.records if state else None, state.error if state else None, self.problems.get(node_id, []),
             node_id in self.selection, node.pinned, self.has_input(node_id),
             output_ports(rect, self.output_names(node_id)) if self.output_names(node_id) else {},
-            self.location_name(node_id), node_id in self.stale)
+            self.location_name(node_id), node_id in self.stale,
+            provenance.state(node.type, node.config, node.ai) if node.ai else None)
 
     def location_name(self, node_id: str) -> str | None:
         """The name of the connection the node's table lives in (None: the workspace, or no table)."""

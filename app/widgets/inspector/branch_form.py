@@ -8,6 +8,7 @@ from typing import Any
 from kivy.metrics import dp
 from kivymd.uix.label import MDLabel
 
+from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import CodeRow
 from app.widgets.inspector.form_base import NodeForm
 
@@ -27,6 +28,10 @@ class BranchForm(NodeForm):
     def load(self, config: Mapping[str, Any]) -> None:
         self.condition.load(config.get("condition") or "")
         self.routes.text = self._routes()
+        mount_ai(self)
+
+    def on_hide(self) -> None:
+        hide_ai(self)
 
     def _routes(self) -> str:
         wf = self.document.workflow

@@ -21,6 +21,7 @@ from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.button import MDIconButton
 from kivymd.uix.label import MDLabel
 
+from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import (
     CheckRow,
     DropdownRow,
@@ -94,6 +95,7 @@ class DataSourceForm(NodeForm):
         self._load_values(config, source)
         if config != self._previewed:
             self._schedule_preview()
+        mount_ai(self, source == "rest")
 
     def _build_details(self, source: str, fmt: str | None) -> None:
         self._built = (source, fmt)
@@ -353,6 +355,7 @@ class DataSourceForm(NodeForm):
             self.choices.clear()
 
     def on_hide(self) -> None:
+        hide_ai(self)
         if self._preview_event is not None:
             self._preview_event.cancel()
         self._request += 1

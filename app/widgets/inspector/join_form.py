@@ -19,6 +19,7 @@ from kivymd.uix.button import MDButton, MDButtonIcon, MDButtonText, MDIconButton
 from kivymd.uix.label import MDLabel
 
 from app.kvload import load_kv
+from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import CodeRow, DropdownRow, FieldBase, SamplePreview, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm
 from app.widgets.inspector.transformer_form import references_help, try_on_sample
@@ -120,6 +121,7 @@ class JoinForm(NodeForm):
         inputs = self.input_ids()
         self.inputs.text = "Inputs, in order:\n" + ("\n".join(f"  {label}" for _, label in self.input_options())
                                                      or "  none yet: connect two or more nodes")
+        mount_ai(self)
         sql = "sql" in config
         joins = config.get("joins") if isinstance(config.get("joins"), list) else []
         self.mode.value = "sql" if sql else "columns"
@@ -233,3 +235,4 @@ class JoinForm(NodeForm):
 
     def on_hide(self) -> None:
         self.preview.reset()
+        hide_ai(self)

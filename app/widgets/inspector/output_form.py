@@ -18,10 +18,13 @@ from kivymd.uix.label import MDLabel
 from app.node_defaults import default_output_folder
 from app.widgets.inspector.fields import CheckRow, DropdownRow, PickButton, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm, get_dotted, relative_to
+from app.widgets.inspector.output_ai import FORMAT as AI_FORMAT
+from app.widgets.inspector.output_ai import build_ai_fields
 from engine.io import writers
 
 DESTINATIONS = [("file", "File"), ("connection", "Database")]
-FORMATS = [("", "By extension")] + [(f, f.upper() if f != "excel" else "Excel") for f in writers.WRITE_FORMATS]
+FORMATS = [("", "By extension")] + [(f, f.upper() if f != "excel" else "Excel") for f in writers.WRITE_FORMATS] + [
+    (AI_FORMAT, "AI analysis")]
 POLICIES = [("overwrite", "Overwrite"), ("fail", "Stop the run")]
 LINE_ENDS = [("crlf", "CRLF (RFC 4180)"), ("lf", "LF")]
 MODES = [("replace", "Replace"), ("append", "Append"), ("fail", "Fail if it exists")]
@@ -71,7 +74,8 @@ class OutputForm(NodeForm):
             return f"Writes to {Path(raw).expanduser()}"
         if raw:
             return self.explain_path(raw)
-        return (f"Empty: writes {self.node_id}.csv into {self.base_dir()} (DagFlux's own folder). "
+        ext = "md" if config.get("format") == AI_FORMAT else "csv"
+        return (f"Empty: writes {self.node_id}.{ext} into {self.base_dir()} (DagFlux's own folder). "
                 f"Choose a file, e.g. in {default_output_folder(self.document.workflow.id)}")
 
     def _build_details(self, destination: str, fmt: str | None) -> None:
@@ -95,6 +99,8 @@ class OutputForm(NodeForm):
                 self._text("options.null", "Write NULL as (default: an empty field, like empty text)")
             elif fmt == "excel":
                 self._text("options.sheet", "Sheet name (default Sheet1)")
+            elif fmt == AI_FORMAT:
+                build_ai_fields(self)
             self._check("options.create_dirs", "Create the folder when it is missing")
         else:
             self._segment_or_dropdown("connection", DropdownRow(label="Connection", key="connection",
@@ -172,6 +178,9 @@ class OutputForm(NodeForm):
             table = config.get("table") or self.node.id
             connection, mode = config.get("connection") or "?", config.get("mode", "replace")
             return f"Writes {what} to table '{table}' in '{connection}' ({mode})."
+        if fmt == AI_FORMAT:
+            return (f"Asks {config.get('ai_connection') or 'an AI connection'} about {what} and writes the answer "
+                    f"to {config.get('path') or self.node.id + '.md'} (Markdown): tap the node after a run.")
         path = config.get("path") or f"{self.node.id}.csv"
         policy = "replacing it" if config.get("if_exists", "overwrite") == "overwrite" else "stopping if it exists"
         return f"Writes {what} to {path} ({(fmt or '?').upper()}), {policy}."

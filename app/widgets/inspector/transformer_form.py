@@ -11,6 +11,7 @@ from kivy.metrics import dp
 from kivymd.uix.button import MDButton, MDButtonIcon, MDButtonText
 from kivymd.uix.label import MDLabel
 
+from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import CodeRow, SamplePreview, SegmentRow
 from app.widgets.inspector.form_base import NodeForm
 
@@ -89,6 +90,7 @@ class TransformerForm(NodeForm):
         self.code.load(config.get(self.code.key) or "")
         self.refs.text = references_help(self)
         self.refs.text_color = self.theme_cls.onSurfaceVariantColor
+        mount_ai(self)
 
     def _switch_language(self, language: str) -> None:
         config = self.config
@@ -108,3 +110,4 @@ class TransformerForm(NodeForm):
 
     def on_hide(self) -> None:
         self.preview.reset()
+        hide_ai(self)
