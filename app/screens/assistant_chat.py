@@ -5,7 +5,8 @@ session's length. Each row (:class:`MessageRow`) renders its message's Markdown 
 again only when it is given a different message or text. A streaming token goes through
 :meth:`ConversationView.stream`, which updates the last message's data in place and the
 one row showing it (if any) directly — no data-change notification, so no other row is
-touched; the row's new height only moves the layout. ``renders`` counts, per message key,
+touched; the row's new height only moves the layout. Rendered messages are kept per key
+(a bounded cache), so a row recycled back to a message reuses its widgets. ``renders`` counts, per message key,
 how often a row (re)built a message: tests check that streaming never grows another
 message's count.
 """
@@ -22,7 +23,10 @@ from kivy.uix.recycleview import RecycleView
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 
 from app.kvload import load_kv
-from app.widgets.markdown_view import MarkdownView  # noqa: F401  (used by assistant_chat.kv)
+from app.widgets.markdown_view import MarkdownView
+
+
+BODY_CACHE = 60
 
 
 def message_data(msg: dict[str, Any], key: str | None = None) -> dict[str, Any]:
@@ -68,16 +72,39 @@ class MessageRow(RecycleDataViewBehavior, BoxLayout):
         if self._shown == (self.key, text):
             return
         self._shown = (self.key, text)
-        rv.renders[self.key] += 1
-        self.ids.body.show(text)
+        body = rv.body_for(self.key, text)
+        holder = self.ids.holder
+        if body.parent is not holder:
+            if body.parent is not None:
+                body.parent.remove_widget(body)
+            holder.clear_widgets()
+            holder.add_widget(body)
 
 
 class ConversationView(RecycleView):
     def __init__(self, **kwargs: Any) -> None:
         self.renders: collections.Counter[str] = collections.Counter()
+        self._bodies: collections.OrderedDict[str, MarkdownView] = collections.OrderedDict()
         super().__init__(**kwargs)
 
+    def body_for(self, key: str, text: str) -> MarkdownView:
+        """The rendered message ``key``, kept for the rows that scroll back to it (the most
+        recent ``BODY_CACHE`` of them): a recycled row takes it as it is, laid out, instead of
+        building it again; its Markdown is rebuilt (only from the first changed block) when
+        the text changed."""
+        body = self._bodies.pop(key, None)
+        if body is None:
+            body = MarkdownView()
+        self._bodies[key] = body
+        while len(self._bodies) > BODY_CACHE:
+            self._bodies.popitem(last=False)
+        if body.text != text:
+            self.renders[key] += 1
+            body.text = text
+        return body
+
     def show_messages(self, messages: list[dict[str, Any]]) -> None:
+        self._bodies.clear()
         self.data = [message_data(m) for m in messages]
         self.scroll_y = 0
 

@@ -100,14 +100,14 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
     assert _rows(screen)[0].subtitle == "openai · echo" and _rows(screen)[0].selected
 
     # the reply rendered as Markdown: heading, list, table, code with a working Copy
-    view = next(v for v in screen.conversation.view_adapter.views.values() if v.role == "assistant").ids.body
+    view = next(v for v in screen.conversation.view_adapter.views.values() if v.role == "assistant").ids.holder.children[0]
     kinds = [type(w).__name__ for w in reversed(view.children)]
     assert kinds == ["MdText", "MdText", "MdText", "MdTable", "MdCode"]
     heading, table, code = list(reversed(view.children))[0], view.children[1], view.children[0]
     assert isinstance(heading, MdText) and heading.text == "[b]Totals[/b]"
     assert isinstance(table, MdTable) and [c.text for c in reversed(table.children)][2:4] == ["FR", "12"]
     assert isinstance(code, MdCode) and code.language == "sql"
-    tap_widget(code.ids.copy)
+    tap_widget(code.ids.copy_button)
     assert code.copied and Clipboard.paste() == "SELECT country, sum(total) FROM orders GROUP BY 1"
 
     # the model switch keeps the history: the next reply comes from another model, same session
