@@ -25,7 +25,6 @@ from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from app.kvload import load_kv
 from app.widgets.markdown_view import MarkdownView
 
-
 BODY_CACHE = 60
 
 

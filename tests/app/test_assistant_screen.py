@@ -13,7 +13,6 @@ invalid proposal is refused with its reason. No frame this process decodes holds
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from kivy.core.clipboard import Clipboard
@@ -100,7 +99,8 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
     assert _rows(screen)[0].subtitle == "openai · echo" and _rows(screen)[0].selected
 
     # the reply rendered as Markdown: heading, list, table, code with a working Copy
-    view = next(v for v in screen.conversation.view_adapter.views.values() if v.role == "assistant").ids.holder.children[0]
+    row = next(v for v in screen.conversation.view_adapter.views.values() if v.role == "assistant")
+    view = row.ids.holder.children[0]
     kinds = [type(w).__name__ for w in reversed(view.children)]
     assert kinds == ["MdText", "MdText", "MdText", "MdTable", "MdCode"]
     heading, table, code = list(reversed(view.children))[0], view.children[1], view.children[0]
