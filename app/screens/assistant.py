@@ -147,6 +147,9 @@ class AssistantScreen(MDScreen):
 
     def _got_sessions(self, sessions: list[dict[str, Any]]) -> None:
         self.sessions = [s for s in sessions if not s.get("error")]
+        mine = next((s for s in self.sessions if s["id"] == self.session_id), None)
+        if mine is not None and not self.renaming:
+            self.session_title = mine.get("title") or ""
 
     def on_sessions(self, *_args: Any) -> None:
         self._render_sessions()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.app import App
-from kivy.graphics import Color, Line, RoundedRectangle
+from kivy.graphics import Color, InstructionGroup, Line, RoundedRectangle
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, DictProperty, ObjectProperty, StringProperty
 from kivy.uix.label import Label
@@ -45,6 +45,13 @@ class WorkflowPreview(RelativeLayout):
 
     workflow = DictProperty({})
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Our own group inside the layout's translated canvas: canvas.before holds the
+        # RelativeLayout's PushMatrix, which must never be cleared away.
+        self._drawing = InstructionGroup()
+        self.canvas.insert(0, self._drawing)
+
     def on_workflow(self, *_args: Any) -> None:
         self.redraw()
 
@@ -53,44 +60,46 @@ class WorkflowPreview(RelativeLayout):
 
     def redraw(self) -> None:
         self.clear_widgets()
-        self.canvas.before.clear()
+        self._drawing.clear()
         nodes = self.workflow.get("nodes") or []
         if not nodes or self.width < 10 or self.height < 10:
             return
+        where, box = self._boxes(nodes)
+        theme = App.get_running_app().theme_cls
+        group = self._drawing
+        group.add(Color(*theme.outlineColor))
+        for e in self.workflow.get("edges") or []:
+            if e.get("from") in where and e.get("to") in where:
+                (x1, y1), (x2, y2) = where[e["from"]], where[e["to"]]
+                a, b = (x1 + box[0], y1 + box[1] / 2), (x2, y2 + box[1] / 2)
+                mid = (a[0] + b[0]) / 2
+                group.add(Line(bezier=[*a, mid, a[1], mid, b[1], *b], width=dp(1.2)))
+        group.add(Color(*theme.secondaryContainerColor))
+        for n in nodes:
+            group.add(RoundedRectangle(pos=where[n["id"]], size=box, radius=[dp(6)]))
+        font = max(8.0, min(13.0, 12 * box[0] / NODE_W))
+        for n in nodes:
+            summary = config_summary(n.get("type", ""), n.get("config") or {})
+            label = Label(text=f"[b]{_esc(n.get('title') or n['id'])}[/b]\n{_esc(n.get('type', ''))}\n{_esc(summary)}",
+                          markup=True, font_size=font, pos=where[n["id"]], size=box,
+                          text_size=(box[0] - dp(8), box[1] - dp(4)), halign="left", valign="middle",
+                          shorten=True, color=theme.onSecondaryContainerColor)
+            label.node_id = n["id"]
+            self.add_widget(label)
+
+    def _boxes(self, nodes: list[dict[str, Any]]) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
+        """Each node's lower-left corner in the preview, and the (scaled) box size."""
         xs = [float(n.get("position", [0, 0])[0]) for n in nodes]
         ys = [float(n.get("position", [0, 0])[1]) for n in nodes]
         span_x, span_y = max(xs) - min(xs) + NODE_W, max(ys) - min(ys) + NODE_H
         pad = dp(12)
         scale = min((self.width - 2 * pad) / span_x, (self.height - 2 * pad) / span_y, 1.4)
         box_w, box_h = NODE_W * scale, NODE_H * scale
-        off_x = (self.width - span_x * scale) / 2
-        off_y = (self.height - span_y * scale) / 2
+        off_x, off_y = (self.width - span_x * scale) / 2, (self.height - span_y * scale) / 2
         where = {}
         for n, x, y in zip(nodes, xs, ys):   # file y grows downwards; Kivy's upwards
-            left = off_x + (x - min(xs)) * scale
-            bottom = self.height - off_y - (y - min(ys)) * scale - box_h
-            where[n["id"]] = (left, bottom)
-        theme = App.get_running_app().theme_cls
-        with self.canvas.before:
-            Color(*theme.outlineColor)
-            for e in self.workflow.get("edges") or []:
-                if e.get("from") in where and e.get("to") in where:
-                    (x1, y1), (x2, y2) = where[e["from"]], where[e["to"]]
-                    a, b = (x1 + box_w, y1 + box_h / 2), (x2, y2 + box_h / 2)
-                    mid = (a[0] + b[0]) / 2
-                    Line(bezier=[*a, mid, a[1], mid, b[1], *b], width=dp(1.2))
-            for n in nodes:
-                Color(*theme.secondaryContainerColor)
-                RoundedRectangle(pos=where[n["id"]], size=(box_w, box_h), radius=[dp(6)])
-        font = max(8.0, min(13.0, 12 * scale))
-        for n in nodes:
-            summary = config_summary(n.get("type", ""), n.get("config") or {})
-            label = Label(text=f"[b]{_esc(n.get('title') or n['id'])}[/b]\n{_esc(n.get('type', ''))}\n{_esc(summary)}",
-                          markup=True, font_size=font, pos=where[n["id"]], size=(box_w, box_h),
-                          text_size=(box_w - dp(8), box_h - dp(4)), halign="left", valign="middle",
-                          shorten=True, color=theme.onSecondaryContainerColor)
-            label.node_id = n["id"]
-            self.add_widget(label)
+            where[n["id"]] = (off_x + (x - min(xs)) * scale, self.height - off_y - (y - min(ys)) * scale - box_h)
+        return where, (box_w, box_h)
 
 
 def _esc(text: str) -> str:

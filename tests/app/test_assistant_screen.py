@@ -18,7 +18,7 @@ import pytest
 from kivy.core.clipboard import Clipboard
 
 from app.widgets.markdown_view import MdCode, MdTable, MdText
-from tests.app.kivyrun import non_blank, screenshot, settle, tap_widget, wait_until
+from tests.app.kivyrun import non_blank, screenshot, settle, tap, tap_widget, wait_until
 from tests.app.test_connections_screen import _encodings, app_env, incoming, type_into  # noqa: F401
 from tests.integration.aifakes import AiFakeServer
 from tests.integration.aislow import SlowAiServer
@@ -96,6 +96,7 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
     reply = screen.conversation.data[-1]
     assert reply["text"] == MARKDOWN.replace("~", "\n") and "tokens" in reply["meta"]
     assert screen.session_id and len(_rows(screen)) == 1 and _rows(screen)[0].title.startswith("# Totals Steps:")
+    assert screen.ids.title.text == _rows(screen)[0].title
     assert _rows(screen)[0].subtitle == "openai · echo" and _rows(screen)[0].selected
 
     # the reply rendered as Markdown: heading, list, table, code with a working Copy
@@ -135,7 +136,7 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
 def test_stop_cancels_a_streaming_reply_and_earlier_messages_are_never_rebuilt(assistant, app, fake):
     screen = assistant
     _add_ai(app, "fake", fake.url + "/v1", "good", KEY)
-    with SlowAiServer(count=5000, interval_s=0.01) as slow:
+    with SlowAiServer(count=100_000, interval_s=0.01) as slow:
         _add_ai(app, "slow", slow.url + "/v1", "slow", None)
         _connected(screen, "fake")
         for text in ("one", "two"):
@@ -146,11 +147,10 @@ def test_stop_cancels_a_streaming_reply_and_earlier_messages_are_never_rebuilt(a
         _send(screen, "count slowly")
         wait_until(lambda: screen.streaming and "tok20 " in screen.conversation.data[-1]["text"], 60,
                    "the reply to stream")
-        settle()
         streamed_key = screen.conversation.data[-1]["key"]
         assert screen.conversation.renders[streamed_key] > 3       # it re-rendered as tokens came
         assert not screen.ids.stop_button.disabled and screen.ids.send_button.disabled
-        tap_widget(screen.ids.stop_button)
+        tap(*screen.ids.stop_button.to_window(*screen.ids.stop_button.center))  # no settling: it streams
         assert slow.hung_up.wait(30)
         wait_until(lambda: not screen.streaming, 30, "the reply to end")
         settle()
