@@ -112,6 +112,7 @@ class BuildPanel(MDBoxLayout):
     busy = BooleanProperty(False)
     status_text = StringProperty("")
     request_text = StringProperty("")
+    can_propose = BooleanProperty(False)
     problems_text = StringProperty("")
     explanation = StringProperty("")
     valid = BooleanProperty(False)
@@ -120,6 +121,11 @@ class BuildPanel(MDBoxLayout):
     @property
     def app(self):
         return App.get_running_app()
+
+    def on_request_text(self, *_args: Any) -> None:
+        self.can_propose = not self.busy and bool(self.request_text.strip())
+
+    on_busy = on_request_text
 
     def refresh_targets(self) -> None:
         editor = self.app._screens.get("editor")

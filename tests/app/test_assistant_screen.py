@@ -209,17 +209,19 @@ def test_build_a_workflow_applies_as_one_undo_step_and_refuses_an_invalid_propos
     screen.ids.model_input.text = "sql:" + json.dumps(broken)
     type_into(build.ids.request, "total paid orders by country")
     tap_widget(build.ids.propose)
-    wait_until(lambda: not build.busy and build.proposal, 120, "the proposal")
+    assert build.busy, build.status_text
+    wait_until(lambda: not build.busy, 300, "the proposal")
     settle()
+    assert build.proposal, build.status_text
     assert build.proposal["status"] == "invalid" and "cycle" in build.problems_text
     assert build.ids.apply_new.disabled and build.ids.apply_into.disabled
     assert build.ids.problems.opacity == 1
 
     screen.ids.model_input.text = "sql:" + json.dumps(GRAPH)
     tap_widget(build.ids.propose)
-    wait_until(lambda: not build.busy and build.proposal, 120, "the proposal")
+    wait_until(lambda: not build.busy, 300, "the proposal")
     settle()
-    assert build.valid and not build.ids.apply_new.disabled and build.problems_text == ""
+    assert build.valid, build.status_text and not build.ids.apply_new.disabled and build.problems_text == ""
     labels = {w.node_id: w.text for w in build.ids.preview.children}
     assert set(labels) == {"start", "orders", "paid", "report"}
     assert "reads orders.csv" in labels["orders"] and "writes out/totals.xlsx" in labels["report"]
