@@ -116,6 +116,7 @@ class AssistantScreen(MDScreen):
 
     def on_enter(self, *args: Any) -> None:
         self.refresh()
+        self.ids.build.refresh_targets()     # a workflow may have been opened in the editor meanwhile
 
     def on_mode(self, _screen: Any, mode: str) -> None:
         self.ids.modes.current = mode

@@ -81,9 +81,9 @@ class WorkflowPreview(RelativeLayout):
         for n in nodes:
             summary = config_summary(n.get("type", ""), n.get("config") or {})
             label = Label(text=f"[b]{_esc(n.get('title') or n['id'])}[/b]\n{_esc(n.get('type', ''))}\n{_esc(summary)}",
-                          markup=True, font_size=font, pos=where[n["id"]], size=box,
+                          markup=True, font_size=font, pos=where[n["id"]], size=box, size_hint=(None, None),
                           text_size=(box[0] - dp(8), box[1] - dp(4)), halign="left", valign="middle",
-                          shorten=True, color=theme.onSecondaryContainerColor)
+                          max_lines=4, color=theme.onSecondaryContainerColor)
             label.node_id = n["id"]
             self.add_widget(label)
 
