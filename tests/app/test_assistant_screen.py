@@ -108,6 +108,10 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
     assert isinstance(heading, MdText) and heading.text == "[b]Totals[/b]"
     assert isinstance(table, MdTable) and [c.text for c in reversed(table.children)][2:4] == ["FR", "12"]
     assert isinstance(code, MdCode) and code.language == "sql"
+    screen.conversation.scroll_y = 0          # the reply's end, Copy included, in view
+    settle()
+    assert screen.conversation.collide_point(*screen.conversation.to_widget(
+        *code.ids.copy_button.to_window(*code.ids.copy_button.center)))
     tap_widget(code.ids.copy_button)
     assert code.copied and Clipboard.paste() == "SELECT country, sum(total) FROM orders GROUP BY 1"
 
