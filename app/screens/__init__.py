@@ -27,5 +27,6 @@ SCREENS = [
     ScreenEntry("connections", "Connections", "database-outline"),
     ScreenEntry("history", "History", "history"),
     ScreenEntry("plugins", "Plugins", "puzzle-outline"),
+    ScreenEntry("assistant", "Assistant", "robot-outline"),
     ScreenEntry("settings", "Settings", "cog-outline"),
 ]
