@@ -74,8 +74,14 @@ def test_try_needs_a_run_first_then_uses_the_last_run_tables(engine, tmp_path):
         shipped = {"id": "shipped", "type": "transformer", "title": "Shipped",
                    "config": {"language": "sql", "mode": "new_table",
                               "sql": "SELECT id, total * 10 AS big FROM {{ input }} WHERE status = 'shipped'"}}
-        with pytest.raises(EngineCallError, match="input 'check' has no output table yet — run the workflow once"):
-            client.call("nodes.try", workflow_id=wf_id, node=shipped)
+        # Never run: the Branch and its source are computed on a sample (nothing written, no run logged).
+        sampled = client.call("nodes.try", workflow_id=wf_id, node=shipped, limit=2)
+        assert sampled["rows"] == [[1, 25.0], [2, 50.0]] and sampled["total"] == 188
+        assert sampled["provenance"] == "Input: computed from a 250-row sample of src (CSV)"
+        assert client.call("history.list", workflow_id=wf_id) == []
+        columns = client.call("nodes.input_columns", workflow_id=wf_id, node_id="shipped")
+        assert columns[0]["columns"] == [["id", "INTEGER"], ["status", "TEXT"], ["total", "REAL"]]
+        assert columns[0]["how"] == "cached"
         run = client.call("runs.start", workflow_id=wf_id)
         assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
         # The Branch passes src's table on: the input table comes from the execution log.

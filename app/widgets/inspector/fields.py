@@ -108,10 +108,22 @@ class TextRow(FieldBase):
 
 
 class CodeEditor(TextInput):
-    """A monospace multi-line editor (SQL, Python, JSON): Tab inserts spaces."""
+    """A monospace multi-line editor (SQL, Python, JSON): Tab inserts spaces — unless a
+    ``completer`` (set by a form) completes the word being typed: it returns the text to
+    insert at the cursor, or "" when it has nothing to offer."""
+
+    completer = ObjectProperty(None, allownone=True)
 
     def insert_text(self, substring: str, from_undo: bool = False) -> None:
         super().insert_text(substring.replace("\t", "    "), from_undo=from_undo)
+
+    def keyboard_on_key_down(self, window: Any, keycode: Any, text: Any, modifiers: Any) -> bool:
+        if keycode[1] == "tab" and not modifiers and self.completer is not None:
+            rest = self.completer(self)
+            if rest:
+                self.insert_text(rest)
+                return True
+        return super().keyboard_on_key_down(window, keycode, text, modifiers)
 
 
 class CodeRow(TextRow):
@@ -330,6 +342,8 @@ class SamplePreview(MDBoxLayout):
     """A preview area: a spinner line while a call runs, then a :class:`PreviewTable` and a note."""
 
     note = StringProperty("")
+    provenance = StringProperty("")
+    """How the inputs were obtained ("Input: computed from a 1,000-row sample of Orders (CSV)")."""
 
     def start(self, text: str) -> None:
         self.ids.busy.start(text)
@@ -339,16 +353,17 @@ class SamplePreview(MDBoxLayout):
         self.ids.busy.done(total_text.format(total) if isinstance(total, int) else "")
         self.ids.table.show(reply)
         self.note = str(reply.get("note") or "")
+        self.provenance = str(reply.get("provenance") or "")
 
     def fail(self, message: str) -> None:
         self.ids.busy.fail(message)
         self.ids.table.clear()
-        self.note = ""
+        self.note = self.provenance = ""
 
     def reset(self, text: str = "") -> None:
         self.ids.busy.done(text)
         self.ids.table.clear()
-        self.note = ""
+        self.note = self.provenance = ""
 
     @property
     def busy(self) -> bool:
