@@ -16,7 +16,8 @@ Guarantees:
   still there) is re-used, not run; the fingerprint changes with the node's config, with
   anything above it, and with the size and modification time of a file a node reads.
 * **Bounded.** At most ``MAX_ENTRIES`` entries are kept (the least recently used go
-  first) and an entry unused for ``MAX_AGE_S`` is dropped, each time something is stored.
+  first) and an entry unused for ``MAX_AGE_S`` is dropped, each time something is stored;
+  the file is compacted when most of it is free space after that.
 * **One writer at a time.** Computation holds the cache file's write lease, so two
   workers trying at once compute a shared step once.
 * **Clear errors**: a step that fails says which node failed while preparing the sample.
@@ -40,6 +41,7 @@ from engine.plugin_api import PREVIEW_RUN, InputTable, NodeContext
 CACHE_FILE = "try-samples.sqlite"
 MAX_ENTRIES = 200
 MAX_AGE_S = 7 * 24 * 3600.0
+VACUUM_FREE_PAGES = 2048
 TABLE_PREFIX = "sample__"
 _META = ("CREATE TABLE IF NOT EXISTS sample_entries (fingerprint TEXT PRIMARY KEY, node_id TEXT, tbl TEXT, "
          "records INTEGER, branch TEXT, source_note TEXT, used REAL)")
@@ -113,6 +115,10 @@ class SampleCache:
             for fp in gone:
                 self.conn.execute(f"DROP TABLE IF EXISTS {workspace.quote_ident(TABLE_PREFIX + fp)}")
                 self.conn.execute("DELETE FROM sample_entries WHERE fingerprint = ?", (fp,))
+        free, pages = (self.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("freelist_count", "page_count"))
+        if free > VACUUM_FREE_PAGES and free * 2 > pages:     # mostly empty space: give it back to the disk
+            with self.lease:
+                self.conn.execute("VACUUM")
         return len(gone)
 
 

@@ -198,11 +198,15 @@ def test_input_columns_before_any_run(panels):
     assert columns[0]["columns"] and "node 'Customers' failed" in columns[1]["error"]
 
 
-def test_the_cache_is_bounded_and_drops_its_tables(panels, tmp_path):
+def test_the_cache_is_bounded_and_drops_its_tables(panels, monkeypatch):
     panels.try_node("big")
     panels.try_node("joined")
+    monkeypatch.setattr(sample_cache, "VACUUM_FREE_PAGES", 0)
     path = sample_cache.cache_path(type("S", (), {"workspace_path": panels.ws})())
+    assert path.parent == panels.ws.parent and path.name == "try-samples.sqlite"
+    assert (path.stat().st_mode & 0o777) == 0o600
     with sample_cache.SampleCache(path) as cache:
+        pages = cache.conn.execute("PRAGMA page_count").fetchone()[0]
         entries = cache.conn.execute("SELECT count(*) FROM sample_entries").fetchone()[0]
         assert entries == 3          # orders (shared by both tries), cleaned, customers
         assert cache.prune(max_entries=1) == entries - 1
@@ -210,6 +214,7 @@ def test_the_cache_is_bounded_and_drops_its_tables(panels, tmp_path):
         assert len([t for t in tables if t.startswith(sample_cache.TABLE_PREFIX)]) == 1
         assert cache.prune(max_entries=10, max_age_s=-1) == 1
         assert not [t for t in workspace.list_tables(cache.conn) if t["name"].startswith("sample__")]
+        assert cache.conn.execute("PRAGMA page_count").fetchone()[0] < pages     # compacted
 
 
 def test_a_file_import_can_stop_after_the_first_rows(tmp_path):

@@ -104,6 +104,24 @@ def test_try_needs_a_run_first_then_uses_the_last_run_tables(engine, tmp_path):
         assert reply["rows"] == [[1, 1.25], [2, 2.5]] and reply["total"] == 250
 
 
+def test_try_below_a_python_node_that_never_ran_uses_the_editors_unsaved_graph(engine, tmp_path):
+    """The editor sends its workflow: a Python node it added (not yet saved) is computed on the
+    sample in a sandboxed worker, into the sample cache, and the node below it is tried there."""
+    with engine.client() as client:
+        wf_id = _import_flow(client, tmp_path / "project")
+        doc = client.call("workflows.get", id=wf_id)
+        code = "def transform(rows):\n    for r in rows:\n        yield {'id': r['id'], 'half': r['total'] / 2}\n"
+        doc["nodes"].append(node("halves", "transformer", {"language": "python", "code": code}, title="Halves"))
+        doc["edges"].append({"from": "src", "to": "halves"})
+        tried = {"id": "big", "type": "transformer", "config": {
+            "language": "sql", "mode": "new_table", "sql": "SELECT id FROM {{ input }} WHERE half > 300"}}
+        reply = client.call("nodes.try", workflow_id=wf_id, node=tried, inputs=["halves"], workflow=doc, limit=3)
+        assert reply["rows"] == [[241], [242], [243]] and reply["total"] == 10
+        assert reply["provenance"] == "Input: computed from a 250-row sample of src (CSV)"
+        assert client.call("history.list", workflow_id=wf_id) == []
+        assert "halves" not in [n["id"] for n in client.call("workflows.get", id=wf_id)["nodes"]]
+
+
 def test_tables_page_pages_and_refuses_unknown_tables(engine, tmp_path):
     with engine.client() as client:
         wf_id = _import_flow(client, tmp_path / "project")
