@@ -140,6 +140,8 @@ def compute(state: Any, cache: SampleCache, workflow_id: str, base_dir: str, pla
                 cache.store(str(step["fingerprint"]), str(step["id"]), entry)
             done[str(step["id"])] = entry
     target = done[str(plan["target"])]
+    if not target.table:
+        raise DagfluxError(f"the input '{plan['target']}' of '{for_label}' makes no table to try on")
     return Computed(target.table, target.records, _note(steps, done), cached)
 
 

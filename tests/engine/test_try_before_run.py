@@ -234,3 +234,9 @@ def test_a_file_import_can_stop_after_the_first_rows(tmp_path):
     finally:
         conn.close()
         lease.close()
+
+
+def test_an_input_that_makes_no_table_is_named(panels):
+    with pytest.raises(DagfluxError, match="the input 'start' of 'x' makes no table to try on"):
+        panels.service.try_sample("flow", {"id": "x", "title": "x", "type": "transformer", "config": {
+            "language": "sql", "mode": "new_table", "sql": "SELECT 1 FROM {{ input }}"}}, inputs=["start"])
