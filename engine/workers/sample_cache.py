@@ -171,6 +171,9 @@ def _execute(state: Any, cache: SampleCache, workflow_id: str, base_dir: str, st
     misplaced = misplaced_secrets(config, node_type.credential_fields(config))
     if misplaced:
         raise DagfluxError(misplaced[0].message(f"'{label}'"))
+    problems = node_type.validate_config(config, [str(i["node_id"]) for i in step.get("inputs") or []])
+    if problems:
+        raise DagfluxError("its settings are not complete: " + "; ".join(f"{p.field}: {p.message}" for p in problems))
     own = TABLE_PREFIX + str(step["fingerprint"])
     inputs = [_input_of(item, done, label) for item in step.get("inputs") or []]
     if step["type"] == "data_source" and config.get("source") in ("workspace", "connection"):

@@ -240,3 +240,10 @@ def test_an_input_that_makes_no_table_is_named(panels):
     with pytest.raises(DagfluxError, match="the input 'start' of 'x' makes no table to try on"):
         panels.service.try_sample("flow", {"id": "x", "title": "x", "type": "transformer", "config": {
             "language": "sql", "mode": "new_table", "sql": "SELECT 1 FROM {{ input }}"}}, inputs=["start"])
+
+
+def test_an_upstream_node_with_unfinished_settings_is_named_with_what_is_missing(panels):
+    panels.edit("orders", path=None)
+    with pytest.raises(DagfluxError, match=r"node 'Orders' failed on the sample: its settings are not complete: "
+                                           r"path: "):
+        panels.try_node("big")

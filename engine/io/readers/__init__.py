@@ -95,9 +95,11 @@ def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: 
     reader, null_values = _reader(fmt, path, options)
     choice = type_choice(path.name, options)
     sink = TableSink(conn, table, path.name, null_values, choice)
-    _write_all(conn, lease, sink, reader if max_rows is None else _first_batches(reader, max_rows))
-    if max_rows is not None:
-        sink.records = _keep_first(conn, lease, table, max_rows, sink.records)
+    if max_rows is None:
+        _write_all(conn, lease, sink, reader)
+    else:   # no read-ahead thread: it would parse batches that are never written
+        for batch in _first_batches(reader, max_rows):
+            _write_group(conn, lease, sink, [batch])
     unmatched = unmatched_error(path.name, choice, sink.source_columns)
     if unmatched is not None:
         raise unmatched
@@ -129,10 +131,14 @@ def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[
 
 
 def _first_batches(reader: Iterator[Batch], max_rows: int) -> Iterator[Batch]:
-    """The reader's batches up to the one that reaches ``max_rows`` rows; then it is closed."""
+    """The reader's batches up to ``max_rows`` rows, the last one cut short; then it is
+    closed. A cut batch keeps the types the reader gave the whole batch (the run's types)."""
     seen = 0
     try:
         for batch in reader:
+            if seen + batch.rows > max_rows:
+                keep = max_rows - seen
+                batch = Batch(batch.columns, batch.types, batch.values[:keep * len(batch.columns)], keep)
             yield batch
             seen += batch.rows
             if seen >= max_rows:
