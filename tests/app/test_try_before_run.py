@@ -154,5 +154,10 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     finally:
         Window.size = old
         pump(3)
+    # Join's SQL mode: both inputs' columns as chips.
+    _into_view(panel, join.mode)
+    tap_widget(join.mode.button_for("sql"), held=0)
+    wait_until(lambda: "sql" in join.node.config and join.sql_chips is not None, 10, "the SQL mode")
+    wait_until(lambda: join.sql_chips.names == ["id", "customer", "total", "cid", "name"], 30, "both inputs' columns")
     # Nothing real was made: the workflow still has no run.
     assert app.bridge.call_blocking("history.list", workflow_id=WF) == []

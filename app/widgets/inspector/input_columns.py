@@ -151,6 +151,13 @@ class ColumnChips(MDBoxLayout):
         editor.bind(cursor=self._typing, text=self._typing)
         self._update()
 
+    def detach(self) -> None:
+        """Stop following the columns and the editor (the form replaced this widget)."""
+        self.source.unbind(columns=self._update, notes=self._update, state=self._update)
+        editor = self.code_row.ids.field
+        editor.unbind(cursor=self._typing, text=self._typing)
+        editor.completer = None
+
     def _update(self, *_args: Any) -> None:
         source = self.source
         self.names = source.all_names()

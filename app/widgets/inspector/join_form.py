@@ -174,13 +174,17 @@ class JoinForm(NodeForm):
         self.keep.load("\n".join(map(str, columns)) if isinstance(columns, list) else "")
 
     def _build_body(self, sql: bool, count: int) -> None:
+        if getattr(self, "sql_chips", None) is not None:
+            self.sql_chips.detach()
+            self.sql_chips = None
         self.body.clear_widgets()
         if sql:
             self.sql = CodeRow(label="SQL", key="sql", editor_height=dp(200))
             self.sql.bind(on_commit=lambda _w, text: self.change(sql=text))
             self.refs = MDLabel(adaptive_height=True, font_style="Body", role="small")
             self.body.add_widget(self.sql)
-            self.body.add_widget(ColumnChips(self.columns, self.sql))
+            self.sql_chips = ColumnChips(self.columns, self.sql)
+            self.body.add_widget(self.sql_chips)
             self.body.add_widget(self.refs)
             return
         self.joins_error = FieldBase(key="joins")
