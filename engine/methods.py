@@ -49,7 +49,9 @@ METHODS: dict[str, str] = {
     "secrets.status": "the keychain's state: ok, missing or locked, with how to fix it",
     "nodes.preview": "{workflow_id?, node, limit}: a Data Source's columns, types, first rows and findings",
     "nodes.sheets": "{workflow_id?, path}: the sheet names of a spreadsheet file",
-    "nodes.try": "{workflow_id, node, limit, inputs?, sample}: run a node on copies of samples of its inputs",
+    "nodes.try": "{workflow_id, node, limit, inputs?, sample, workflow?}: run a node on copies of samples of its "
+                 "inputs; inputs that never ran are computed on a sample (reply: provenance, inputs)",
+    "nodes.input_columns": "{workflow_id, node_id, inputs?, workflow?}: each input's columns (sampled if never run)",
     "plugins.list": "every loaded plugin: version, built-in or installed, status (ok / quarantined + error), "
                     "what it adds, kept earlier versions",
     "plugins.search": "{text}: catalog plugins from the verified index, with installed version and update flag",

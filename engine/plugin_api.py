@@ -146,6 +146,9 @@ class NodeContext:
         """The worker's :class:`~engine.connectors.runtime.ConnectionRuntime`."""
         self.params = dict(params or {})
         """The run's workflow parameter values (:mod:`engine.model.parameters`)."""
+        self.sample_rows: int | None = None
+        """Set only when the node computes an input for "try on sample" (never in a run): a
+        source then reads at most this many rows (:mod:`engine.workers.sample_cache`)."""
 
     def location(self, connection_id: str | None) -> Any:
         """A connector for ``connection_id``, or for the workspace when it is None."""

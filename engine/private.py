@@ -28,6 +28,8 @@ _OPEN_BITS = 0o077
 OWN_NAMES = frozenset({
     "workspace.sqlite", "workspace.sqlite-wal", "workspace.sqlite-shm", "workspace.sqlite-journal",
     "workspace.sqlite.lease",
+    "try-samples.sqlite", "try-samples.sqlite-wal", "try-samples.sqlite-shm", "try-samples.sqlite-journal",
+    "try-samples.sqlite.lease",
     "history.sqlite", "history.sqlite-wal", "history.sqlite-shm", "history.sqlite-journal",
     "workflows", "chats", "plugins", "connections.json", "webhooks.json", "app-settings.json",
     "app-settings.json.broken", "engine.lock", "engine.key", "engine.log", "pending",

@@ -71,7 +71,7 @@ class AssistService:
         kind = kind_of(node.type, node.config, node.label)
         connection = self.connection(wf.settings, connection)
         input_ids = [e.source for e in wf.inputs_of(node_id)]
-        inputs = self.panels.input_tables(workflow_id, input_ids) if kind != "rest" else []
+        inputs = self.panels.sampled_inputs(workflow_id, wf, input_ids) if kind != "rest" else []
         dialect = self._dialect(node, inputs)
         record = {"id": _new_id("prop"), "workflow_id": workflow_id, "node_id": node_id, "node_type": node.type,
                   "kind": kind, "dialect": dialect, "request": request, "session": session, "connection": connection,
@@ -114,7 +114,7 @@ class AssistService:
         node = wf.node(node_id)
         kind = kind_of(node.type, node.config, node.label)
         input_ids = [e.source for e in wf.inputs_of(node_id)]
-        inputs = self.panels.input_tables(workflow_id, input_ids) if kind != "rest" else []
+        inputs = self.panels.sampled_inputs(workflow_id, wf, input_ids) if kind != "rest" else []
         return self._check_and_try(wf, node, kind, proposal, inputs, self._dialect(node, inputs), input_ids)
 
     def accept(self, workflow_id: str, proposal_id: str) -> dict[str, Any]:

@@ -90,13 +90,15 @@ def _read_one(state: Any, item: Mapping[str, Any], privacy: Privacy) -> TableVie
             f"SELECT {', '.join(db.quote_ident(n) for n in names)} FROM {db.qualified(table)} LIMIT {SAMPLE_ROWS}",
             (), SAMPLE_ROWS))
     else:
-        conn = state.conn
-        if conn is None or not workspace.table_exists(conn, table):
+        # "local"/"local_table": an input computed on a sample, in the sample cache
+        # (engine.workers.sample_inputs); the model still sees the table's usual name.
+        conn, actual = item.get("local") or state.conn, str(item.get("local_table") or table)
+        if conn is None or not workspace.table_exists(conn, actual):
             raise DagfluxError(f"input '{node_id}' has no output table yet — run the workflow once first, then "
                                f"ask again")
-        view = TableView(node_id, table, "sqlite", workspace.columns(conn, table), workspace.count_rows(conn, table))
+        view = TableView(node_id, table, "sqlite", workspace.columns(conn, actual), workspace.count_rows(conn, actual))
         fetch = None if privacy.schema_only else (lambda names: [(names, conn.execute(
-            f"SELECT {', '.join(workspace.quote_ident(n) for n in names)} FROM {workspace.quote_ident(table)} "
+            f"SELECT {', '.join(workspace.quote_ident(n) for n in names)} FROM {workspace.quote_ident(actual)} "
             f"LIMIT ?", (SAMPLE_ROWS,)).fetchall())])
     view.hidden = [n for n, _ in view.columns if privacy.hides(node_id, n)]
     shown = [n for n, _ in view.columns if n not in view.hidden]

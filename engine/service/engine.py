@@ -373,8 +373,12 @@ class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
         return self._node_panels().sheets(workflow_id, path)
 
     def _call_nodes_try(self, workflow_id: str, node: dict, limit: int = 5, inputs: list | None = None,
-                        sample: int = 1000) -> dict:
-        return self._node_panels().try_sample(workflow_id, node, limit, inputs, sample)
+                        sample: int = 1000, workflow: dict | None = None) -> dict:
+        return self._node_panels().try_sample(workflow_id, node, limit, inputs, sample, workflow)
+
+    def _call_nodes_input_columns(self, workflow_id: str, node_id: str, inputs: list | None = None,
+                                  workflow: dict | None = None) -> list:
+        return self._node_panels().input_columns(workflow_id, node_id, inputs, workflow)
 
     def _call_tables_page(self, table: str, connection: str | None = None, offset: int = 0,
                           limit: int = 100, order_by: str | None = None, descending: bool = False,

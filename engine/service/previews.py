@@ -8,7 +8,9 @@ page needs to know before it runs in a worker (:mod:`engine.workers.preview_ops`
   truth while editing, or read from the saved workflow). Each input's table is where its
   last successful run left it — from the execution log, so pass-through nodes (Branch,
   in-place Transformer, a Data Source reading in place) resolve to the table they passed
-  on — or else the conventional ``<workflow>__<node>``.
+  on — or else the conventional ``<workflow>__<node>``. An input that never ran comes with
+  a plan to compute it on a sample (:mod:`engine.service.sample_plan`), so "try on sample"
+  and the inputs' columns work before the first run.
 * An unknown connection fails here, before a worker is asked. Secrets are resolved only
   in the worker; replies are scrubbed there.
 """
@@ -23,11 +25,14 @@ from typing import Any
 from engine import workspace
 from engine.errors import DagfluxError
 from engine.messages import OpResult, RunOp
-from engine.model import parameters
+from engine.model import fileformat, parameters
+from engine.model.workflow import Workflow
+from engine.service import sample_plan
 
 _op_ids = itertools.count(2_000_000)
 HISTORY_RUNS_SEARCHED = 20
 PYTHON_TRY_TIMEOUT_S = 120.0
+SAMPLE_ROWS = 1000
 
 
 class NodePanelService:
@@ -46,24 +51,69 @@ class NodePanelService:
         return self._run("nodes.sheets", "sheet list", base_dir=self._base_dir(workflow_id), path=path)
 
     def try_sample(self, workflow_id: str, node: Mapping[str, Any], limit: int = 5,
-                   inputs: Sequence[str] | None = None, sample: int = 1000) -> dict[str, Any]:
+                   inputs: Sequence[str] | None = None, sample: int = 1000,
+                   workflow: Mapping[str, Any] | None = None) -> dict[str, Any]:
         node_id = str(node.get("id") or "")
+        wf = self._workflow(workflow_id, workflow)
         if inputs is None:
-            wf = self.store.load(workflow_id)
-            inputs = [e.source for e in wf.inputs_of(node_id)] if wf.has_node(node_id) else []
-        params = self._default_params(workflow_id)
+            inputs = [e.source for e in wf.inputs_of(node_id)] if wf is not None and wf.has_node(node_id) else []
+        params = self._default_params(workflow_id, wf)
         config = _config(node)
-        python = config.get("language") == "python"
+        sampled = self.sampled_inputs(workflow_id, wf, list(inputs), params, sample)
+        python = config.get("language") == "python" or any(
+            s["config"].get("language") == "python" for i in sampled for s in i.get("plan", {}).get("steps", []))
         return self._run("nodes.try", f"try of '{_label(node)}'", isolated=python,
                          timeout=PYTHON_TRY_TIMEOUT_S if python else 60.0,
                          workflow_id=workflow_id, base_dir=self._base_dir(workflow_id), node=dict(node),
-                         inputs=self.input_tables(workflow_id, list(inputs)), limit=limit, sample=sample,
-                         params=params)
+                         inputs=sampled, limit=limit, sample=sample, params=params)
 
-    def _default_params(self, workflow_id: str) -> dict[str, Any]:
+    def input_columns(self, workflow_id: str, node_id: str, inputs: Sequence[str] | None = None,
+                      workflow: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Each input's columns — from its last run's table, or computed on a sample."""
+        wf = self._workflow(workflow_id, workflow)
+        if inputs is None:
+            inputs = [e.source for e in wf.inputs_of(node_id)] if wf is not None and wf.has_node(node_id) else []
+        params = self._default_params(workflow_id, wf)
+        sampled = self.sampled_inputs(workflow_id, wf, list(inputs), params, SAMPLE_ROWS)
+        python = any(s["config"].get("language") == "python" for i in sampled
+                     for s in i.get("plan", {}).get("steps", []))
+        return self._run("nodes.input_columns", f"columns of the inputs of '{node_id}'", isolated=python,
+                         timeout=PYTHON_TRY_TIMEOUT_S if python else 60.0, workflow_id=workflow_id,
+                         base_dir=self._base_dir(workflow_id), inputs=sampled, params=params, label=node_id)
+
+    def sampled_inputs(self, workflow_id: str, wf: Workflow | None, input_ids: list[str],
+                       params: Mapping[str, Any] | None = None, sample: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
+        """:meth:`input_tables`, with a plan (:mod:`engine.service.sample_plan`) for each input
+        that never ran, so a worker can compute it on a sample when its table is missing (the
+        AI assistant's context and verification use this too)."""
+        tables = self.input_tables(workflow_id, input_ids)
+        ran = set(self._last_outputs(workflow_id, set(input_ids)))
+        if wf is None:
+            return tables
+        params = self._default_params(workflow_id, wf) if params is None else params
+        base_dir = self._base_dir(workflow_id)
+        for item in tables:
+            if item["node_id"] not in ran and wf.has_node(item["node_id"]):
+                plan = sample_plan.plan_for(wf, item["node_id"], params, Path(base_dir),
+                                            min(sample, sample_plan.SOURCE_SAMPLE_MAX))
+                item["plan"] = {**plan, "workflow_id": workflow_id, "base_dir": base_dir, "params": dict(params)}
+        return tables
+
+    def _workflow(self, workflow_id: str, given: Mapping[str, Any] | None) -> Workflow | None:
+        """The editor's copy of the workflow when it sent one (it may be ahead of the file)."""
+        if given is not None:
+            if not isinstance(given, Mapping):
+                raise DagfluxError("'workflow' must be a workflow document (an object)")
+            return fileformat.from_dict(dict(given), f"workflow '{workflow_id}' from the editor")
+        try:
+            return self.store.load(workflow_id)
+        except DagfluxError:
+            return None
+
+    def _default_params(self, workflow_id: str, wf: Workflow | None = None) -> dict[str, Any]:
         """A try binds the workflow's parameter defaults (one without a default has no value)."""
         try:
-            return parameters.resolve(self.store.load(workflow_id).parameters, None)
+            return parameters.resolve((wf or self.store.load(workflow_id)).parameters, None)
         except DagfluxError:
             return {}
 

@@ -14,6 +14,7 @@ collected; a failed call raises with the provider's error kind in its message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from engine.ai.prompts import assist_messages
 from engine.ai.provider import AiError, AiProvider, collect
 from engine.errors import DagfluxError
 from engine.messages_ai import AiDelta
+from engine.workers.sample_inputs import local_inputs
 
 
 def provider_of(runtime: Any, connection: str) -> AiProvider:
@@ -61,7 +63,9 @@ def assist_round(state: Any, connection: str, kind: str, dialect: str, node: Map
                  history: Sequence[Mapping[str, str]] = (), model: str | None = None,
                  options: Mapping[str, Any] | None = None, stream: str | None = None) -> dict[str, Any]:
     privacy = Privacy.from_settings(settings)
-    views = read_inputs(state, inputs, privacy) if kind != "rest" else []
+    with contextlib.ExitStack() as stack:     # inputs that never ran: computed on a sample (sample_inputs)
+        views = read_inputs(state, local_inputs(state, stack, inputs, str(node.get("title") or node.get("id"))),
+                            privacy) if kind != "rest" else []
     rest_info = _rest_info(state, node) if kind == "rest" else None
     messages = assist_messages(kind, dialect, node, request, views, privacy.schema_only, current, last_error,
                                rest_info, history)

@@ -14,6 +14,7 @@ from engine.errors import DagfluxError
 from engine.messages import RunOp
 from engine.workers.ai_ops import OPS as AI_ASSIST_OPS
 from engine.workers.preview_ops import OPS as PREVIEW_OPS
+from engine.workers.sample_inputs import OPS as SAMPLE_INPUT_OPS
 
 
 def run_op(op: RunOp, state: Any) -> Any:
@@ -47,4 +48,4 @@ def _sample(state: Any, connection: str, object: str, limit: int = 5) -> dict[st
 
 
 _OPS = {"connection.test": _test, "connection.objects": _objects, "connection.fields": _fields,
-        "connection.sample": _sample, **PREVIEW_OPS, **AI_OPS, **AI_ASSIST_OPS}
+        "connection.sample": _sample, **PREVIEW_OPS, **SAMPLE_INPUT_OPS, **AI_OPS, **AI_ASSIST_OPS}

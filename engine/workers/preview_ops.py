@@ -35,6 +35,7 @@ from engine.connectors.local import _to_storable
 from engine.errors import DagfluxError
 from engine.plugin_api import PREVIEW_RUN, InputTable, NodeContext
 from engine.sql.statements import split_statements
+from engine.workers.sample_inputs import obtain_inputs, provenance_line
 from engine.workers.table_page import PAGE_MAX, page  # noqa: F401  (tables.page lives there now)
 
 PREVIEW_MAX = 100
@@ -240,26 +241,30 @@ def try_sample(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, A
 def _try_on_copies(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any], config: dict,
                    inputs: Sequence[Mapping[str, Any]], limit: int, sample: int,
                    params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    source = _workspace(state)
-    for item in inputs:
-        if not workspace.table_exists(source, str(item["table"])):
-            raise DagfluxError(f"input '{item['node_id']}' has no output table yet — run the workflow once "
-                               f"first, then try again")
-    with ScratchDb() as scratch:
-        counts = [scratch.copy_sample(source, str(i["table"]), sample) for i in inputs]
+    label = str(node.get("title") or node.get("id") or "node")
+    with contextlib.ExitStack() as stack:
+        found = obtain_inputs(state, stack, workflow_id, base_dir, inputs, params, label)
+        scratch = stack.enter_context(ScratchDb())
+        counts = [scratch.copy_sample(conn, table, sample) for conn, table, _ in found]
+        source = state.conn
         for name in _referenced_tables(config):
-            if workspace.table_exists(source, name) and not workspace.table_exists(scratch.conn, name):
+            if source is not None and workspace.table_exists(source, name) \
+                    and not workspace.table_exists(scratch.conn, name):
                 scratch.copy_sample(source, name, sample)
         ctx = _context(state, workflow_id, base_dir, node, config, scratch.conn, scratch.lease, scratch.path,
-                       [InputTable(str(i["node_id"]), str(i["table"]), copied) for i, (copied, _) in
-                        zip(inputs, counts)], params)
+                       [InputTable(str(i["node_id"]), table, copied) for i, (_, table, _), (copied, _) in
+                        zip(inputs, found, counts)], params)
         out = state.registry.node_type(str(node["type"])).execute(ctx)
         if out.table is None:
             raise DagfluxError(f"'{ctx.label}' produced no table")
         sampled = ", ".join(f"{i['node_id']}: {copied:,} of {total:,} rows" for i, (copied, total) in
                             zip(inputs, counts))
-        return scratch.reply(out.table, limit, f"Ran on a copy of the first {sample:,} rows of each input "
-                                               f"({sampled}); nothing was written to the workspace")
+        reply = scratch.reply(out.table, limit, f"Ran on a copy of the first {sample:,} rows of each input "
+                                                f"({sampled}); nothing was written to the workspace")
+        reply["inputs"] = [{"node_id": str(i["node_id"]), "how": how.how, "note": how.note}
+                           for i, (_, _, how) in zip(inputs, found)]
+        reply["provenance"] = provenance_line(reply["inputs"], len(inputs))
+        return reply
 
 
 def _try_in_database(state: Any, workflow_id: str, base_dir: str, node: Mapping[str, Any], config: dict,

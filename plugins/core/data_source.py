@@ -99,8 +99,8 @@ class DataSourceNode(NodeType):
         if path.is_dir():
             raise NodeError(f"node '{ctx.label}': {path} is a folder, not a file")
         with ctx.building_table() as staging:
-            result = readers.import_file(ctx.conn, ctx.lease, path, staging,
-                                         ctx.config.get("format"), ctx.config.get("options") or {})
+            result = readers.import_file(ctx.conn, ctx.lease, path, staging, ctx.config.get("format"),
+                                         ctx.config.get("options") or {}, max_rows=ctx.sample_rows)
             records = ctx.publish(staging)
         warnings = [f"{path.name}: {f['message']}" for f in result.findings]
         if records == 0:
@@ -122,6 +122,8 @@ class DataSourceNode(NodeType):
         """Every page the fetch spec walks lands in the node's workspace table."""
         connector = ctx.location(str(ctx.config["connection"]))
         spec = {k: v for k, v in ctx.config.items() if k not in ("source", "connection", "description")}
+        if ctx.sample_rows is not None:     # a sample for "try": stop fetching after that many records
+            spec["max_records"] = min(int(spec.get("max_records") or ctx.sample_rows), ctx.sample_rows)
         records = (record for page in connector.fetch(spec) for record in page)
         with ctx.building_table() as staging:
             write_rows(ctx.conn, ctx.lease, staging, records, ctx.label)

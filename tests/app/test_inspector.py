@@ -332,8 +332,9 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     h, doc = harness, harness.doc
     form = h.show("clean_orders")
     h.tap(form.try_button)
-    wait_until(lambda: form.preview.ids.busy.failed, 60, "the try without a run")
-    assert "run the workflow once first" in form.preview.status
+    wait_until(lambda: form.preview.table.columns and not form.preview.busy, 60, "the try without a run")
+    assert form.preview.provenance.startswith("Input: computed from a ")
+    assert "sample of Orders (CSV)" in form.preview.provenance
 
     run = h.app.bridge.call_blocking("runs.start", workflow_id=WF)
     assert h.app.bridge.call_blocking("runs.wait", run_id=run["run_id"], timeout=120)["status"] == "succeeded"
@@ -369,7 +370,7 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     h.tap(card.kind.button_for("left"))
     assert h.config("orders_with_customers")["joins"][0]["type"] == "left"
     pair = card.pairs.children[0]
-    h.type_into(pair.right_column, "customer_key")
+    h.type_into(pair.right_column.field, "customer_key")
     assert h.config("orders_with_customers")["joins"][0]["on"] == [["customer_id", "customer_key"]]
     h.tap(card.ids.add_pair)
     assert h.config("orders_with_customers")["joins"][0]["on"] == [["customer_id", "customer_key"], ["", ""]]

@@ -401,7 +401,9 @@ def test_clear_errors_before_any_model_call(engine, fake, tmp_path):
             client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="x")
         client.call("connections.add", id="fake", type="openai", name="fake",
                     settings={"base_url": fake.url + "/v1"}, secrets={"api_key": fake.key})
-        with pytest.raises(EngineCallError, match="input 'src' has no output table yet — run the workflow once"):
+        # Never run: the input is computed on a sample — here its file is gone, and the error says which node.
+        (folder / "orders.csv").unlink()
+        with pytest.raises(EngineCallError, match=r"node 'src' failed on the sample: .*orders\.csv does not exist"):
             client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="x", model="good")
         with pytest.raises(EngineCallError, match="the request is empty"):
             client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="  ")
@@ -410,3 +412,28 @@ def test_clear_errors_before_any_model_call(engine, fake, tmp_path):
         with pytest.raises(EngineCallError, match="is not a proposal id"):
             client.call("ai.get_proposal", proposal_id="../../connections")
     assert fake.received == []                       # nothing reached the model
+
+
+def test_a_proposal_is_verified_on_a_sample_before_the_workflow_ever_ran(engine, fake, tmp_path):
+    folder = tmp_path / "never"
+    folder.mkdir()
+    write_csv(folder / "orders.csv", ["id", "total"], [[i, i * 10] for i in range(1, 1501)])
+    path = write_workflow(folder, "never_ran", [start(), source("src", "orders.csv"),
+                                                sql("shape", "SELECT * FROM {{ input }}")],
+                          [("start", "src"), ("src", "shape")])
+    code = "SELECT id, total / 10 AS tens FROM {{ input }} WHERE total > 9950"
+    with engine.client(timeout=60) as client:
+        wf_id = client.call("workflows.import", path=str(path))["id"]
+        client.call("connections.add", id="fake", type="openai", name="fake",
+                    settings={"base_url": fake.url + "/v1", "model": "good", "max_retries": 0},
+                    secrets={"api_key": fake.key})
+        result = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="big ones",
+                             model=scripted(code), timeout=120)
+        assert result["status"] == "verified", result
+        # verified on the first 1,000 rows of the file, computed for the try
+        assert result["sample"]["rows"] == [[996, 996], [997, 997], [998, 998], [999, 999], [1000, 1000]]
+        assert result["sample"]["provenance"] == "Input: computed from a 1,000-row sample of src (CSV)" \
+            or "re-used: nothing above it changed" in result["sample"]["provenance"]
+        prompt = _prompts(fake)[-1]
+        assert 'CREATE TABLE "never_ran__src"' in prompt and "1,000 rows" in prompt
+        assert client.call("history.list", workflow_id=wf_id) == []

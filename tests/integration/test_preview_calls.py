@@ -74,8 +74,14 @@ def test_try_needs_a_run_first_then_uses_the_last_run_tables(engine, tmp_path):
         shipped = {"id": "shipped", "type": "transformer", "title": "Shipped",
                    "config": {"language": "sql", "mode": "new_table",
                               "sql": "SELECT id, total * 10 AS big FROM {{ input }} WHERE status = 'shipped'"}}
-        with pytest.raises(EngineCallError, match="input 'check' has no output table yet — run the workflow once"):
-            client.call("nodes.try", workflow_id=wf_id, node=shipped)
+        # Never run: the Branch and its source are computed on a sample (nothing written, no run logged).
+        sampled = client.call("nodes.try", workflow_id=wf_id, node=shipped, limit=2)
+        assert sampled["rows"] == [[1, 25.0], [2, 50.0]] and sampled["total"] == 188
+        assert sampled["provenance"] == "Input: computed from a 250-row sample of src (CSV)"
+        assert client.call("history.list", workflow_id=wf_id) == []
+        columns = client.call("nodes.input_columns", workflow_id=wf_id, node_id="shipped")
+        assert columns[0]["columns"] == [["id", "INTEGER"], ["status", "TEXT"], ["total", "REAL"]]
+        assert columns[0]["how"] == "cached"
         run = client.call("runs.start", workflow_id=wf_id)
         assert client.call("runs.wait", run_id=run["run_id"], timeout=60)["status"] == "succeeded"
         # The Branch passes src's table on: the input table comes from the execution log.
@@ -96,6 +102,24 @@ def test_try_needs_a_run_first_then_uses_the_last_run_tables(engine, tmp_path):
         reply = client.call("nodes.try", workflow_id=wf_id, inputs=["src"], limit=2, node={
             "id": "py", "type": "transformer", "config": {"language": "python", "code": code}})
         assert reply["rows"] == [[1, 1.25], [2, 2.5]] and reply["total"] == 250
+
+
+def test_try_below_a_python_node_that_never_ran_uses_the_editors_unsaved_graph(engine, tmp_path):
+    """The editor sends its workflow: a Python node it added (not yet saved) is computed on the
+    sample in a sandboxed worker, into the sample cache, and the node below it is tried there."""
+    with engine.client() as client:
+        wf_id = _import_flow(client, tmp_path / "project")
+        doc = client.call("workflows.get", id=wf_id)
+        code = "def transform(rows):\n    for r in rows:\n        yield {'id': r['id'], 'half': r['total'] / 2}\n"
+        doc["nodes"].append(node("halves", "transformer", {"language": "python", "code": code}, title="Halves"))
+        doc["edges"].append({"from": "src", "to": "halves"})
+        tried = {"id": "big", "type": "transformer", "config": {
+            "language": "sql", "mode": "new_table", "sql": "SELECT id FROM {{ input }} WHERE half > 300"}}
+        reply = client.call("nodes.try", workflow_id=wf_id, node=tried, inputs=["halves"], workflow=doc, limit=3)
+        assert reply["rows"] == [[241], [242], [243]] and reply["total"] == 10
+        assert reply["provenance"] == "Input: computed from a 250-row sample of src (CSV)"
+        assert client.call("history.list", workflow_id=wf_id) == []
+        assert "halves" not in [n["id"] for n in client.call("workflows.get", id=wf_id)["nodes"]]
 
 
 def test_tables_page_pages_and_refuses_unknown_tables(engine, tmp_path):

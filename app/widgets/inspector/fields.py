@@ -12,8 +12,8 @@ values back as new edits:
 * Every field has a ``key`` (the config field its problems are reported under, e.g.
   ``trigger.time``) and an ``error`` text shown under it in the theme's error colour.
 
-:class:`PreviewTable` shows a few rows with their column types; :class:`BusyLine` a
-spinner with a status or error line for a call in flight.
+:class:`PreviewTable`, :class:`BusyLine` and :class:`SamplePreview` live in
+:mod:`.sample_preview` (imported here; their kv rules are in ``fields.kv``).
 """
 
 from __future__ import annotations
@@ -26,30 +26,24 @@ from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
-from kivy.uix.scrollview import ScrollView
 from kivy.uix.textinput import TextInput
 from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.button import MDIconButton
-from kivymd.uix.gridlayout import MDGridLayout
 
 from app.kvload import load_kv
+from app.widgets.inspector.sample_preview import (  # noqa: F401  (their kv rules are in fields.kv)
+    CELL_MAX_CHARS,
+    BusyLine,
+    PreviewCell,
+    PreviewHeader,
+    PreviewTable,
+    SamplePreview,
+    natural_width,
+    shown,
+)
 from app.widgets.menu import AppMenu
 
 load_kv(__file__)
-
-CELL_MAX_CHARS = 60
-PREVIEW_CELL_CHARS = 28
-
-
-def shown(value: Any, limit: int = CELL_MAX_CHARS) -> str:
-    """A table cell as text: NULL shown as such, bytes as their size, long text cut."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
 
 class FieldBase(MDBoxLayout):
     """A labelled field with an error line; ``key`` names the config field it edits."""
@@ -108,10 +102,22 @@ class TextRow(FieldBase):
 
 
 class CodeEditor(TextInput):
-    """A monospace multi-line editor (SQL, Python, JSON): Tab inserts spaces."""
+    """A monospace multi-line editor (SQL, Python, JSON): Tab inserts spaces — unless a
+    ``completer`` (set by a form) completes the word being typed: it returns the text to
+    insert at the cursor, or "" when it has nothing to offer."""
+
+    completer = ObjectProperty(None, allownone=True)
 
     def insert_text(self, substring: str, from_undo: bool = False) -> None:
         super().insert_text(substring.replace("\t", "    "), from_undo=from_undo)
+
+    def keyboard_on_key_down(self, window: Any, keycode: Any, text: Any, modifiers: Any) -> bool:
+        if keycode[1] == "tab" and not modifiers and self.completer is not None:
+            rest = self.completer(self)
+            if rest:
+                self.insert_text(rest)
+                return True
+        return super().keyboard_on_key_down(window, keycode, text, modifiers)
 
 
 class CodeRow(TextRow):
@@ -271,117 +277,6 @@ class DropdownRow(FieldBase):
 
 class PickButton(MDIconButton):
     """The folder button beside a path field."""
-
-
-class BusyLine(MDBoxLayout):
-    """A spinner while ``busy``; ``text`` is a status line, red when ``failed``."""
-
-    busy = BooleanProperty(False)
-    text = StringProperty("")
-    failed = BooleanProperty(False)
-
-    def start(self, text: str) -> None:
-        self.busy, self.failed, self.text = True, False, text
-
-    def done(self, text: str = "") -> None:
-        self.busy, self.failed, self.text = False, False, text
-
-    def fail(self, text: str) -> None:
-        self.busy, self.failed, self.text = False, True, text
-
-
-class PreviewTable(ScrollView):
-    """A few rows under a header of column names and types; scrolls sideways."""
-
-    columns = ListProperty([])
-    rows = ListProperty([])
-
-    def show(self, reply: Mapping[str, Any]) -> None:
-        types = dict((name, kind) for name, kind in reply.get("types") or [])
-        self.columns = [(name, types.get(name, "")) for name in reply.get("columns") or []]
-        self.rows = [list(r) for r in reply.get("rows") or []]
-        self._build()
-
-    def clear(self) -> None:
-        self.columns, self.rows = [], []
-        self._build()
-
-    def _build(self) -> None:
-        grid: MDGridLayout = self.ids.grid
-        grid.clear_widgets()
-        grid.cols = max(1, len(self.columns))
-        headers = [PreviewHeader(text=shown(name, PREVIEW_CELL_CHARS), kind=str(kind or "—"))
-                   for name, kind in self.columns]
-        cells = [[PreviewCell(text=shown(v, PREVIEW_CELL_CHARS), null=v is None) for v in row] for row in self.rows]
-        for index, header in enumerate(headers):
-            column = [row[index] for row in cells if index < len(row)]
-            width = max([header.natural_width(), *(natural_width(cell) for cell in column)])
-            for widget in (header, *column):
-                widget.width = width
-        for widget in headers + [cell for row in cells for cell in row]:
-            grid.add_widget(widget)
-
-    def cell_texts(self) -> list[list[str]]:
-        """The rows as shown (for tests and accessibility)."""
-        return [[shown(v, PREVIEW_CELL_CHARS) for v in row] for row in self.rows]
-
-
-class SamplePreview(MDBoxLayout):
-    """A preview area: a spinner line while a call runs, then a :class:`PreviewTable` and a note."""
-
-    note = StringProperty("")
-
-    def start(self, text: str) -> None:
-        self.ids.busy.start(text)
-
-    def show(self, reply: Mapping[str, Any], total_text: str = "{:,} rows in all") -> None:
-        total = reply.get("total")
-        self.ids.busy.done(total_text.format(total) if isinstance(total, int) else "")
-        self.ids.table.show(reply)
-        self.note = str(reply.get("note") or "")
-
-    def fail(self, message: str) -> None:
-        self.ids.busy.fail(message)
-        self.ids.table.clear()
-        self.note = ""
-
-    def reset(self, text: str = "") -> None:
-        self.ids.busy.done(text)
-        self.ids.table.clear()
-        self.note = ""
-
-    @property
-    def busy(self) -> bool:
-        return self.ids.busy.busy
-
-    @property
-    def table(self) -> PreviewTable:
-        return self.ids.table
-
-    @property
-    def status(self) -> str:
-        return self.ids.busy.text
-
-
-def natural_width(label: Label) -> float:
-    """The width ``label`` needs for its text on one line, plus its padding."""
-    label.text_size = (None, None)
-    label.texture_update()
-    width = label.texture_size[0]
-    label.text_size = label.size     # back to the kv binding's value: aligned in its box
-    return max(dp(56), width + dp(16))
-
-
-class PreviewHeader(MDBoxLayout):
-    text = StringProperty("")
-    kind = StringProperty("")
-
-    def natural_width(self) -> float:
-        return max(natural_width(self.ids.name), natural_width(self.ids.kind))
-
-
-class PreviewCell(Label):
-    null = BooleanProperty(False)
 
 
 def option_pairs(values: Sequence[str], labels: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """The Join node's form: its inputs (the incoming edges, in order), and either structured
 joins — per join the left and right input, the join type and the column pairs — with the
-columns to keep, or free SQL. "Try on sample" runs the join on copies of its inputs' first rows.
+columns to keep, or free SQL. The column pairs are picked from the inputs' columns (or typed),
+found by the engine even before the first run (:mod:`.input_columns`). "Try on sample" runs the
+join on copies of its inputs' first rows (inputs that never ran are computed on a sample).
 
 Problems the join check reports as ``join N: …`` are shown on join card N.
 """
@@ -22,6 +24,7 @@ from app.kvload import load_kv
 from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import CodeRow, DropdownRow, FieldBase, SamplePreview, SegmentRow, TextRow
 from app.widgets.inspector.form_base import NodeForm
+from app.widgets.inspector.input_columns import ColumnChips, ColumnPickRow, InputColumns
 from app.widgets.inspector.transformer_form import references_help, try_on_sample
 
 load_kv(__file__)
@@ -77,6 +80,14 @@ class JoinCard(FieldBase):
             values = pair if isinstance(pair, list | tuple) and len(pair) == 2 else ["", ""]
             row.left_column.load(values[0])
             row.right_column.load(values[1])
+        self.offer_columns()
+
+    def offer_columns(self) -> None:
+        """Each pair's pickers list the columns of the join's left and right input."""
+        columns = self.form.columns.columns
+        left, right = columns.get(self.left_input.value or "", []), columns.get(self.right_input.value or "", [])
+        for row in self.pairs.children:
+            row.left_column.options, row.right_column.options = list(left), list(right)
 
     def _build_pairs(self, count: int) -> None:
         self._pair_count = count
@@ -86,17 +97,27 @@ class JoinCard(FieldBase):
 
 
 class PairRow(MDBoxLayout):
+    """One column pair, on two lines so each picker has room for a name: the left column
+    (and the remove button), then "=" and the right column."""
+
     def __init__(self, form: JoinForm, join_index: int, pair_index: int, **kwargs: Any) -> None:
-        super().__init__(adaptive_height=True, spacing="4dp", **kwargs)
-        self.left_column = TextRow(hint="left column")
-        self.right_column = TextRow(hint="right column")
+        super().__init__(orientation="vertical", adaptive_height=True, spacing="2dp", **kwargs)
+        self.left_column = ColumnPickRow(hint="left column")
+        self.right_column = ColumnPickRow(hint="right column")
         self.left_column.bind(on_commit=lambda _w, text: form.edit_pair(join_index, pair_index, 0, text))
         self.right_column.bind(on_commit=lambda _w, text: form.edit_pair(join_index, pair_index, 1, text))
         self.remove = MDIconButton(icon="close", pos_hint={"top": 1},
                                    on_release=lambda *_: form.remove_pair(join_index, pair_index))
-        for widget in (self.left_column, MDLabel(text="=", size_hint_x=None, width=dp(14), halign="center",
-                                                 size_hint_y=None, height=dp(56)), self.right_column, self.remove):
-            self.add_widget(widget)
+        first = MDBoxLayout(adaptive_height=True, spacing="4dp")
+        first.add_widget(self.left_column)
+        first.add_widget(self.remove)
+        second = MDBoxLayout(adaptive_height=True, spacing="4dp")
+        second.add_widget(MDLabel(text="=", size_hint_x=None, width=dp(24), halign="center", size_hint_y=None,
+                                  height=dp(56)))
+        second.add_widget(self.right_column)
+        second.add_widget(MDBoxLayout(size_hint_x=None, width=dp(48)))     # under the remove button
+        self.add_widget(first)
+        self.add_widget(second)
 
 
 class JoinForm(NodeForm):
@@ -108,9 +129,24 @@ class JoinForm(NodeForm):
         self.try_button = MDButton(MDButtonIcon(icon="flask-outline"), MDButtonText(text="Try on sample"),
                                    style="tonal", on_release=lambda *_: self.try_sample())
         self.preview = SamplePreview()
-        for widget in (self.inputs, self.mode, self.body, self.try_button, self.preview):
+        self.columns = InputColumns(self)
+        self.columns.bind(columns=lambda *_: self._offer_columns())
+        self.column_note = MDLabel(adaptive_height=True, font_style="Body", role="small")
+        self.columns.bind(notes=lambda *_: self._note_columns(), state=lambda *_: self._note_columns())
+        for widget in (self.inputs, self.column_note, self.mode, self.body, self.try_button, self.preview):
             self.add_widget(widget)
         self._shape: tuple | None = None
+
+    def _offer_columns(self) -> None:
+        for card in getattr(self, "cards", []):
+            card.offer_columns()
+
+    def _note_columns(self) -> None:
+        if self.columns.state == "loading":
+            self.column_note.text = "Finding the inputs' columns…"
+            return
+        notes = [f"{node_id}: {note}" if node_id else note for node_id, note in self.columns.notes.items() if note]
+        self.column_note.text = ("Columns — " + "; ".join(notes)) if notes else ""
 
     def input_options(self) -> list[tuple[str, str]]:
         wf = self.document.workflow
@@ -129,6 +165,7 @@ class JoinForm(NodeForm):
         if shape != self._shape:
             self._shape = shape
             self._build_body(sql, len(joins))
+        self.columns.refresh()
         if sql:
             self.sql.load(config.get("sql") or "")
             self.refs.text = references_help(self)
@@ -139,12 +176,17 @@ class JoinForm(NodeForm):
         self.keep.load("\n".join(map(str, columns)) if isinstance(columns, list) else "")
 
     def _build_body(self, sql: bool, count: int) -> None:
+        if getattr(self, "sql_chips", None) is not None:
+            self.sql_chips.detach()
+            self.sql_chips = None
         self.body.clear_widgets()
         if sql:
             self.sql = CodeRow(label="SQL", key="sql", editor_height=dp(200))
             self.sql.bind(on_commit=lambda _w, text: self.change(sql=text))
             self.refs = MDLabel(adaptive_height=True, font_style="Body", role="small")
             self.body.add_widget(self.sql)
+            self.sql_chips = ColumnChips(self.columns, self.sql)
+            self.body.add_widget(self.sql_chips)
             self.body.add_widget(self.refs)
             return
         self.joins_error = FieldBase(key="joins")

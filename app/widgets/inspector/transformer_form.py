@@ -1,6 +1,8 @@
 """The Transformer node's form: SQL (new table or in place, stored locally or in the
-database) or Python code, and "Try on sample" — the node's code run by the engine on a
-copy of the first rows of its input (``nodes.try``), which never changes real data."""
+database) or Python code with the input's columns as suggestions under it, and "Try on
+sample" — the node's code run by the engine on a copy of the first rows of its input
+(``nodes.try``; an input that never ran is computed on a sample), which never changes real
+data. The panel says how the input was obtained."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from kivymd.uix.label import MDLabel
 from app.widgets.inspector.ai_section import hide_ai, mount_ai
 from app.widgets.inspector.fields import CodeRow, SamplePreview, SegmentRow
 from app.widgets.inspector.form_base import NodeForm
+from app.widgets.inspector.input_columns import ColumnChips, InputColumns
+from engine.model import fileformat
 
 LANGUAGES = [("sql", "SQL"), ("python", "Python")]
 MODES = [("new_table", "New table"), ("in_place", "In place")]
@@ -35,9 +39,11 @@ def try_on_sample(form: NodeForm, preview: SamplePreview, limit: int = 5) -> Non
         return
     preview.start("Running on a sample of the input…")
     payload = {"id": node.id, "type": node.type, "title": node.title, "config": dict(node.config)}
+    wf = form.document.workflow
+    # The editor's workflow goes along: an input that never ran is computed from it on a sample.
     bridge.call("nodes.try", on_result=lambda reply: preview.show(reply, "{:,} rows from the sample"),
-                on_error=preview.fail, timeout=TRY_TIMEOUT_S,
-                workflow_id=form.document.workflow.id, node=payload, inputs=form.input_ids(), limit=limit)
+                on_error=preview.fail, timeout=TRY_TIMEOUT_S, workflow_id=wf.id, node=payload,
+                inputs=form.input_ids(), limit=limit, workflow=fileformat.to_dict(wf))
 
 
 def references_help(form: NodeForm) -> str:
@@ -62,6 +68,8 @@ class TransformerForm(NodeForm):
         self.storage.bind(on_choice=lambda _w, value: self.change(storage=value))
         self.code = CodeRow(label="SQL", key="sql", editor_height=dp(200))
         self.code.bind(on_commit=lambda _w, text: self.change(**{self.code.key: text if text.strip() else None}))
+        self.columns = InputColumns(self)
+        self.chips = ColumnChips(self.columns, self.code)
         self.refs = MDLabel(adaptive_height=True, font_style="Body", role="small", theme_text_color="Custom")
         self.try_button = MDButton(MDButtonIcon(icon="flask-outline"), MDButtonText(text="Try on sample"),
                                    style="tonal")
@@ -76,7 +84,7 @@ class TransformerForm(NodeForm):
         self._shown = "python" if python else "sql"
         self.clear_widgets()
         options = () if python else (self.mode, self.storage)
-        for widget in (self.language, *options, self.code, self.refs, self.try_button, self.preview):
+        for widget in (self.language, *options, self.code, self.chips, self.refs, self.try_button, self.preview):
             self.add_widget(widget)
 
     def load(self, config: Mapping[str, Any]) -> None:
@@ -90,6 +98,7 @@ class TransformerForm(NodeForm):
         self.code.load(config.get(self.code.key) or "")
         self.refs.text = references_help(self)
         self.refs.text_color = self.theme_cls.onSurfaceVariantColor
+        self.columns.refresh()
         mount_ai(self)
 
     def _switch_language(self, language: str) -> None:

@@ -79,17 +79,27 @@ def checked_source(path: Path, fmt: str | None, options: Mapping | None) -> tupl
 
 
 def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
-                fmt: str | None = None, options: Mapping | None = None) -> ImportResult:
-    """Create ``table`` from the file at ``path`` and return what was imported."""
+                fmt: str | None = None, options: Mapping | None = None,
+                max_rows: int | None = None) -> ImportResult:
+    """Create ``table`` from the file at ``path`` and return what was imported; with
+    ``max_rows`` (a sample, for "try on sample"), only the file's first ``max_rows`` rows —
+    the reader stops after the batch that reaches them."""
     path, fmt, options = checked_source(path, fmt, options)
     if fmt == "sqlite":
         from engine.io.readers.sqlite_reader import import_sqlite
 
-        return import_sqlite(conn, lease, path, table, options)
+        result = import_sqlite(conn, lease, path, table, options)
+        if max_rows is not None:
+            result.records = _keep_first(conn, lease, table, max_rows, result.records)
+        return result
     reader, null_values = _reader(fmt, path, options)
     choice = type_choice(path.name, options)
     sink = TableSink(conn, table, path.name, null_values, choice)
-    _write_all(conn, lease, sink, reader)
+    if max_rows is None:
+        _write_all(conn, lease, sink, reader)
+    else:   # no read-ahead thread: it would parse batches that are never written
+        for batch in _first_batches(reader, max_rows):
+            _write_group(conn, lease, sink, [batch])
     unmatched = unmatched_error(path.name, choice, sink.source_columns)
     if unmatched is not None:
         raise unmatched
@@ -118,6 +128,37 @@ def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[
 
         loaders = {"parquet": read_parquet}
     return loaders[fmt](path, options), []
+
+
+def _first_batches(reader: Iterator[Batch], max_rows: int) -> Iterator[Batch]:
+    """The reader's batches up to ``max_rows`` rows, the last one cut short; then it is
+    closed. A cut batch keeps the types the reader gave the whole batch (the run's types)."""
+    seen = 0
+    try:
+        for batch in reader:
+            if seen + batch.rows > max_rows:
+                keep = max_rows - seen
+                batch = Batch(batch.columns, batch.types, batch.values[:keep * len(batch.columns)], keep)
+            yield batch
+            seen += batch.rows
+            if seen >= max_rows:
+                return
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+def _keep_first(conn: sqlite3.Connection, lease: WriteLease, table: str, max_rows: int, records: int) -> int:
+    """Drop the rows after the first ``max_rows`` of a freshly filled ``table`` (its rowids
+    are the insertion order); the rows left."""
+    if records <= max_rows:
+        return records
+    from engine.workspace import quote_ident
+
+    with write_transaction(conn, lease):
+        conn.execute(f"DELETE FROM {quote_ident(table)} WHERE rowid > ?", (max_rows,))
+    return max_rows
 
 
 def _write_all(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
