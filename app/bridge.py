@@ -145,11 +145,13 @@ class EngineBridge(EventDispatcher):
                     raise EngineUnavailable(self.detail or "the engine is not connected yet")
                 value = client.call(method, timeout=timeout, **params)
             except (EngineUnavailable, EngineCallError) as exc:
-                if on_error is not None:
+                if on_error is not None:      # the screen shows it; the log keeps it (engine errors are scrubbed)
+                    log.debug("%s failed: %s", method, exc)
                     self._to_main(on_error, str(exc))
                 else:
                     log.warning("%s failed: %s", method, exc)
                 return
+            log.debug("%s answered", method)     # the method only: results may hold user data
             if on_result is not None:
                 self._to_main(on_result, value)
 

@@ -166,6 +166,8 @@ class AskAiSection(MDBoxLayout):
             return
 
         def listed(types: list, conns: list) -> None:
+            if self.document is None:       # the panel closed while the engine answered
+                return
             kinds = ai_types(types)
             self.connection.options = [(c["id"], c.get("name") or c["id"]) for c in conns if c.get("type") in kinds]
             if self.connection.value not in [v for v, _ in self.connection.options]:
