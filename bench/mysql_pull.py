@@ -17,7 +17,6 @@ Last line: ``rows_per_s=… ratio_vs_floor=… driver=…`` (target ratio ≥ 0.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.pull_common import engine_pull, floor_insert  # noqa: E402
 
 ROWS = int(os.environ.get("DAGFLUX_BENCH_ROWS", "300000"))
 
@@ -47,25 +48,7 @@ def seed(server) -> None:
 
 
 def engine_path(server, home: Path) -> float:
-    from engine import workspace
-    from engine.connectors.local import WorkspaceConnector
-    from engine.connectors.transfer import transfer
-    from engine.plugins import load_registry
-
-    registry = load_registry()
-    maria = registry.connectors["mariadb"]("bench", "bench", server.settings())
-    conn = workspace.connect(home / "workspace.sqlite")
-    lease = workspace.WriteLease(home / "workspace.sqlite")
-    try:
-        started = time.perf_counter()
-        count = transfer(maria, "SELECT * FROM big", WorkspaceConnector(conn, lease), "pulled", "replace")
-        elapsed = time.perf_counter() - started
-    finally:
-        maria.close()
-        conn.close()
-        lease.close()
-    assert count == ROWS, count
-    return elapsed
+    return engine_pull("mariadb", server.settings(), home, ROWS)
 
 
 def floor(server, home: Path) -> tuple[float, float]:
@@ -81,17 +64,7 @@ def floor(server, home: Path) -> tuple[float, float]:
             rows = [(r[0], r[1], r[2], r[3].isoformat(), r[4], r[5], r[6], str(r[7])) for r in cur.fetchall()]
     finally:
         link.close()
-    db = sqlite3.connect(home / "floor.sqlite")
-    try:
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("CREATE TABLE big (id, amount, name, day, qty, flag, code, score)")
-        started = time.perf_counter()
-        with db:
-            db.executemany("INSERT INTO big VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        insert_s = time.perf_counter() - started
-    finally:
-        db.close()
+    insert_s = floor_insert(home, rows)
     return read_s, insert_s
 
 
@@ -103,12 +76,12 @@ def main() -> None:
         os.environ["DAGFLUX_HOME"] = str(home)
         with running_mariadb() as server:
             seed(server)
-            floor_read, floor_insert = floor(server, home)
+            floor_read, insert_s = floor(server, home)
             engine_s = engine_path(server, home)
-    floor_s = floor_read + floor_insert
+    floor_s = floor_read + insert_s
     print(f"MariaDB → workspace, {ROWS:,} rows × 8 columns (PyMySQL)")
     print(f"  engine (connector → transfer → workspace): {engine_s:.2f} s  ({ROWS / engine_s:,.0f} rows/s)")
-    print(f"  floor: buffered read {floor_read:.2f} s + sqlite3 executemany {floor_insert:.2f} s = {floor_s:.2f} s")
+    print(f"  floor: buffered read {floor_read:.2f} s + sqlite3 executemany {insert_s:.2f} s = {floor_s:.2f} s")
     print(f"rows_per_s={ROWS / engine_s:.0f} ratio_vs_floor={floor_s / engine_s:.3f} driver=pymysql")
 
 
