@@ -22,27 +22,15 @@ The last line is machine-readable (target: no frame over 50 ms)::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.kivy_window import configure_window  # noqa: E402
 
-os.environ.setdefault("KIVY_NO_ARGS", "1")
-os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="dagflux-bench-kivy-"))
-os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-os.environ["DAGFLUX_HOME"] = tempfile.mkdtemp(prefix="dagflux-bench-home-")
-
-from app import kivyconfig  # noqa: E402
-
-kivyconfig.configure(1280, 800)
-from kivy.config import Config  # noqa: E402
-
-Config.set("graphics", "maxfps", "0")
+configure_window(1280, 800)
 
 MESSAGES = 200
 ANSWER = ("## Totals by country\n\nThe orders are **summed** per country, paid ones only:\n\n"
