@@ -173,6 +173,7 @@ class WorkflowRowWidget(RecycleDataViewBehavior, RectangularRippleBehavior, Butt
     run_text = StringProperty("")
     run_icon = StringProperty("")
     run_role = StringProperty("muted")
+    compact = BooleanProperty(False)   # set by the kv rule from the row's width
 
     def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
         super().refresh_view_attrs(rv, index, data)

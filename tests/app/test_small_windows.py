@@ -66,6 +66,17 @@ def test_the_workflows_header_keeps_its_controls_on_one_line(with_a_run, size) -
     assert inside_window(new) and inside_window(screen.ids.import_button)
     label = next(w for w in new.walk() if type(w).__name__ == "MDButtonText")
     assert label.text == "New workflow" and label.texture_size[0] <= new.width
+    # the row keeps the workflow's name whole ("Orders report", not "Orders rep..."): in a narrow
+    # window the run chip shows only its icon and its text moves under the name
+    row = next(w for w in screen.ids.rv.walk() if type(w).__name__ == "WorkflowRowWidget" and w.wf_id)
+    wait_until(lambda: row.run_text, 30, "the row showing its last run")
+    pump(3)
+    name_label = next(w for w in row.walk() if getattr(w, "text", None) == row.name)
+    assert name_label.texture_size[0] <= name_label.width and "..." not in name_label.text
+    assert name_label.width >= dp(200), f"the name has {name_label.width} px"
+    meta = next(w for w in row.walk() if "orders_report" in (getattr(w, "text", "") or ""))
+    assert row.compact == (size[0] < 1000)
+    assert (row.run_text in meta.text) == row.compact and (row.ids.run_chip.text == "") == row.compact
     shots(app, "workflows", size)
 
 
