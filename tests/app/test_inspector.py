@@ -385,9 +385,9 @@ def test_transformer_try_join_branch_output(harness: Harness) -> None:
     doc.undo()
     pump(3)
     card = join.cards[0]
-    h.type_into(join.keep, "clean_orders.order_id\nnope.name")
+    h.type_into(join.keep.field, "clean_orders.order_id\nnope.name")
     assert h.config("orders_with_customers")["columns"] == ["clean_orders.order_id", "nope.name"]
-    assert "'nope' is not an input" in join.keep.error
+    assert "'nope' is not an input" in join.keep.field.error
     h.shots("join", scroll_y=0)
 
     branch = h.show("revenue_check")

@@ -135,10 +135,24 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     field.focus = False
     pump(3)
     assert join.node.config["joins"][0]["on"] == [["customer", "cid"]]
+    # the columns to keep are added from a menu of every input's columns, as <input>.<column>
+    keep = join.keep
+    assert keep.options == ["orders.id", "orders.customer", "orders.total", "customers.cid", "customers.name"]
+    for wanted in ("orders.total", "customers.name"):
+        _into_view(panel, keep)
+        tap_widget(keep.ids.pick, held=0)
+        wait_until(lambda: keep._menu is not None and keep._menu.parent is not None, 10, "the keep menu")
+        pump(3)
+        item = next(i for i in keep._menu.items if i["text"] == wanted)
+        item["on_release"]()
+        pump(3)
+    assert join.node.config["columns"] == ["orders.total", "customers.name"]
+    assert "orders.total" not in join.keep.offered()          # a listed column is not offered again
     join.try_sample()
     wait_until(lambda: join.preview.table.columns and not join.preview.busy or join.preview.ids.busy.failed, 90,
                "the join's try")
     assert not join.preview.ids.busy.failed, join.preview.status
+    assert [c[0] for c in join.preview.table.columns] == ["total", "name"]
     assert join.preview.provenance.startswith("Inputs: orders computed from a 1,000-row sample of Orders (CSV)")
     _into_view(panel, join.preview)
     _shots(app, "join")

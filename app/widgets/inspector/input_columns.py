@@ -10,7 +10,9 @@ cursor (a word already begun is completed, not repeated); while typing, the chip
 the names that start with the word at the cursor and Tab completes it.
 
 :class:`ColumnPickRow` is a text field with a menu of an input's columns (a typed name is
-still accepted), for Join's column pairs.
+still accepted), for Join's column pairs; with ``append`` it is a list of one name per line
+that the menu adds to (the names already listed are not offered again), for Join's columns
+to keep.
 """
 
 from __future__ import annotations
@@ -210,17 +212,22 @@ class ColumnChips(MDBoxLayout):
 
 
 class ColumnPickRow(MDBoxLayout):
-    """A column name typed or picked from ``options`` (an input's columns)."""
+    """A column name typed or picked from ``options`` (an input's columns). With ``append``, the
+    field holds one name per line and a pick adds a line; ``field_options`` go to its TextRow."""
 
     options = ListProperty([])
 
     __events__ = ("on_commit",)
 
-    def __init__(self, hint: str, **kwargs: Any) -> None:
+    def __init__(self, hint: str, append: bool = False, field_options: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.field = TextRow(hint=hint)
+        self.append = append
+        self.field = TextRow(hint=hint, **dict(field_options or {}))
         self.field.bind(on_commit=lambda _w, text: self.dispatch("on_commit", text))
         self.ids.holder.add_widget(self.field)
+        if append:
+            self.ids.pick.icon = "playlist-plus"
         self._menu: AppMenu | None = None
 
     def on_commit(self, text: str) -> None:
@@ -233,10 +240,22 @@ class ColumnPickRow(MDBoxLayout):
     def text(self) -> str:
         return self.field.text
 
+    def listed(self) -> list[str]:
+        """The names in the field, one per line (or comma separated)."""
+        return [part.strip() for line in self.field.text.splitlines() for part in line.split(",") if part.strip()]
+
+    def offered(self) -> list[str]:
+        """What the menu offers: every option, or (appending) those not listed yet."""
+        if not self.append:
+            return list(self.options)
+        taken = set(self.listed())
+        return [name for name in self.options if name not in taken]
+
     def open_menu(self) -> None:
-        if not self.options:
+        offered = self.offered()
+        if not offered:
             return
-        items = [{"text": name, "on_release": (lambda n=name: self.pick(n))} for name in self.options]
+        items = [{"text": name, "on_release": (lambda n=name: self.pick(n))} for name in offered]
         self._menu = AppMenu(caller=self.ids.pick, items=items, position="bottom")
         self._menu.open()
 
@@ -244,5 +263,9 @@ class ColumnPickRow(MDBoxLayout):
         if self._menu is not None:
             self._menu.dismiss()
             self._menu = None
-        self.field.text = name
+        if self.append:
+            names = self.listed()
+            self.field.text = "\n".join(names if name in names else [*names, name])
+        else:
+            self.field.text = name
         self.field.commit()

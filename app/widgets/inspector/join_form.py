@@ -22,7 +22,7 @@ from kivymd.uix.label import MDLabel
 
 from app.kvload import load_kv
 from app.widgets.inspector.ai_section import hide_ai, mount_ai
-from app.widgets.inspector.fields import CodeRow, DropdownRow, FieldBase, SamplePreview, SegmentRow, TextRow
+from app.widgets.inspector.fields import CodeRow, DropdownRow, FieldBase, SamplePreview, SegmentRow
 from app.widgets.inspector.form_base import NodeForm
 from app.widgets.inspector.input_columns import ColumnChips, ColumnPickRow, InputColumns
 from app.widgets.inspector.transformer_form import references_help, try_on_sample
@@ -140,6 +140,10 @@ class JoinForm(NodeForm):
     def _offer_columns(self) -> None:
         for card in getattr(self, "cards", []):
             card.offer_columns()
+        keep = getattr(self, "keep", None)
+        if keep is not None:    # every input's columns as <input>.<column>, inputs in order
+            columns = self.columns.columns
+            keep.options = [f"{node_id}.{name}" for node_id in self.input_ids() for name in columns.get(node_id, [])]
 
     def _note_columns(self) -> None:
         if self.columns.state == "loading":
@@ -195,10 +199,12 @@ class JoinForm(NodeForm):
             self.body.add_widget(card)
         self.body.add_widget(MDButton(MDButtonIcon(icon="plus"), MDButtonText(text="Add join"), style="text",
                                       on_release=lambda *_: self.add_join()))
-        self.keep = TextRow(hint="Columns to keep", key="columns", multiline=True,
-                            helper="One per line as <input>.<column>; empty keeps every column")
+        self.keep = ColumnPickRow(hint="Columns to keep", append=True, field_options={
+            "key": "columns", "multiline": True,
+            "helper": "One per line as <input>.<column> (add them from the menu); empty keeps every column"})
         self.keep.bind(on_commit=lambda _w, text: self.change(columns=keep_list(text)))
         self.body.add_widget(self.keep)
+        self._offer_columns()
 
     # --- problems ------------------------------------------------------------------------------
     def problem_key(self, field: str, message: str) -> str:
