@@ -7,9 +7,13 @@ a plain ``sqlite3`` connection (the built-ins) and on a workspace connection
 (:func:`engine.workspace.connect`, which registers the exact versions); best of
 :data:`REPEAT` runs each. The built-in's answer is shown beside ours: the point of paying.
 
-Last line: ``ratio_sum=… ratio_group_sum=… ratio_avg=… ratio_int_sum=… ratio_scan=…`` — ours over
-the built-in (1.0 = free); ``ratio_scan`` is the same for a query with no aggregate
-(``count(*)`` with a filter), which must stay ≈ 1.
+Also the pull side: PostgreSQL's ``numeric`` text loaded by the connector's exact loader
+(``plugins/connectors/postgresql.py``) against psycopg's ``FloatLoader`` (what it used
+before), on 1,000,000 cent amounts.
+
+Last line: ``ratio_sum=… ratio_group_sum=… ratio_avg=… ratio_int_sum=… ratio_scan=…
+ratio_numeric_load=…`` — ours over the baseline (1.0 = free); ``ratio_scan`` is a query with
+no aggregate (``count(*)`` with a filter), which must stay ≈ 1.
 """
 
 from __future__ import annotations
@@ -59,6 +63,29 @@ def best(conn: sqlite3.Connection, sql: str) -> tuple[float, object]:
     return min(times), result
 
 
+def loaders() -> float:
+    from psycopg.types.numeric import FloatLoader
+
+    from plugins.connectors.postgresql import _ExactNumericLoader
+
+    rng = random.Random(11)
+    data = [f"{rng.randrange(100_000)}.{rng.randrange(100):02d}".encode() for _ in range(ROWS)]
+    times = {}
+    for cls in (FloatLoader, _ExactNumericLoader):
+        load = cls(1700).load
+        runs = []
+        for _ in range(REPEAT):
+            start = time.perf_counter()
+            for value in data:
+                load(value)
+            runs.append(time.perf_counter() - start)
+        times[cls.__name__] = min(runs)
+    ratio = times["_ExactNumericLoader"] / times["FloatLoader"]
+    print(f"{'numeric load':<12}{times['FloatLoader']:>12.3f}{times['_ExactNumericLoader']:>10.3f}{ratio:>8.2f}"
+          f"   (FloatLoader / exact loader, per 1M values)")
+    return ratio
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "workspace.sqlite"
@@ -74,6 +101,7 @@ def main() -> None:
             print(f"{name:<12}{base_s:>12.3f}{ours_s:>10.3f}{ratios[name]:>8.2f}   {base} / {exact}")
         plain.close()
         ours.close()
+    ratios["numeric_load"] = loaders()
     print(f"\nrows={ROWS}")
     print(" ".join(f"ratio_{name}={ratio:.2f}" for name, ratio in ratios.items()))
 

@@ -8,8 +8,10 @@ holds at all. This module is the one place that decides what such values become.
 
 Storage (:func:`storable`) — per value, never rounding:
 
-* an integral value that fits 64 bits → INTEGER (exact);
-* a value with at most :data:`DOUBLE_DIGITS` (15) significant digits → REAL: every decimal
+* a value written without a decimal point (``100``, a whole ``numeric(20,0)``) that fits
+  64 bits → INTEGER (exact);
+* a value with at most :data:`DOUBLE_DIGITS` (15) significant digits (``100.00`` too) →
+  REAL: every decimal
   with ≤ 15 significant digits survives the trip through the nearest double and back
   (``repr`` gives the same digits), and numbers keep sorting, comparing and computing
   as numbers;
@@ -79,7 +81,7 @@ def storable(value: decimal.Decimal) -> int | float | str:
         return DecimalText(str(value).replace("sNaN", "NaN"))
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    if exponent >= 0 or value == value.to_integral_value():
+    if exponent >= 0:                   # written without a decimal point
         as_int = int(value)
         if _INT64[0] <= as_int <= _INT64[1]:
             return DecimalInt(as_int)
@@ -93,21 +95,13 @@ def storable(value: decimal.Decimal) -> int | float | str:
 
 def from_text(text: str) -> int | float | str:
     """:func:`storable` for a decimal's text as a database spells it (``-123.4500``,
-    ``NaN``, ``Infinity``) — the same answer, without building a Decimal on the common path."""
-    body = text[1:] if text[:1] in "-+" else text
-    whole, _, places = body.partition(".")
-    if not (whole or places).isdigit() or (places and not places.isdigit()) or (whole and not whole.isdigit()):
-        return storable(decimal.Decimal(text))      # NaN, Infinity, an exponent …
-    places = places.rstrip("0")
-    digits = (whole + places).lstrip("0")
-    if not places:
-        number = int(whole or "0")
-        if number <= _INT64[1] or (text[:1] == "-" and number <= -_INT64[0]):
-            return DecimalInt(-number if text[:1] == "-" else number)
-        return DecimalText(text)
-    if len(digits) <= DOUBLE_DIGITS and len(whole.lstrip("0")) < 300 and len(places) - len(digits) < 300:
+    ``NaN``, ``Infinity``) — the same answer, without building a Decimal on the common paths."""
+    if len(text) <= DOUBLE_DIGITS + 1 and "." in text:     # at most 15 digits: the hot path
         return DecimalFloat(text)
-    return DecimalText(text)
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()):
+        number = int(text)
+        return DecimalInt(number) if _INT64[0] <= number <= _INT64[1] else DecimalText(text)
+    return storable(decimal.Decimal(text))
 
 
 def is_decimal_value(value: Any) -> bool:

@@ -382,7 +382,10 @@ def _object_name(*parts: str) -> str:
 class _ExactNumericLoader(Loader):
     """numeric → int, exact float or exact text (:func:`engine.decimals.from_text`)."""
 
-    def load(self, data: Any) -> Any:
+    def load(self, data: Any, _short: int = decimals.DOUBLE_DIGITS + 1,
+             _exact_float: type = decimals.DecimalFloat) -> Any:
+        if len(data) <= _short and b"." in data:       # ≤ 15 digits: the common case, inlined
+            return _exact_float(data)
         return decimals.from_text(bytes(data).decode("ascii"))
 
 

@@ -18,7 +18,8 @@ from engine.io.rows import write_rows
 @pytest.mark.parametrize(("text", "stored", "kind"), [
     ("101794.16", 101794.16, decimals.DecimalFloat),
     ("-0.50", -0.5, decimals.DecimalFloat),
-    ("100.00", 100, decimals.DecimalInt),
+    ("100.00", 100.0, decimals.DecimalFloat),
+    ("100", 100, decimals.DecimalInt),
     ("-9223372036854775808", -(2**63), decimals.DecimalInt),
     ("9223372036854775808", "9223372036854775808", decimals.DecimalText),
     ("123456789012345.6", "123456789012345.6", decimals.DecimalText),       # 16 digits: wider than a double

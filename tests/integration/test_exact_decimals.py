@@ -111,8 +111,8 @@ def test_a_pulled_numeric_column_sums_exactly_in_the_workspace_and_in_the_csv(
         pushed = ws.execute("SELECT total FROM money__pushed").fetchone()[0]
     finally:
         ws.close()
-    assert declared["amount"] == "DECIMAL BLOB"
     assert (repr(total), n) == ("101794.16", len(AMOUNTS))
+    assert declared["amount"] == "DECIMAL BLOB"
     assert mean == float(TOTAL / len(AMOUNTS))
     assert repr(pushed) == "101794.16"
     assert _csv(tmp_path / "total.csv")[1][0] == "101794.16"
