@@ -196,3 +196,26 @@ def test_a_python_transformer_gets_decimal_values(keyring_ready, postgres_server
     assert _pg_rows(server, "SELECT id, doubled FROM doubled ORDER BY id") == \
         [(1, Decimal("2469135780246913578.0246913578")), (2, Decimal(25)), (3, None), (4, SMALL_WIDE * 2),
          (5, Decimal("-2469135780246913578.0246913578"))]
+
+
+def test_a_wide_numeric_lands_exactly_in_mariadb_decimal(
+        keyring_ready, postgres_server, mariadb_server, cli, dagflux_home, tmp_path):
+    from tests.integration.places import add_mariadb, fetch
+
+    server = add_login(postgres_server)
+    _seed(server)
+    assert _add_pg(cli, server).returncode == 0
+    maria = add_mariadb(cli, mariadb_server, "maria")
+    flow = write_workflow(tmp_path, "to_maria", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("src", "data_source", {"source": "connection", "connection": "sales", "table": "ledger"}),
+        _sql("pull", "SELECT * FROM {{ input }}"),
+        node("out", "output", {"connection": "maria", "table": "ledger_copy", "mode": "replace"}),
+    ], [("start", "src"), ("src", "pull"), ("pull", "out")])
+    _run(cli, flow)
+    rows = fetch("mariadb", maria, "SELECT id, v FROM ledger_copy ORDER BY id")
+    assert rows == [(1, WIDE), (2, Decimal("12.5")), (3, None), (4, SMALL_WIDE), (5, NEG_WIDE)]
+    kind = fetch("mariadb", maria, "SELECT data_type FROM information_schema.columns "
+                                   f"WHERE table_name = 'ledger_copy' AND column_name = 'v' "
+                                   f"AND table_schema = '{maria.database}'")
+    assert kind == [("decimal",)]
