@@ -11,10 +11,9 @@ Storage (:func:`storable`) — per value, never rounding:
 * a value written without a decimal point (``100``, a whole ``numeric(20,0)``) that fits
   64 bits → INTEGER (exact);
 * a value with at most :data:`DOUBLE_DIGITS` (15) significant digits (``100.00`` too) →
-  REAL: every decimal
-  with ≤ 15 significant digits survives the trip through the nearest double and back
-  (``repr`` gives the same digits), and numbers keep sorting, comparing and computing
-  as numbers;
+  REAL: every decimal with ≤ 15 significant digits survives the trip through the nearest
+  double and back (``repr`` gives the same digits), and numbers keep sorting, comparing
+  and computing as numbers;
 * anything wider (or ``NaN``/``Infinity``) → TEXT holding the exact digits, without
   exponent (``1234567890123456789.0123456789``).
 
@@ -24,22 +23,25 @@ wide value from being turned into a (rounded) REAL the way a ``NUMERIC`` column 
 ``DECIMAL`` is what DagFlux reads: such a column is copied into PostgreSQL as ``numeric``,
 into MariaDB as ``DECIMAL(65,30)`` and handed to Python code as :class:`decimal.Decimal`.
 
-Aggregates (:func:`register_exact_aggregates`) — on every workspace connection, ``sum``,
-``total`` and ``avg`` (aggregate and window forms) are replaced by versions with SQLite's
-own contract, computed exactly:
+Aggregates (:func:`register_exact_aggregates`) — on every workspace connection (and every
+SQLite-file connection), ``sum`` and ``avg`` (aggregate and window forms) are replaced by
+versions with SQLite's own contract, computed exactly:
 
-* integers only: ``sum`` is an integer; an intermediate result beyond 64 bits is an error
-  (SQLite says "integer overflow"; here the statement fails with an ``OverflowError``
-  named in the message), as the built-in does;
-* with any REAL, each REAL counts as the decimal its shortest ``repr`` spells — the value
-  it was stored from — and the sum is computed in decimal, then returned as the nearest
-  REAL (so ``101794.16``), or as exact TEXT when the exact result needs more than
-  15 significant digits *and* some input was TEXT-stored wide decimal (a wide value stays
-  wide; a sum of REALs is a REAL);
+* integers only: ``sum`` is an integer; an intermediate result beyond 64 bits fails the
+  statement (SQLite says "integer overflow"; Python's sqlite3 reports "user-defined
+  aggregate's 'finalize' method raised error"), never a silent float;
+* each REAL counts as the decimal it was stored from (the fewest places that give the same
+  double back) and is added exactly as a scaled integer; the result is the nearest REAL to
+  the exact sum (``101794.16``) — or exact TEXT when some input was a TEXT-stored wide
+  decimal and the exact sum needs more than 15 significant digits;
+* a REAL that is no short decimal (a computed ``1/3``) is added with Neumaier's
+  compensated summation;
 * TEXT that spells a number counts as that number (``'12'`` as an integer, ``'1.5'``
   exactly); other TEXT and BLOBs count as 0, as in SQLite;
-* ``sum`` of no rows (or only NULLs) is NULL, ``total`` is ``0.0``, ``avg`` is NULL;
-  ``total`` and ``avg`` are always REAL.
+* ``sum`` and ``avg`` of no rows (or only NULLs) are NULL; ``avg`` is always REAL.
+
+``total`` stays SQLite's built-in: a Python aggregate that saw no row can only return NULL,
+and ``total`` must return 0.0 then (``coalesce(sum(x), 0.0)`` is the exact total).
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def as_decimal(value: Any) -> Any:
         return value
 
 
-# --- exact sum / total / avg -------------------------------------------------------------
+# --- exact sum / avg --------------------------------------------------------------------
 
 class _ExactSum:
     """Running state shared by sum and avg (aggregate and window forms).
