@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 import sqlite3
 from typing import Any
 
@@ -114,6 +115,16 @@ def is_decimal_value(value: Any) -> bool:
 def is_exact_decimal(declared: str) -> bool:
     """True for a column declared :data:`EXACT_DECIMAL` (any case and spacing)."""
     return " ".join((declared or "").upper().split()) == EXACT_DECIMAL
+
+
+def is_decimal_declared(declared: str) -> bool:
+    """True for a database's decimal type (``numeric``, ``decimal(38,10)``, ``dec``,
+    ``number``, ``fixed``; any precision, ``unsigned`` or not)."""
+    name = re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split()
+    return len(name) == 1 and name[0] in _DECIMAL_NAMES
+
+
+_DECIMAL_NAMES = ("numeric", "decimal", "dec", "number", "fixed")
 
 
 def as_decimal(value: Any) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import decimal
 import queue
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -102,14 +101,13 @@ def _drain(batches: queue.Queue[Any]) -> None:
 
 
 _NUMERIC_NAMES = dict.fromkeys(("numeric", "decimal", "bool", "boolean"), "number")
-_DECIMAL_NAMES = ("numeric", "decimal", "dec", "number", "fixed")
 
 
 def _column_type(declared: str, rows: list[Row], index: int, into_sqlite: bool) -> str:
     """The source's declared type, unless it says text (or nothing) while the values are
     numbers or bytes — SQLite's loose declarations (``NUM``, none) — then the values' type.
     Decimals: see :func:`transfer`."""
-    if decimals.is_exact_decimal(declared) or _is_decimal_declared(declared):
+    if decimals.is_exact_decimal(declared) or decimals.is_decimal_declared(declared):
         return decimals.EXACT_DECIMAL if into_sqlite else "numeric"
     guess = _declared(rows, index)
     if guess == _DECIMAL:
@@ -119,11 +117,6 @@ def _column_type(declared: str, rows: list[Row], index: int, into_sqlite: bool) 
     family = map_declared_type(declared, _NUMERIC_NAMES, integer="number", real="number", blob="blob",
                                text="text")
     return guess if family == "text" and guess != "TEXT" else declared
-
-
-def _is_decimal_declared(declared: str) -> bool:
-    name = re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split()
-    return bool(name) and name[0] in _DECIMAL_NAMES and len(name) == 1
 
 
 _DECIMAL = "decimal"

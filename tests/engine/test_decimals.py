@@ -156,3 +156,45 @@ def test_python_rows_with_decimals_are_stored_exactly(conn):
     assert workspace.columns(conn, "out") == [("v", "DECIMAL BLOB")]
     assert conn.execute("SELECT v FROM out").fetchall() == [(0.1,), ("2469135780246913578.0246913578",), (3,)]
     assert decimals.as_decimal(0.1) == Decimal("0.1")
+
+
+def test_decimal_type_names_are_recognised():
+    for name in ("numeric", "NUMERIC(38,10)", "decimal(10, 2)", "decimal(10,2) unsigned", "dec", "fixed(5,1)"):
+        assert decimals.is_decimal_declared(name), name
+    for name in ("", "NUM", "double precision", "integer", "numrange", "DECIMAL BLOB"):
+        assert not decimals.is_decimal_declared(name), name
+
+
+class _Runtime:
+    def __init__(self, db):
+        self.db = db
+
+    def connector(self, _id):
+        return self.db
+
+
+class _Table(_Source):
+    def table_exists(self, table):
+        return True
+
+    def sample(self, table, limit):
+        return ["id", "v"], self.rows[:limit]
+
+    def list_fields(self, table):
+        return [("id", "integer"), ("v", "numeric(38,10)")]
+
+
+def test_a_sample_of_a_database_table_keeps_wide_decimals(tmp_path):
+    """"Try on sample" copies a database table's first rows into the sample cache: a wide
+    numeric keeps its digits there, and the column says it is a decimal."""
+    from types import SimpleNamespace
+
+    from engine.workers.sample_cache import SampleCache, _copy_source
+
+    wide = decimals.from_text("1234567890123456789.0123456789")
+    state = SimpleNamespace(runtime=_Runtime(_Table([(1, wide), (2, decimals.from_text("12.5"))])))
+    with SampleCache(tmp_path / "try-samples.sqlite") as cache:
+        _copy_source(state, cache, {"source": "connection", "connection": "db", "table": "t"}, "copy", 10, "T")
+        assert workspace.columns(cache.conn, "copy")[1] == ("v", "DECIMAL BLOB")
+        assert cache.conn.execute("SELECT v FROM copy ORDER BY id").fetchall() == \
+            [("1234567890123456789.0123456789",), (12.5,)]
