@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from engine import decimals
 from engine.errors import WorkspaceError
 from engine.private import create_private_file
 
@@ -62,6 +63,7 @@ def connect(path: str | os.PathLike[str], readonly: bool = False) -> sqlite3.Con
             create_private_file(path)  # 0600; SQLite gives its -wal/-shm files the same mode
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        decimals.register_exact_aggregates(conn)   # sum/avg of decimals exact (engine.decimals)
         if not readonly:
             if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
                 # a new workspace gives pages freed by pruning back (engine.history_budget)

@@ -206,6 +206,8 @@ def map_declared_type(declared: str, exact: Mapping[str, str], *, integer: str, 
     fails on a type name.
     """
     name = " ".join(re.sub(r"\(.*?\)", " ", declared or "").lower().replace("unsigned", " ").split())
+    if name == "decimal blob":          # the workspace's exact decimal column (engine.decimals)
+        name = "decimal"
     if name in exact:
         return exact[name]
     if name.endswith("[]") or name.startswith(("interval", "point", "time", "date")):

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from engine import kept, workspace
+from engine import decimals, kept, workspace
 from engine.connectors.base import Columns, Connector, ConnectorError, Row
 from engine.connectors.sqlite_range import out_of_range
 
@@ -150,7 +150,8 @@ def storable_converters(batch: list[Row]) -> list[Any]:
     """Per column, None when sqlite3 stores the driver's values as they are, else a function.
 
     Databases hand back Decimal, date/time, UUID, JSON documents …; SQLite stores
-    numbers, text and bytes. Decided once from the first batch, applied per value.
+    numbers, text and bytes (a Decimal as :func:`engine.decimals.storable` says: never
+    rounded). Decided once from the first batch, applied per value.
     """
     width = len(batch[0])
     out: list[Any] = [None] * width
@@ -168,8 +169,8 @@ def storable_converters(batch: list[Row]) -> list[Any]:
 def _to_storable(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, str, bytes)):
         return value
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
+    if isinstance(value, decimal.Decimal):      # every digit kept: an int, an exact float or text
+        return decimals.storable(value)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (dict, list)):

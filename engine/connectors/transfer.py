@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from engine import decimals
 from engine.connectors.base import Columns, Connector, ConnectorError, Row, map_declared_type
 
 QUEUE_BATCHES = 4
@@ -30,7 +31,13 @@ def transfer(source: Connector, query: str, dest: Connector, table: str, mode: s
     ``declared``: the source columns' declared types (a whole table's
     :meth:`~engine.connectors.base.Connector.list_fields`), which the destination maps to
     its own types; without it (or for a column declared without a type) the type is
-    guessed from the first batch's values."""
+    guessed from the first batch's values.
+
+    Decimals keep every digit (:mod:`engine.decimals`): a column of database decimals (a
+    declared ``numeric``/``decimal``, or values a connector marks as decimals) lands in a
+    SQLite destination (the workspace, a SQLite file) as ``DECIMAL BLOB`` — the declaration
+    that stores each value as given, so a wide value's exact text is never turned into a
+    rounded REAL — and such a column goes to a server as ``numeric``."""
     batches: queue.Queue[Any] = queue.Queue(QUEUE_BATCHES)
     stop = threading.Event()
     reader = threading.Thread(target=_read, args=(source, query, params, batch_size, batches, stop),
@@ -44,7 +51,9 @@ def transfer(source: Connector, query: str, dest: Connector, table: str, mode: s
             raise ConnectorError(f"the query on {source.name} returned no result set")
         names, rows = first
         types = dict(declared or ())
-        columns: Columns = [(name, _column_type(types.get(name, ""), rows, i)) for i, name in enumerate(names)]
+        into_sqlite = dest.dialect == "sqlite"
+        columns: Columns = [(name, _column_type(types.get(name, ""), rows, i, into_sqlite))
+                            for i, name in enumerate(names)]
         if mode == "temporary":
             return dest.write_temporary(table, columns, _rest(rows, batches))
         return dest.write(table, columns, _rest(rows, batches), mode)
@@ -94,10 +103,15 @@ def _drain(batches: queue.Queue[Any]) -> None:
 _NUMERIC_NAMES = dict.fromkeys(("numeric", "decimal", "bool", "boolean"), "number")
 
 
-def _column_type(declared: str, rows: list[Row], index: int) -> str:
+def _column_type(declared: str, rows: list[Row], index: int, into_sqlite: bool) -> str:
     """The source's declared type, unless it says text (or nothing) while the values are
-    numbers or bytes — SQLite's loose declarations (``NUM``, none) — then the values' type."""
+    numbers or bytes — SQLite's loose declarations (``NUM``, none) — then the values' type.
+    Decimals: see :func:`transfer`."""
+    if decimals.is_exact_decimal(declared) or decimals.is_decimal_declared(declared):
+        return decimals.EXACT_DECIMAL if into_sqlite else "numeric"
     guess = _declared(rows, index)
+    if guess == _DECIMAL:
+        return decimals.EXACT_DECIMAL if into_sqlite else "numeric"
     if not declared:
         return guess
     family = map_declared_type(declared, _NUMERIC_NAMES, integer="number", real="number", blob="blob",
@@ -105,19 +119,46 @@ def _column_type(declared: str, rows: list[Row], index: int) -> str:
     return guess if family == "text" and guess != "TEXT" else declared
 
 
+_DECIMAL = "decimal"
+
+
 def _declared(rows: list[Row], index: int) -> str:
-    """A declared type from the first non-null value of the first batch."""
+    """A declared type from the first non-null value of the first batch — or ``decimal``
+    when a value of the batch is a database decimal, or TEXT spelling an exact number among
+    numbers (a decimal column of the workspace after ``CREATE TABLE … AS``, which keeps no
+    declared type)."""
+    found = "TEXT"
+    first = True
+    numbers = texts = False
     for row in rows:
         value = row[index]
         if value is None:
             continue
-        if isinstance(value, bool) or isinstance(value, int):
-            return "INTEGER"
-        if isinstance(value, float):
-            return "REAL"
-        if isinstance(value, decimal.Decimal):
-            return "NUMERIC"
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return "BLOB"
-        return "TEXT"
+        if decimals.is_decimal_value(value):
+            return _DECIMAL
+        kind = _kind(value)
+        if first:
+            found, first = kind, False
+        numbers = numbers or kind in ("INTEGER", "REAL")
+        if kind == "TEXT":
+            if not _is_number_text(value):
+                return found
+            texts = True
+    return _DECIMAL if numbers and texts else found
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool) or isinstance(value, int):
+        return "INTEGER"
+    if isinstance(value, float):
+        return "REAL"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "BLOB"
     return "TEXT"
+
+
+def _is_number_text(value: Any) -> bool:
+    try:
+        return decimal.Decimal(str(value)).is_finite()
+    except decimal.InvalidOperation:
+        return False

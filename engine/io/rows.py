@@ -7,7 +7,8 @@ Used for a Python skill's output and for the rows a trigger delivers. Rules:
   does; a key a row lacks is NULL.
 * A column's declared type comes from its first non-null value in the batch that
   introduced it: INTEGER (int, bool), REAL (float), TEXT (str; dict/list/tuple as
-  JSON; date/time as ISO 8601), BLOB (bytes); a column all NULL in that batch gets no
+  JSON; date/time as ISO 8601), BLOB (bytes), ``DECIMAL BLOB`` (Decimal, stored without
+  rounding as :func:`engine.decimals.storable` says); a column all NULL in that batch gets no
   declared type. bool is stored as 0/1. Any other value type is an error naming its
   row and column — never a silent ``str()``.
 * Each batch is written in its own short :func:`engine.workspace.write_transaction`.
@@ -16,13 +17,14 @@ Used for a Python skill's output and for the rows a trigger delivers. Rules:
 from __future__ import annotations
 
 import datetime
+import decimal
 import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine import workspace
+from engine import decimals, workspace
 from engine.errors import NodeError
 from engine.sql import fold_ident
 from engine.workspace import quote_ident
@@ -116,6 +118,8 @@ def _new_columns(cells: list[dict[str, tuple[str, Any]]],
 
 
 def _declared_type(value: int | float | str | bytes) -> str:
+    if decimals.is_decimal_value(value):
+        return decimals.EXACT_DECIMAL
     return {int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}[type(value)]
 
 
@@ -137,10 +141,12 @@ def _storable(value: Any, where: str) -> int | float | str | bytes | None:
         return bytes(value)
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
+    if isinstance(value, decimal.Decimal):      # every digit kept (engine.decimals)
+        return decimals.storable(value)
     if isinstance(value, (dict, list, tuple)):
         return _json_text(value, where)
     raise NodeError(f"{where}: a {type(value).__name__} cannot be stored; "
-                    f"convert it to str, int, float, bool, bytes, dict or list")
+                    f"convert it to str, int, float, bool, bytes, Decimal, dict or list")
 
 
 def _json_text(value: Any, where: str) -> str:

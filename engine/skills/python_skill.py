@@ -7,7 +7,9 @@ fresh worker process that is discarded afterwards. The worker calls, in order:
 
 User code
     defines ``def transform(rows):``. ``rows`` is an iterator of dicts (column →
-    value), one per input row, read lazily; the function returns an iterable of
+    value), one per input row, read lazily; a decimal column (declared ``DECIMAL BLOB``,
+    :mod:`engine.decimals`: a database ``numeric`` pulled into the workspace) gives
+    :class:`decimal.Decimal` values with every digit; the function returns an iterable of
     dicts (a list, any iterable) or is a generator that yields them.
 
 Output table (:func:`run_transform`)
@@ -16,7 +18,8 @@ Output table (:func:`run_transform`)
       case, as SQLite does; a key a row lacks is NULL.
     * A column's declared type comes from its first non-null value in the batch
       that introduced it: INTEGER (int, bool), REAL (float), TEXT (str, dict/list/
-      tuple as JSON, date/time as ISO 8601), BLOB (bytes); a column that is all
+      tuple as JSON, date/time as ISO 8601), BLOB (bytes), ``DECIMAL BLOB``
+      (:class:`decimal.Decimal`, stored exactly as :mod:`engine.decimals` says); a column that is all
       NULL in that batch gets no declared type and stores later values as given.
       bool is stored as 0/1. Any other value type is an error naming its row and
       column — never a silent ``str()``.
@@ -66,7 +69,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from engine import workspace
+from engine import decimals, workspace
 from engine.errors import NodeError
 from engine.io.rows import RowWriter
 from engine.skills import sandbox_fs
@@ -261,8 +264,10 @@ def run_transform(fn: Callable[..., Any], conn: sqlite3.Connection, lease: works
     reader = _open_reader(conn, label)
     try:
         cursor = _select_all(reader, input_table, label)
+        exact = [name for name, declared in workspace.columns(reader, input_table)
+                 if decimals.is_exact_decimal(declared)]
         try:
-            _write_all(fn, cursor, writer, batch_size, label)
+            _write_all(fn, cursor, writer, batch_size, label, exact)
         finally:
             cursor.close()
         if writer.count == 0:
@@ -273,8 +278,11 @@ def run_transform(fn: Callable[..., Any], conn: sqlite3.Connection, lease: works
 
 
 def _write_all(fn: Callable[..., Any], cursor: sqlite3.Cursor, writer: RowWriter,
-               batch_size: int, label: str) -> None:
-    output = _output_rows(fn, _input_rows(cursor, batch_size, label), label)
+               batch_size: int, label: str, exact: list[str] = ()) -> None:
+    rows = _input_rows(cursor, batch_size, label)
+    if exact:       # decimal columns (declared DECIMAL BLOB) reach user code as Decimal
+        rows = _with_decimals(rows, exact)
+    output = _output_rows(fn, rows, label)
     try:
         while batch := list(itertools.islice(output, batch_size)):
             writer.write(batch)
@@ -307,6 +315,13 @@ def _input_rows(cursor: sqlite3.Cursor, batch_size: int, label: str) -> Iterator
             return
         for values in chunk:
             yield dict(zip(names, values, strict=True))
+
+
+def _with_decimals(rows: Iterator[dict[str, Any]], names: list[str]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        for name in names:
+            row[name] = decimals.as_decimal(row[name])
+        yield row
 
 
 def _output_rows(fn: Callable[..., Any], rows: Iterator[dict[str, Any]],

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import workspace
+from engine import decimals, workspace
 from engine.errors import DagfluxError
 from engine.model.secret_placement import misplaced_secrets
 from engine.plugin_api import PREVIEW_RUN, InputTable, NodeContext
@@ -226,7 +226,8 @@ def _copy_source(state: Any, cache: SampleCache, config: Mapping[str, Any], own:
             raise DagfluxError(f"connection '{db.name}' has no table '{table}'")
         names, rows = db.sample(table, sample)
         declared = dict(db.list_fields(table))
-        columns = [(n, declared.get(n, "")) for n in names]
+        columns = [(n, decimals.EXACT_DECIMAL if decimals.is_decimal_declared(declared.get(n, ""))
+                    else declared.get(n, "")) for n in names]      # every digit kept (engine.decimals)
         kind = f"table in {db.name}"
     _create(cache, own, columns, rows)
     return Entry(own, len(rows), None, f"a {len(rows):,}-row sample of {label} ({kind} '{table}')")

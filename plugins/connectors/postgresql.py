@@ -12,9 +12,11 @@ Guarantees:
   server text that is passed on has those values replaced by ``***``. The driver
   exception is not chained (it carries the connection parameters).
 * **Plain values.** Rows hold only ``int``, ``float``, ``bool``, ``str``, ``bytes`` and
-  ``None``: ``numeric`` becomes a ``float`` (as SQLite would store it) and every other
-  type (dates, json, uuid, arrays …) PostgreSQL's text for it, so rows can go
-  straight into SQLite or msgpack. Booleans are written as 1/0, which boolean,
+  ``None``: ``numeric`` becomes what :mod:`engine.decimals` stores it as — an ``int``, a
+  ``float`` that spells it exactly (≤ 15 significant digits), or its exact text —
+  marked (``DecimalInt``/``DecimalFloat``/``DecimalText``, subclasses of those types) so a
+  pull declares the column a decimal; every other type (dates, json, uuid, arrays …)
+  PostgreSQL's text for it, so rows can go straight into SQLite or msgpack. Booleans are written as 1/0, which boolean,
   integer and text columns all accept.
 * **Streaming reads.** :meth:`read_batches` uses a server-side cursor and
   ``fetchmany``, so memory holds one batch; it yields at least one (possibly empty)
@@ -39,10 +41,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.adapt import Dumper
-from psycopg.types.numeric import FloatLoader
+from psycopg.adapt import Dumper, Loader
 from psycopg.types.string import TextLoader
 
+from engine import decimals
 from engine.connectors.base import (
     WRITE_MODES,
     Columns,
@@ -61,7 +63,7 @@ IDLE_CHECK_S = 60.0                             # a pooled connection idle this 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 STAGING_PREFIX = "_dfstage_"
 _HIDDEN = "***"
-# Types whose psycopg Python value is already plain; numeric becomes float, everything else text.
+# Types whose psycopg Python value is already plain; numeric is exact (engine.decimals), the rest text.
 _PLAIN_TYPES = {"bool", "int2", "int4", "int8", "oid", "float4", "float8", "text", "varchar", "bpchar",
                 "name", '"char"', "bytea"}
 
@@ -377,12 +379,22 @@ def _object_name(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' if ("." in p or '"' in p) else p for p in parts)
 
 
+class _ExactNumericLoader(Loader):
+    """numeric → int, exact float or exact text (:func:`engine.decimals.from_text`)."""
+
+    def load(self, data: Any, _short: int = decimals.DOUBLE_DIGITS + 1,
+             _exact_float: type = decimals.DecimalFloat) -> Any:
+        if len(data) <= _short and b"." in data:       # ≤ 15 digits: the common case, inlined
+            return _exact_float(data)
+        return decimals.from_text(bytes(data).decode("ascii"))
+
+
 def _load_as_text(connection: psycopg.Connection[Any]) -> None:
-    """Return numeric as float and every other non-plain type (and every array) as
-    PostgreSQL's text for it."""
+    """Return numeric exactly (:class:`_ExactNumericLoader`) and every other non-plain type
+    (and every array) as PostgreSQL's text for it."""
     for info in psycopg.postgres.types:
-        if info.name == "numeric":  # a number stays a number (a float, as SQLite would store it)
-            connection.adapters.register_loader(info.oid, FloatLoader)
+        if info.name == "numeric":  # a number stays a number, with every digit it has
+            connection.adapters.register_loader(info.oid, _ExactNumericLoader)
         elif info.name not in _PLAIN_TYPES:
             connection.adapters.register_loader(info.oid, TextLoader)
         if info.array_oid:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine import decimals
 from engine.connectors.base import WRITE_MODES, Columns, Connector, ConnectorError, FieldSpec, Row, split_qualified
 from engine.connectors.sqlite_range import out_of_range
 from engine.sql import guard
@@ -90,6 +91,7 @@ class SQLiteFileConnector(Connector):
             self._connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                                check_same_thread=False)
             self._guard = guard.bind_to_file(self._connection)  # no ATTACH to other files
+            decimals.register_exact_aggregates(self._connection)  # exact sum/avg (engine.decimals)
         return self._connection
 
     # --- operations ----------------------------------------------------------------

@@ -15,22 +15,29 @@ Guarantees:
   at most :data:`QUEUE_BATCHES` batches, so memory does not grow with the table.
 * **Kinds without a scan** for servers that enforce column types (PostgreSQL, MariaDB):
   a column's kind comes from its declared type — integers and booleans → integer,
-  floating point and numeric/decimal → real (the connectors hand numerics back as
-  floats), binary types → blob, anything else (text, dates, json, uuid …) → text, which is
-  the server's text for the value. A SQLite file types values per row, so there the
-  column's storage classes are scanned once in SQLite, as for a workspace table.
+  floating point and numeric/decimal → real, binary types → blob, anything else (text,
+  dates, json, uuid …) → text, which is the server's text for the value. A SQLite file
+  types values per row, so there the column's storage classes are scanned once in SQLite,
+  as for a workspace table.
 * ``declared`` is the SQLite type of that kind (``INTEGER``, ``REAL``, ``TEXT``, ``BLOB``)
   for a server, the file's own declared type for a SQLite file.
 * Booleans become 1/0, as the workspace stores them (cast by the server in the ``SELECT``).
+* **Decimals keep every digit** (:mod:`engine.decimals`): PostgreSQL hands a ``numeric``
+  back as an int, a float that spells it exactly, or its exact text. A column declared
+  ``numeric(p,s)`` with p ≤ 15 can only hold the first two and stays *real*; a wider or
+  unconstrained ``numeric`` may hold values no double holds, so its kind is *text* and
+  every value is written as its exact digits (``101794.16``, never a rounded double).
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+from engine import decimals
 from engine.connectors.base import Connector, map_declared_type
 from engine.io.writers._source import BLOB, INTEGER, REAL, TEXT, Column, _kind
 
@@ -42,6 +49,25 @@ _EXACT_KINDS = {
     **dict.fromkeys(("numeric", "decimal", "money", "double precision", "float4", "float8"), REAL),
     **dict.fromkeys(("bytea", "binary", "varbinary", "tinyblob", "mediumblob", "longblob"), BLOB),
 }
+
+
+def _wide_numeric(declared: str) -> bool:
+    """``numeric`` without a precision, or with more than 15 digits (see the module doc)."""
+    match = re.fullmatch(r"\s*(numeric|decimal)\s*(?:\(\s*(\d+)\s*(?:,\s*\d+\s*)?\))?\s*", declared or "",
+                         re.IGNORECASE)
+    return bool(match) and (match.group(2) is None or int(match.group(2)) > decimals.DOUBLE_DIGITS)
+
+
+def _as_exact_text(rows: list[tuple], columns: list[int]) -> list[tuple]:
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in columns:
+            value = values[i]
+            if value is not None and not isinstance(value, str):
+                values[i] = repr(float(value)) if isinstance(value, float) else str(int(value))
+        out.append(tuple(values))
+    return out
 
 
 def kind_of_declared(declared: str) -> str:
@@ -61,8 +87,13 @@ class ConnectorTableSource:
         if connector.dialect == "sqlite":
             self.declared = server_declared
             self._columns: list[Column] | None = None
+            self._exact_text = []
         else:
             kinds = [kind_of_declared(declared) for _, declared in server_declared]
+            self._exact_text = [i for i, (_, declared) in enumerate(server_declared)
+                                if connector.dialect == "postgresql" and _wide_numeric(declared)]
+            for i in self._exact_text:
+                kinds[i] = TEXT
             self.declared = [(name, kind.upper()) for name, kind in zip(self.names, kinds, strict=True)]
             self._columns = [Column(name, kind.upper(), kind, frozenset({kind}))
                              for name, kind in zip(self.names, kinds, strict=True)]
@@ -88,7 +119,7 @@ class ConnectorTableSource:
             while (item := pending.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield _as_exact_text(item, self._exact_text) if self._exact_text else item
         finally:
             self.close()
 

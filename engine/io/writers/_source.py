@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from engine import decimals
 from engine.errors import NodeError, WorkspaceError
 from engine.workspace import columns as declared_columns
 from engine.workspace import quote_ident
@@ -120,7 +121,10 @@ def _kind(declared: str, storage: frozenset[str]) -> str:
 
 
 def declared_kind(declared: str) -> str:
-    """SQLite's affinity rules, reduced to our four kinds (NUMERIC and none → TEXT)."""
+    """SQLite's affinity rules, reduced to our four kinds (NUMERIC and none → TEXT); a
+    decimal column (``DECIMAL BLOB``, :mod:`engine.decimals`) is REAL."""
+    if decimals.is_exact_decimal(declared):
+        return REAL
     upper = declared.upper()
     if "INT" in upper:
         return INTEGER
