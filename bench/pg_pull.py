@@ -6,6 +6,9 @@ workspace (WAL, write lease, batches), with fetching and inserting overlapped.
 Floor: psycopg ``COPY … TO STDOUT`` read and discarded, plus a stdlib ``sqlite3``
 ``executemany`` of the same rows in one transaction — the two costs added.
 
+Also shown (not in the ratio): the connector's read alone, which says how much of the engine's
+time is the driver building Python rows (the floor's COPY builds none).
+
 Starts its own throw-away PostgreSQL server (like the test fixture) and needs no
 keychain. Last line: ``rows_per_s=… ratio_vs_floor=…`` (target ratio ≥ 0.8).
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.pull_common import engine_pull, floor_insert  # noqa: E402
+from bench.pull_common import engine_fetch, engine_pull, floor_insert  # noqa: E402
 
 ROWS = 1_000_000
 
@@ -75,9 +78,11 @@ def main() -> None:
             seed(server)
             floor_copy, insert_s = floor(server, home)
             engine_s = engine_path(server, home)
+            fetch_s = engine_fetch("postgresql", server.settings(), ROWS)
     floor_s = floor_copy + insert_s
     print(f"PostgreSQL → workspace, {ROWS:,} rows × 8 columns")
     print(f"  engine (connector → transfer → workspace): {engine_s:.2f} s  ({ROWS / engine_s:,.0f} rows/s)")
+    print(f"    of which the connector's read alone (fetchmany, rows built and dropped): {fetch_s:.2f} s")
     print(f"  floor: COPY TO STDOUT {floor_copy:.2f} s + sqlite3 executemany {insert_s:.2f} s = {floor_s:.2f} s")
     print(f"rows_per_s={ROWS / engine_s:.0f} ratio_vs_floor={floor_s / engine_s:.3f}")
 

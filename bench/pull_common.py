@@ -31,6 +31,23 @@ def engine_pull(connector_type: str, settings: dict, home: Path, expected: int) 
     return elapsed
 
 
+def engine_fetch(connector_type: str, settings: dict, expected: int) -> float:
+    """Seconds for the connector's streaming read alone (the rows built and dropped): the
+    part of :func:`engine_pull` spent in the driver, shown to say where the time goes."""
+    from engine.plugins import load_registry
+
+    registry = load_registry()    # held: the plugins' modules are cleared when it is freed
+    source = registry.connectors[connector_type]("bench", "bench", settings)
+    try:
+        started = time.perf_counter()
+        count = sum(len(rows) for _names, rows in source.read_batches("SELECT * FROM big", (), 20_000))
+        elapsed = time.perf_counter() - started
+    finally:
+        source.close()
+    assert count == expected, count
+    return elapsed
+
+
 def floor_insert(home: Path, rows: list[tuple]) -> float:
     """Seconds for a stdlib ``sqlite3`` ``executemany`` of ``rows`` (8 columns) in one WAL transaction."""
     db = sqlite3.connect(home / "floor.sqlite")

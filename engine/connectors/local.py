@@ -15,6 +15,7 @@ from typing import Any
 
 from engine import decimals, kept, workspace
 from engine.connectors.base import Columns, Connector, ConnectorError, Row
+from engine.connectors.bulk_insert import insert_rows
 from engine.connectors.sqlite_range import out_of_range
 
 LOCAL = "workspace"
@@ -126,9 +127,8 @@ class WorkspaceConnector(Connector):
             self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.quote_ident(table)}")
 
     def _insert_all(self, table: str, columns: Columns, batches: Iterable[list[Row]]) -> int:
-        marks = ", ".join("?" * len(columns))
         names = ", ".join(self.quote_ident(n) for n, _ in columns)
-        sql = f"INSERT INTO {self.quote_ident(table)} ({names}) VALUES ({marks})"
+        head = f"INSERT INTO {self.quote_ident(table)} ({names}) VALUES"
         count, convert = 0, None
         for batch in batches:
             if not batch:
@@ -138,7 +138,7 @@ class WorkspaceConnector(Connector):
             rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
             try:
                 with workspace.write_transaction(self.conn, self.lease):
-                    self.conn.executemany(sql, rows)
+                    insert_rows(self.conn, head, len(columns), rows)
             except OverflowError:
                 raise out_of_range(f"workspace table \"{table}\"", [n for n, _ in columns], rows) or \
                     ConnectorError(f"workspace table \"{table}\": a value is too large to store") from None

@@ -95,15 +95,30 @@ def test_csv_fast_path_nulls_and_crlf_at_any_block_boundary(ws, tmp_path, monkey
     assert rows(ws) == [(None, 1, "x"), (2, None, "y"), (3, 2, None), (None, 4, "z"), (5, 5, None)]
 
 
-def test_null_markers_cost_only_in_the_columns_that_hold_them(ws, tmp_path):
-    path = write(tmp_path, "n.csv", "a,b,c\n1,,x\n2,5,y\n")
+def test_csv_null_markers_become_null_before_sql(ws, tmp_path):
+    """The reader replaces CSV null markers by None itself: the INSERTs bind plain values."""
+    path = write(tmp_path, "n.csv", "a,b,c\n1,,x\n2,5,y\nNA,6,N/A\n")
     statements: list[str] = []
     ws[0].set_trace_callback(statements.append)
     load(ws, path)
     ws[0].set_trace_callback(None)
     inserts = [s for s in statements if s.startswith("INSERT")]
-    assert inserts and all(s.count("CASE") == 1 for s in inserts)
-    assert rows(ws) == [(1, None, "x"), (2, 5, "y")]
+    assert inserts and not any("CASE" in s or "nullif" in s for s in inserts)
+    assert rows(ws) == [(1, None, "x"), (2, 5, "y"), (None, 6, None)]
+
+
+@pytest.mark.parametrize("every", [2, 3, 50, 997])
+def test_csv_null_markers_frequent_or_rare_never_count_as_zero(ws, tmp_path, every):
+    """'NA' in a number column, dense (one list pass) or sparse (a jump to each one), is NULL:
+    the average is that of the numbers alone, and a text column's 'NA' is NULL too."""
+    lines = [f"{'NA' if i % every == 0 else i},{'NA' if i % every == 1 else 'k'}" for i in range(6000)]
+    path = write(tmp_path, "m.csv", "n,t\n" + "\n".join(lines) + "\n")
+    load(ws, path)
+    numbers = [i for i in range(6000) if i % every]
+    conn = ws[0]
+    assert conn.execute("SELECT count(n), avg(n), count(t) FROM t").fetchone() == (
+        len(numbers), sum(numbers) / len(numbers), sum(1 for i in range(6000) if i % every != 1))
+    assert conn.execute("SELECT count(*) FROM t WHERE n = 'NA' OR t = 'NA'").fetchone() == (0,)
 
 
 def test_csv_fast_path_matches_the_csv_module(ws, tmp_path, monkeypatch):

@@ -12,10 +12,11 @@ Speed comes from three choices, each measured with ``bench/import_csv.py``:
 * one ``INSERT … VALUES (…), (…), …`` statement carries many rows, so the per-statement
   cost of ``executemany`` is paid once per few hundred rows and each SQLite step runs
   long enough (with the GIL released) for the reader thread to parse meanwhile;
-* null markers are applied in SQL (``?7 IN (markers)`` on a numbered parameter, bound once;
-  ``nullif`` for a single marker), and only to the columns of a batch that
-  hold one: the reader may say which (CSV finds them in its own thread, starting from a
-  substring test on the raw text), else C-level ``in`` scans of the batch decide.
+* null markers cost nothing here when the reader has replaced them by ``None`` already (CSV
+  does, in its own thread, with :func:`markers_to_none` for the markers a substring test on
+  the raw text could not rule out; its batches say ``null_columns=()``). For other readers
+  they are applied in SQL (a ``CASE`` on a numbered parameter, bound once; ``nullif`` for a
+  single marker), and only to the columns of a batch that hold one (C-level scans decide).
 
 The declared types are the inferred ones unless the user chose them (``columns``,
 ``all_text``: :class:`~._options.TypeChoice`). Every identifier is quoted with
@@ -26,7 +27,7 @@ doubled. The caller holds the write transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,28 @@ def columns_with_markers(values: list[Any], ncols: int, markers: Sequence[str]) 
     # One slice per column and one hash lookup per value (in C): with the eight default
     # markers, about 7x faster than one list scan per marker.
     return tuple(i for i in range(ncols) if not wanted.isdisjoint(values[i::ncols]))
+
+
+def markers_to_none(values: list[Any], markers: Iterable[str]) -> None:
+    """Replace every value of ``values`` that equals one of ``markers`` by ``None``, in place.
+
+    Exact text equality, as the SQL ``CASE`` of :meth:`TableSink._row` tests, in every
+    column. Per marker, C-level ``index`` jumps from one occurrence to the next (one scan of
+    the list in all); a marker more frequent than one value in eight switches to one ``map``
+    of a dict's ``get`` over the list (``get(v, v)`` is ``None`` for the marker, ``v``
+    otherwise). No hashing of every value and no Python-level call per value.
+    """
+    for marker in markers:
+        index, at, budget = values.index, -1, len(values) // 8
+        try:
+            while budget:
+                at = index(marker, at + 1)
+                values[at] = None
+                budget -= 1
+        except ValueError:
+            continue
+        get = {marker: None}.get          # a frequent marker: the rest in one pass
+        values[:] = map(get, values, values)
 
 
 def _sql_literal(text: str) -> str:

@@ -33,7 +33,7 @@ from typing import IO, Any
 from engine.errors import NodeError
 from engine.io import columns as colmod
 from engine.io.readers._options import flag, null_markers
-from engine.io.readers._sink import Batch, columns_with_markers
+from engine.io.readers._sink import Batch, markers_to_none
 from engine.io.readers._text import (
     LINE_LIMIT,
     LineSource,
@@ -142,29 +142,31 @@ class _CsvParser:
     def batches(self) -> Iterator[Batch]:
         first_row = self._read_header()
         values: list[str] = [] if first_row is None else first_row
-        maybe_null = self._has_marker(values)
+        markers = self._markers_in(values)
         # The first batch is the type sample: INFER_ROWS rows, within a memory cap.
         threshold = max(BATCH_VALUES, min(INFER_ROWS * self.ncols, 4 * BATCH_VALUES))
-        for block, block_null in self._values():
+        for block, block_markers in self._values():
             values.extend(block)
-            maybe_null = maybe_null or block_null
+            markers |= block_markers
             if len(values) >= threshold:
                 if not self.types:
                     self._infer(values)
-                yield self._batch(values, maybe_null)
-                values, threshold, maybe_null = [], BATCH_VALUES, False
+                yield self._batch(values, markers)
+                values, threshold, markers = [], BATCH_VALUES, frozenset()
         if not self.types:
             self._infer(values)
-        yield self._batch(values, maybe_null)
+        yield self._batch(values, markers)
 
-    def _batch(self, values: list[str], maybe_null: bool) -> Batch:
-        """A batch that names its columns holding null markers (found here, in the reader
-        thread, and only when the cheap text test could not rule them out)."""
-        nulls = columns_with_markers(values, self.ncols, self.opts.null_values) if maybe_null else ()
-        return Batch(self.columns, self.types, values, len(values) // self.ncols, nulls)
+    def _batch(self, values: list[Any], markers: frozenset[str]) -> Batch:
+        """A batch whose null markers are already ``None``: replaced here, in the reader
+        thread, for the ``markers`` that the cheap tests could not rule out (after type
+        inference, which reads the markers as such), so the writer binds values as they are."""
+        markers_to_none(values, markers)
+        return Batch(self.columns, self.types, values, len(values) // self.ncols, ())
 
-    def _has_marker(self, values: list[str]) -> bool:
-        return bool(self.opts.null_values) and not frozenset(self.opts.null_values).isdisjoint(values)
+    def _markers_in(self, values: list[str]) -> frozenset[str]:
+        """The null markers that are among ``values``."""
+        return frozenset(self.opts.null_values).intersection(values) if self.opts.null_values else frozenset()
 
     def _infer(self, values: list[str]) -> None:
         rows = min(len(values) // self.ncols, INFER_ROWS)
@@ -201,13 +203,13 @@ class _CsvParser:
         return LineSource(self.opts.path, self.stream, pending, first_line, self.opts.line_limit,
                           self.opts.delimiter, self.opts.max_field_chars)
 
-    def _values(self) -> Iterator[tuple[list[str], bool]]:
-        """(flat values, may hold a null marker): fast path first, then the csv module."""
+    def _values(self) -> Iterator[tuple[list[str], frozenset[str]]]:
+        """(flat values, the null markers they may hold): fast path first, then the csv module."""
         pending = yield from self._fast_values()
         if pending is not None:
             yield from self._csv_values(pending)
 
-    def _fast_values(self) -> Generator[tuple[list[str], bool], None, str | None]:
+    def _fast_values(self) -> Generator[tuple[list[str], frozenset[str]], None, str | None]:
         """Yield blocks split in C; return the text to hand to the csv module, or None at EOF."""
         read, rest = self.stream.read, ""
         if self.opts.max_field_chars < BLOCK_CHARS:
@@ -235,8 +237,8 @@ class _CsvParser:
             self.line += len(lines)
             yield split
 
-    def _split_lines(self, lines: list[str], chunk: str) -> tuple[list[str], bool] | None:
-        """(flat values, may hold a null marker) of complete lines, or None when they need
+    def _split_lines(self, lines: list[str], chunk: str) -> tuple[list[str], frozenset[str]] | None:
+        """(flat values, the null markers they may hold) of complete lines, or None when they need
         the csv module. ``chunk`` holds all of ``lines`` but the start of the first."""
         quote, delim, first = self.opts.quote, self.opts.delimiter, lines[0]
         if quote is not None and (quote in chunk or quote in first):
@@ -249,29 +251,30 @@ class _CsvParser:
         if self.ncols == 1:
             if "" in lines or any(delim in line for line in (chunk, first)):
                 return None
-            return lines, self._has_marker(lines)
+            return lines, self._markers_in(lines)
         # One count per line (in C via map) proves every line has ncols fields.
         if set(map(methodcaller("count", delim), lines)) != {self.ncols - 1}:
             return None
         joined = delim.join(lines)
-        return joined.split(delim), self._has_marker_text(joined, delim)
+        return joined.split(delim), self._markers_in_text(joined, delim)
 
-    def _has_marker_text(self, text: str, sep: str) -> bool:
-        """False only when no field of ``text`` (fields separated by ``sep`` alone) can be
-        a null marker.
+    def _markers_in_text(self, text: str, sep: str) -> frozenset[str]:
+        """The null markers that may be a field of ``text`` (fields separated by ``sep``
+        alone): every marker not in it as a substring is ruled out.
 
-        A few substring tests in C, here in the reader thread, instead of comparing
-        every value in the writing thread.
+        A few substring tests in C, here in the reader thread, instead of hashing or
+        comparing every value.
         """
+        found = []
         for marker in self.opts.null_values:
             if marker:
                 if marker in text:
-                    return True
+                    found.append(marker)
             elif sep + sep in text or text.startswith(sep) or text.endswith(sep):
-                return True
-        return False
+                found.append(marker)
+        return frozenset(found)
 
-    def _csv_values(self, pending: str) -> Iterator[tuple[list[str], bool]]:
+    def _csv_values(self, pending: str) -> Iterator[tuple[list[str], frozenset[str]]]:
         base = self.line
         lines = self._lines(pending, first_line=base + 1)
         reader = csv.reader(lines, **self.opts.dialect())
@@ -287,10 +290,10 @@ class _CsvParser:
                                     f"expected {ncols} fields, found {len(row)}")
                 extend(row)
                 if len(values) >= BATCH_VALUES:
-                    yield values, self._has_marker(values)
+                    yield values, self._markers_in(values)
                     values = []
                     extend = values.extend
         except csv.Error as exc:
             raise _csv_error(self.opts, base + lines.consumed, exc) from None
         if values:
-            yield values, self._has_marker(values)
+            yield values, self._markers_in(values)
