@@ -76,8 +76,9 @@ def test_a_good_proposal_is_verified_accepted_and_replays_without_ai(engine, fak
     code = "SELECT customer, total * 2 AS doubled FROM {{ input }} WHERE total >= 100 ORDER BY id"
     with engine.client(timeout=60) as client:
         wf_id = _flow(client, fake, tmp_path / "p")
+        chat = client.call("chats.create", title="shape's chat")["id"]
         result = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="double big totals",
-                             model=scripted(code), session="chat-1", timeout=120)
+                             model=scripted(code), session=chat, timeout=120)
         assert result["status"] == "verified", result
         assert len(result["attempts"]) == 1 and result["proposal"]["code"] == code
         assert result["proposal"]["explanation"] == "It does what was asked."
@@ -94,7 +95,13 @@ def test_a_good_proposal_is_verified_accepted_and_replays_without_ai(engine, fak
         assert accepted["config"] == {"language": "sql", "mode": "new_table", "sql": code}
         saved = next(n for n in client.call("workflows.get", id=wf_id)["nodes"] if n["id"] == "shape")
         assert saved["config"]["sql"] == code
-        assert saved["ai"]["session"] == "chat-1" and saved["ai"]["message_id"] == result["message_id"]
+        assert saved["ai"]["session"] == chat and saved["ai"]["message_id"] == result["message_id"]
+        # the session holds the request and the answer (the proposal, fenced, and its verification)
+        messages = client.call("chats.messages", id=chat)["messages"]
+        assert [(m["role"], m.get("status", "")) for m in messages] == [("user", ""), ("assistant", "complete")]
+        assert messages[0]["content"] == "double big totals"
+        assert f"```sql\n{code}\n```" in messages[1]["content"] and "Ran on the sample" in messages[1]["content"]
+        assert messages[1]["proposal"] == result["id"] and result["session_message"] == messages[1]["id"]
         assert client.call("ai.provenance", workflow_id=wf_id) == {"shape": "generated"}
 
         calls = len(fake.received)
