@@ -89,6 +89,7 @@ class AssistJobs:
                                   error=record.get("error") if record["status"] != "verified" else None,
                                   tokens_in=usage.get("input_tokens"), tokens_out=usage.get("output_tokens"),
                                   proposal=record["id"], proposal_status=record["status"])
+        self.chats.update(session, connection=record.get("connection"), model=record.get("model"))
         record["session_message"] = saved["id"]
         self.service.save(record)
         return record
