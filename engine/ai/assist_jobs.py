@@ -20,6 +20,7 @@ time per node.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,6 +32,7 @@ from engine.errors import DagfluxError
 from engine.messages import Message
 from engine.messages_ai import AiProposalFinished
 
+log = logging.getLogger("dagflux.ai")
 FENCE = {"sql": "sql", "python": "python", "condition": "sql", "rest": "json"}
 MESSAGE_STATUS = {"cancelled": "cancelled"}     # a proposal that failed on the sample is still a complete reply
 
@@ -132,6 +134,10 @@ class AssistJobs:
         except DagfluxError as exc:
             end = AiProposalFinished(call_id=job.call_id, status="error", record={}, error=str(exc),
                                      session_id=session_id)
+        except Exception as exc:  # noqa: BLE001 - the caller must still hear the end, or its panel stays busy
+            log.exception("assistant call %s failed", job.call_id)
+            end = AiProposalFinished(call_id=job.call_id, status="error", record={},
+                                     error=f"internal error in the assistant: {exc}", session_id=session_id)
         finally:
             self._forget(job.call_id)
         if on_event is not None:
