@@ -148,6 +148,7 @@ class _Offline:
 
     def __enter__(self) -> _Offline:
         from engine.ai.assist import AssistService
+        from engine.ai.sessions import ChatStore
         from engine.connectors.service import ConnectionService
         from engine.history import History
         from engine.lock import DataDirLock
@@ -168,6 +169,7 @@ class _Offline:
             panels = NodePanelService(store, history, self.pool, connections)
             self.service = AssistService(store, history, self.pool, connections, panels,
                                          paths.root / "ai" / "proposals")
+            self.chats = ChatStore(paths.chats)
         except BaseException:
             self.lock.release()
             raise
@@ -177,6 +179,12 @@ class _Offline:
         from engine.ai.workflow_proposal import propose_workflow
 
         s = self.service
+        if method == "ai.assist_node" and params.get("session"):    # recorded in the session, as the engine does
+            from engine.ai.assist_jobs import AssistJobs
+
+            return AssistJobs(s, self.chats).run(params["workflow_id"], params["node_id"], params["request"],
+                                                 params["session"], params.get("connection"), params.get("model"),
+                                                 params.get("options"))
         if method == "ai.assist_node":
             return s.assist_node(params["workflow_id"], params["node_id"], params["request"], params.get("session"),
                                  params.get("connection"), params.get("model"), params.get("options"))

@@ -9,7 +9,9 @@ every subscriber):
 * :class:`AiDelta` — a piece of the reply's text, in order, already scrubbed;
 * :class:`AiCallFinished` — exactly one per call, last: its status (``succeeded``,
   ``failed`` or ``cancelled``), the whole text, usage, timing and, in a chat session,
-  the id of the message that recorded it.
+  the id of the message that recorded it;
+* :class:`AiProposalFinished` — the end of a node's assistant call (``ai.assist_start``),
+  with its proposal record.
 """
 
 from __future__ import annotations
@@ -53,10 +55,27 @@ class AiCallFinished(Message):
     message_id: str = ""
 
 
+@message
+@dataclass(frozen=True, kw_only=True)
+class AiProposalFinished(Message):
+    """The end of a node's assistant call ``call_id`` (``ai.assist_start``): ``record`` is the
+    proposal record (``status`` verified / failed / question / cancelled) or, when the call
+    could not run at all, empty with ``error``; ``session_id`` / ``message_id`` name the node
+    chat message that recorded the answer."""
+
+    call_id: str
+    status: str
+    record: dict
+    error: str | None = None
+    session_id: str = ""
+    message_id: str = ""
+
+
 AI_METHODS: dict[str, str] = {
     "ai.call": "{connection, messages, model?, options?}: start an AI call in a worker; returns {call_id}; "
                "AiDelta events then one AiCallFinished reach this connection",
-    "ai.cancel": "{call_id}: stop a call (its worker's HTTP request ends); it finishes as cancelled",
+    "ai.cancel": "{call_id}: stop a call or a node's assistant call (its worker's HTTP request ends); it finishes "
+                 "as cancelled",
     "chats.list": "chat sessions, newest first: id, title, connection, model, message count, tokens",
     "chats.create": "{title?, connection?, model?}: a new empty session",
     "chats.rename": "{id, title}",

@@ -63,7 +63,11 @@ METHODS: dict[str, str] = {
     "tables.page": "{table, connection?, offset, limit, order_by?, descending?, search?}: one page of a result "
                    "table, wherever it lives, optionally sorted by a column and (workspace) filtered by text",
     "ai.assist_node": "{workflow_id, node_id, request, session?, connection?, model?, options?}: a proposal for "
-                      "the node, verified on the sample (status verified / failed / question)",
+                      "the node, verified on the sample (status verified / failed / question); with session, "
+                      "the request and answer are recorded in it",
+    "ai.assist_start": "{workflow_id, node_id, request, call_id, session?, connection?, model?, options?}: "
+                       "ai.assist_node in the background, recorded in the node's chat session; returns "
+                       "{call_id, session_id}; AiDelta events then one AiProposalFinished; ai.cancel stops it",
     "ai.accept_proposal": "{workflow_id, proposal_id}: save a verified proposal as the node's config + provenance",
     "ai.get_proposal": "{proposal_id}: a proposal as it was returned",
     "ai.provenance": "{workflow_id}: {node id: generated | edited} for AI-written nodes",

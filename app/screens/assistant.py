@@ -1,6 +1,6 @@
 """The Assistant screen: chat sessions with an AI provider, and workflows built from a request.
 
-Left, the sessions (``chats.list``: newest first, each with its provider/model and the time
+Left, the sessions (``chats.list``, a recycled list: newest first, each with its provider/model and the time
 of its last message; new, search, and — for the open one — rename and delete). Right, the
 open session's conversation (:mod:`app.screens.assistant_chat`, a recycled list), the
 provider/model picker (a per-session choice: the next message uses it and the history is
@@ -24,6 +24,7 @@ from kivy.app import App
 from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivymd.uix.boxlayout import MDBoxLayout
 from kivymd.uix.screen import MDScreen
 
@@ -53,7 +54,9 @@ def session_matches(session: dict[str, Any], query: str) -> bool:
     return all(w in hay for w in words)
 
 
-class SessionRow(MDBoxLayout):
+class SessionRow(RecycleDataViewBehavior, MDBoxLayout):
+    """One session in the recycled sessions list (only the rows on screen exist)."""
+
     session_id = StringProperty("")
     title = StringProperty("")
     subtitle = StringProperty("")
@@ -88,6 +91,8 @@ class AssistantScreen(MDScreen):
     can_send = BooleanProperty(False)
     tokens_in = NumericProperty(0)
     tokens_out = NumericProperty(0)
+    models = ListProperty([])                # the picked connection's models (connections.objects)
+    models_note = StringProperty("")         # why there is no list: type a model name instead
 
     def __init__(self, **kwargs: Any) -> None:
         load_kv(__file__)
@@ -98,6 +103,7 @@ class AssistantScreen(MDScreen):
         self._stream_key = ""
         self._flush = Clock.create_trigger(self._flush_stream, 0)
         self._menu: AppMenu | None = None
+        self._models: dict[str, list[str]] = {}    # connection id → its models, once listed
         self._stop_listening = self.app.bridge.listen(self._event)
         self.app.bridge.bind(state=self._engine_state)
         for name in ("streaming", "sending", "connection", "draft"):
@@ -162,14 +168,14 @@ class AssistantScreen(MDScreen):
         self._render_sessions()
 
     def _render_sessions(self) -> None:
-        box = self.ids.sessions_box
-        box.clear_widgets()
         types = {c["id"]: c.get("type", "") for c in self.ai_connections}
+        rows = []
         for s in (s for s in self.sessions if session_matches(s, self.query)):
             provider = " · ".join(p for p in (types.get(s.get("connection"), s.get("connection")), s.get("model")) if p)
-            box.add_widget(SessionRow(session_id=s["id"], title=s.get("title") or "New chat",
-                                      subtitle=provider or "no provider yet", when=when_text(s.get("updated_at")),
-                                      selected=s["id"] == self.session_id))
+            rows.append({"session_id": s["id"], "title": s.get("title") or "New chat",
+                         "subtitle": provider or "no provider yet", "when": when_text(s.get("updated_at")),
+                         "selected": s["id"] == self.session_id})
+        self.ids.sessions_list.data = rows
 
     # --- provider / model ------------------------------------------------------------------
     def open_provider_menu(self, caller: Any) -> None:
@@ -191,6 +197,40 @@ class AssistantScreen(MDScreen):
         self.connection = conn_id
         self.model = model if model is not None else str((conn or {}).get("settings", {}).get("model") or "")
         self.provider_text = f"{conn.get('name') or conn['id']} ({conn.get('type')})" if conn else "Choose a provider"
+        self._load_models(conn_id)
+
+    def _load_models(self, conn_id: str) -> None:
+        """The provider's model list (as the Connections form gets it after a good test) for the
+        Model picker; when it cannot be read, the field stays free text and says why."""
+        self.models, self.models_note = self._models.get(conn_id, []), ""
+        if not conn_id or conn_id in self._models or not self.app.bridge.connected:
+            return
+        self.models_note = "Reading the provider's models…"
+
+        def listed(models: list) -> None:
+            self._models[conn_id] = [str(m) for m in models]
+            if self.connection == conn_id:
+                self.models = self._models[conn_id]
+                self.models_note = "" if self.models else "The provider lists no models: type a model name"
+
+        def failed(message: str) -> None:
+            if self.connection == conn_id:
+                self.models, self.models_note = [], f"No model list ({message}): type a model name"
+
+        self.app.bridge.call("connections.objects", id=conn_id, timeout=60, on_result=listed, on_error=failed)
+
+    def open_model_menu(self, caller: Any) -> None:
+        def chosen(model: str) -> None:
+            if self._menu is not None:
+                self._menu.dismiss()
+                self._menu = None
+            self.model = model
+
+        items = [{"text": m, "leading_icon": "check" if m == self.model else "blank",
+                  "on_release": lambda m=m: chosen(m)} for m in self.models]
+        if items:
+            self._menu = AppMenu(caller=caller, items=items, position="bottom", width=dp(300))
+            self._menu.open()
 
 
     # --- sessions ------------------------------------------------------------------------

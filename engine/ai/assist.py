@@ -28,11 +28,13 @@ import itertools
 import json
 import secrets
 from collections.abc import Mapping, Sequence
+from concurrent.futures import CancelledError
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.ai import provenance
+from engine.ai.cancel import CancelToken
 from engine.ai.prompts import repair_message
 from engine.ai.proposal import Proposal, ProposalUnreadable, parse_reply
 from engine.ai.sql_guard import InputRef, SqlRefused, check_condition, check_select
@@ -61,9 +63,12 @@ class AssistService:
     def assist_node(self, workflow_id: str, node_id: str, request: str, session: str | None = None,
                     connection: str | None = None, model: str | None = None,
                     options: Mapping[str, Any] | None = None, stream: str | None = None,
-                    on_event: Any = None) -> dict[str, Any]:
+                    on_event: Any = None, token: CancelToken | None = None) -> dict[str, Any]:
         """One proposal (see the module doc). With ``stream`` and ``on_event``, every round's
-        reply text also reaches ``on_event`` as it comes, as ``AiDelta(call_id=stream)``."""
+        reply text also reaches ``on_event`` as it comes, as ``AiDelta(call_id=stream)``. With
+        ``token``, :meth:`CancelToken.cancel` ends the round in flight (its worker, and so the
+        provider's stream, is stopped) and the result is ``status: cancelled`` with the text
+        streamed so far: nothing is tried, nothing can be accepted."""
         if not str(request or "").strip():
             raise DagfluxError("say what the node should do (the request is empty)")
         wf = self.store.load(workflow_id)
@@ -79,12 +84,16 @@ class AssistService:
         history: list[dict[str, str]] = []
         node_doc = fileformat.node_to_dict(node)
         for _ in range(1 + MAX_REPAIRS):
+            if token is not None and token.cancelled:
+                return self._cancelled(record, token)
             reply = self.op("ai.assist_round", f"AI proposal for '{node.label}'", timeout=AI_CALL_TIMEOUT_S,
                              connection=connection, kind=kind, dialect=dialect, node=node_doc, request=request,
                              inputs=inputs, settings=wf.settings, current=current_code(node.type, node.config),
                              last_error=self._last_error(workflow_id, node_id), history=history, model=model,
                              options={**DEFAULT_OPTIONS, **(options or {})}, stream=stream if on_event else None,
-                             on_event=on_event)
+                             on_event=on_event, token=token)
+            if reply is None:
+                return self._cancelled(record, token)
             record["model"] = reply.get("model")
             _add_usage(record["usage"], reply.get("usage") or {})
             attempt: dict[str, Any] = {"message_id": _new_id("msg"), "reply": reply["text"],
@@ -100,6 +109,8 @@ class AssistService:
                 attempt.update(error=f"refused before running ({exc.reason}): {exc}", refused=exc.reason)
             except (ProposalUnreadable, DagfluxError) as exc:
                 attempt["error"] = str(exc)
+            if token is not None and token.cancelled:
+                return self._cancelled(record, token)
             if "error" not in attempt:
                 return self._finish(record, "verified", proposal, attempt)
             history += [{"role": "assistant", "content": reply["text"]},
@@ -141,7 +152,7 @@ class AssistService:
             raise DagfluxError(f"node '{node.label}' would not be valid: " + "; ".join(map(str, problems)))
         self.store.save(wf)
         record["accepted_at"] = node.ai["at"]
-        self._save(record)
+        self.save(record)
         return {"workflow_id": workflow_id, "node_id": node.id, "config": node.config, "ai": node.ai}
 
     def load(self, proposal_id: str) -> dict[str, Any]:
@@ -177,8 +188,14 @@ class AssistService:
                       proposal=proposal.to_dict() if proposal else attempt.get("proposal"))
         if status == "question":
             record["question"] = proposal.code if proposal else ""
-        self._save(record)
+        self.save(record)
         return record
+
+    def _cancelled(self, record: dict, token: CancelToken | None) -> dict[str, Any]:
+        partial = token.text() if token is not None else ""
+        attempt = {"message_id": _new_id("msg"), "reply": partial, "error": "stopped before a proposal was ready"}
+        record["attempts"].append(attempt)
+        return self._finish(record, "cancelled", None, attempt)
 
     def _candidate(self, wf: Any, node: Any, kind: str, proposal: Proposal, inputs: Sequence[Mapping[str, Any]],
                    dialect: str) -> dict[str, Any]:
@@ -252,16 +269,27 @@ class AssistService:
     def types(self) -> Mapping[str, Any]:
         return self.connections.registry.node_types
 
-    def op(self, op: str, title: str, timeout: float, on_event: Any = None, **params: Any) -> Any:
+    def op(self, op: str, title: str, timeout: float, on_event: Any = None, token: CancelToken | None = None,
+           **params: Any) -> Any:
+        """The op's value; None when ``token`` stopped it."""
         task = RunOp(id=next(_op_ids), op=op, params=params, timeout_s=timeout, title=title,
                      connections=str(self.connections.path))
+        if token is not None:
+            on_event = token.watch(on_event)
         future = self.executor.submit(task, on_event=on_event) if on_event else self.executor.submit(task)
-        reply: OpResult = future.result()
+        if token is not None and not token.attach(self.executor, future):
+            return None
+        try:
+            reply: OpResult = future.result()
+        except CancelledError:
+            reply = OpResult(id=task.id, status="cancelled", error="cancelled")
+        if token is not None and token.cancelled:
+            return None
         if reply.status != "succeeded":
             raise DagfluxError(reply.error or f"{title} failed")
         return reply.value
 
-    def _save(self, record: Mapping[str, Any]) -> None:
+    def save(self, record: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / f"{record['id']}.json", json.dumps(record, indent=1, sort_keys=True,
                                                                            default=str) + "\n")

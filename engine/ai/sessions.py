@@ -5,7 +5,9 @@ deleted on its own, a damaged file costs only that session, and each write repla
 one small file atomically (temp file, fsync, rename). The engine — or the CLI holding
 the data-dir lock — is the only writer.
 
-The format is provider-neutral, so switching connection or model keeps the history::
+The format is provider-neutral, so switching connection or model keeps the history (a
+node's chat, ``kind: "node"``, also has ``"node": {"workflow_id", "node_id"}``, and its
+assistant messages the ``proposal`` id and ``proposal_status`` they answered with)::
 
     {"format": 1, "id": "c3f9a0b1d2e4", "title": "…", "kind": "general",
      "created_at": 1796495504.1, "updated_at": …, "connection": "my-ai", "model": "…",
@@ -51,11 +53,15 @@ class ChatStore:
         self._lock = threading.RLock()
 
     # --- sessions --------------------------------------------------------------------
-    def create(self, title: str = "", connection: str = "", model: str = "", kind: str = "general") -> dict:
+    def create(self, title: str = "", connection: str = "", model: str = "", kind: str = "general",
+               node: Mapping[str, str] | None = None) -> dict:
+        """A new empty session; a node's chat (``kind="node"``) names its ``{workflow_id, node_id}``."""
         now = time.time()
         doc = {"format": FORMAT, "id": secrets.token_hex(6), "title": _title(title) if title else "",
                "kind": kind, "created_at": now, "updated_at": now, "connection": connection or "",
                "model": model or "", "messages": []}
+        if node is not None:
+            doc["node"] = {"workflow_id": str(node["workflow_id"]), "node_id": str(node["node_id"])}
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._write(doc)
@@ -162,7 +168,7 @@ def summary(doc: Mapping[str, Any]) -> dict:
     return {"id": doc["id"], "title": doc.get("title", ""), "kind": doc.get("kind", "general"),
             "connection": doc.get("connection", ""), "model": doc.get("model", ""),
             "created_at": doc.get("created_at"), "updated_at": doc.get("updated_at"),
-            "messages": len(doc["messages"]),
+            "messages": len(doc["messages"]), **({"node": doc["node"]} if doc.get("node") else {}),
             "tokens_in": sum(int(m.get("tokens_in") or 0) for m in replies),
             "tokens_out": sum(int(m.get("tokens_out") or 0) for m in replies)}
 

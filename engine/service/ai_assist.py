@@ -6,6 +6,12 @@
   whose ``call_id`` is that id) (:mod:`engine.ai.assist`): ``status`` verified /
   failed / question, ``proposal`` {mode, code, explanation}, ``sample`` (the output on the
   sample), ``error`` and ``attempts``;
+  With ``session`` (a chat session id), the request and the answer are recorded in it;
+* ``ai.assist_start(workflow_id, node_id, request, call_id, session=None, connection=None,
+  model=None, options=None)`` → ``{call_id, session_id}`` at once: the same call on a
+  thread, recorded in the node's own chat session (made on the first ask), streaming
+  ``AiDelta(call_id)`` and ending with one ``AiProposalFinished``; ``ai.cancel(call_id)``
+  stops it (:mod:`engine.ai.assist_jobs`);
 * ``ai.accept_proposal(workflow_id, proposal_id)`` → the node's new config and provenance;
   refused for a proposal that did not run cleanly;
 * ``ai.get_proposal(proposal_id)``; ``ai.provenance(workflow_id)`` → ``{node id: generated |
@@ -22,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.errors import DagfluxError
+from engine.ai.cancel import check_call_id
 from engine.messages_ai import AiDelta
 from engine.paths import DataPaths
 from engine.service.ai_calls import _send, with_client
@@ -35,6 +41,7 @@ class AiAssistCalls:
     pool: Any
     connections: Any
     _node_panels: Callable[[], Any]     # Engine's NodePanelService, built on first use
+    _chat_service: Callable[[], Any]    # engine.service.ai_calls.AiCalls
 
     def _assistant(self) -> Any:
         service = getattr(self, "_assist_service", None)
@@ -46,16 +53,33 @@ class AiAssistCalls:
                 self.paths.root / "ai" / "proposals")
         return service
 
+    def _assist_jobs(self) -> Any:
+        jobs = getattr(self, "_assist_jobs_service", None)
+        if jobs is None:
+            from engine.ai.assist_jobs import AssistJobs
+
+            jobs = self._assist_jobs_service = AssistJobs(self._assistant(), self._chat_service().store)
+        return jobs
+
+    @with_client
+    def _call_ai_assist_start(self, workflow_id: str, node_id: str, request: str, call_id: str,
+                              session: str | None = None, connection: str | None = None, model: str | None = None,
+                              options: dict | None = None, client: Any = None) -> dict:
+        return self._assist_jobs().start(workflow_id, node_id, request, call_id, session, connection, model, options,
+                                         lambda msg: _send(client, msg))
+
     @with_client
     def _call_ai_assist_node(self, workflow_id: str, node_id: str, request: str, session: str | None = None,
                              connection: str | None = None, model: str | None = None,
                              options: dict | None = None, stream: str | None = None, client: Any = None) -> dict:
         relay = None
         if stream:
-            if not isinstance(stream, str) or not stream.replace("-", "").isalnum() or len(stream) > 64:
-                raise DagfluxError("stream must be a short id of letters, digits and '-'")
+            check_call_id(stream, "stream")
             relay = (lambda msg: _send(client, msg) if isinstance(msg, AiDelta) and msg.call_id == stream
                      else None)
+        if session:
+            return self._assist_jobs().run(workflow_id, node_id, request, session, connection, model, options,
+                                           stream, relay)
         return self._assistant().assist_node(workflow_id, node_id, request, session, connection, model, options,
                                              stream, relay)
 

@@ -44,6 +44,9 @@ class AiCalls:
         service = getattr(self, "_ai_chat_service", None)
         if service is not None:
             service.calls.cancel_all()
+        jobs = getattr(self, "_assist_jobs_service", None)
+        if jobs is not None:
+            jobs.cancel_all()
 
     @with_client
     def _call_ai_call(self, connection: str, messages: list, model: str | None = None,
@@ -59,7 +62,11 @@ class AiCalls:
         return {"call_id": holder[0]}
 
     def _call_ai_cancel(self, call_id: str) -> bool:
-        return self._chat_service().cancel(call_id)
+        """An ``ai.call`` / chat reply, or a node's assistant call (``ai.assist_start``)."""
+        if self._chat_service().cancel(call_id):
+            return True
+        jobs = getattr(self, "_assist_jobs_service", None)
+        return bool(jobs is not None and jobs.cancel(call_id))
 
     def _call_chats_list(self) -> list:
         return self._chat_service().list()

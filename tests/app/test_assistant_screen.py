@@ -74,7 +74,9 @@ def _reply_done(screen) -> None:
 
 
 def _rows(screen) -> list:
-    return list(reversed(screen.ids.sessions_box.children))
+    """The session rows on screen (the list is recycled), top first."""
+    settle()
+    return sorted(screen.ids.sessions_list.layout_manager.children, key=lambda row: -row.y)
 
 
 def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_any_frame(

@@ -76,8 +76,9 @@ def test_a_good_proposal_is_verified_accepted_and_replays_without_ai(engine, fak
     code = "SELECT customer, total * 2 AS doubled FROM {{ input }} WHERE total >= 100 ORDER BY id"
     with engine.client(timeout=60) as client:
         wf_id = _flow(client, fake, tmp_path / "p")
+        chat = client.call("chats.create", title="shape's chat")["id"]
         result = client.call("ai.assist_node", workflow_id=wf_id, node_id="shape", request="double big totals",
-                             model=scripted(code), session="chat-1", timeout=120)
+                             model=scripted(code), session=chat, timeout=120)
         assert result["status"] == "verified", result
         assert len(result["attempts"]) == 1 and result["proposal"]["code"] == code
         assert result["proposal"]["explanation"] == "It does what was asked."
@@ -94,7 +95,13 @@ def test_a_good_proposal_is_verified_accepted_and_replays_without_ai(engine, fak
         assert accepted["config"] == {"language": "sql", "mode": "new_table", "sql": code}
         saved = next(n for n in client.call("workflows.get", id=wf_id)["nodes"] if n["id"] == "shape")
         assert saved["config"]["sql"] == code
-        assert saved["ai"]["session"] == "chat-1" and saved["ai"]["message_id"] == result["message_id"]
+        assert saved["ai"]["session"] == chat and saved["ai"]["message_id"] == result["message_id"]
+        # the session holds the request and the answer (the proposal, fenced, and its verification)
+        messages = client.call("chats.messages", id=chat)["messages"]
+        assert [(m["role"], m.get("status", "")) for m in messages] == [("user", ""), ("assistant", "complete")]
+        assert messages[0]["content"] == "double big totals"
+        assert f"```sql\n{code}\n```" in messages[1]["content"] and "Ran on the sample" in messages[1]["content"]
+        assert messages[1]["proposal"] == result["id"] and result["session_message"] == messages[1]["id"]
         assert client.call("ai.provenance", workflow_id=wf_id) == {"shape": "generated"}
 
         calls = len(fake.received)
@@ -226,6 +233,7 @@ def test_the_cli_asks_shows_and_accepts_with_or_without_an_engine(engine, fake, 
     code = "SELECT customer FROM {{ input }} WHERE total > 150"
     with engine.client(timeout=60) as client:
         wf_id = _flow(client, fake, tmp_path / "p")
+        chat = client.call("chats.create", title="check's chat")["id"]
     out = cli("ai", "assist", wf_id, "shape", "-m", "big customers", "--model", "sql:SELECT nope FROM {{ input }}")
     assert out.returncode == 1, out.stderr
     assert "failed after 3 attempt(s)" in out.stdout and "no such column: nope" in out.stdout
@@ -236,7 +244,7 @@ def test_the_cli_asks_shows_and_accepts_with_or_without_an_engine(engine, fake, 
     assert f"saved into node 'shape' of workflow '{wf_id}'" in out.stdout
     engine.stop()                                   # no engine: the CLI holds the lock and runs a worker
     out = cli("ai", "assist", wf_id, "check", "-m", "any?", "--model", scripted("count(*) > 0", mode="condition"),
-              "--json")
+              "--json", "--session", chat)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["status"] == "verified" and result["accepted"] is None
@@ -245,6 +253,10 @@ def test_the_cli_asks_shows_and_accepts_with_or_without_an_engine(engine, fake, 
     saved = json.loads((Path(engine.home) / "workflows" / f"{wf_id}.json").read_text())
     nodes = {n["id"]: n for n in saved["nodes"]}
     assert nodes["shape"]["config"]["sql"] == code and nodes["check"]["ai"]["message_id"] == result["message_id"]
+    # offline too, the exchange is recorded in the session the provenance links
+    assert nodes["check"]["ai"]["session"] == chat
+    messages = json.loads((Path(engine.home) / "chats" / f"{chat}.json").read_text())["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"] and messages[1]["proposal"] == result["id"]
 
 
 def test_a_join_asks_one_question_when_the_request_leaves_the_pairing_open(engine, fake, tmp_path):

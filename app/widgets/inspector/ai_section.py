@@ -16,7 +16,6 @@ was edited since.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,17 +27,14 @@ from kivymd.uix.divider import MDDivider
 from kivymd.uix.label import MDLabel
 
 from app.ai_commands import accept_command, provenance_state
+from app.widgets.inspector.ai_asking import AskingMixin
 from app.widgets.inspector.ai_diff import DiffView
 from app.widgets.inspector.ai_questions import InputColumns, QuestionChoices
 from app.widgets.inspector.fields import BusyLine, CheckRow, DropdownRow, SamplePreview, TextRow
 from engine.ai.assist import current_code
 from engine.errors import DagfluxError
-from engine.messages_ai import AiDelta
-from engine.model import fileformat
 from engine.model.settings_commands import SetWorkflowSettingCommand
 
-ASK_TIMEOUT_S = 900
-LIVE_CHARS = 1500           # the tail of the streaming reply shown while it comes
 SAMPLE_ROWS_SENT = 5        # engine.ai.context.SAMPLE_ROWS
 NODE_KINDS = {"transformer": "the SQL or Python", "join": "the join SQL", "branch": "the condition",
               "data_source": "the REST fetch settings"}
@@ -48,7 +44,7 @@ def ai_types(types: list[Mapping[str, Any]]) -> set[str]:
     return {t["type"] for t in types if t.get("dialect") == "ai"}
 
 
-class AskAiSection(MDBoxLayout):
+class AskAiSection(AskingMixin, MDBoxLayout):
     """Mounted by a form (``form.add_widget(AskAiSection(form))``); the form calls
     :meth:`load` from its own ``load``."""
 
@@ -63,6 +59,8 @@ class AskAiSection(MDBoxLayout):
         self._unlisten: Any = None
         self.stream = ""
         self.streamed = ""
+        self.asking = False
+        self.chat_sessions: dict[str, str] = {}    # node id → the chat session asked in from this panel
         self._build()
 
     # --- widgets ---------------------------------------------------------------------------
@@ -81,6 +79,13 @@ class AskAiSection(MDBoxLayout):
                               hint="e.g. total per country, only paid orders")
         self.ask_button = MDButton(MDButtonIcon(icon="creation"), MDButtonText(text="Ask"), style="filled")
         self.ask_button.bind(on_release=lambda *_: self.ask())
+        self.stop_button = MDButton(MDButtonIcon(icon="stop"), MDButtonText(text="Stop"), style="outlined")
+        self.stop_button.bind(on_release=lambda *_: self.stop())
+        self.open_chat_button = MDButton(MDButtonIcon(icon="forum-outline"), MDButtonText(text="Open chat"),
+                                         style="text")
+        self.open_chat_button.bind(on_release=lambda *_: self.open_chat())
+        self.ask_row = MDBoxLayout(adaptive_height=True, spacing=dp(8))
+        self.ask_row.add_widget(self.ask_button)
         self.busy = BusyLine()
         self.live = MDLabel(adaptive_height=True, font_style="Body", role="small")   # the reply as it streams
         self.answer = MDLabel(adaptive_height=True, font_style="Body", role="medium")
@@ -97,7 +102,7 @@ class AskAiSection(MDBoxLayout):
         for widget in (self.accept_button, self.reject_button):
             self.actions.add_widget(widget)
         for widget in (self.heading, self.provenance, self.connection, self.model, self.context, self.schema_only,
-                       self.prompt, self.ask_button, self.busy):
+                       self.prompt, self.ask_row, self.busy):
             self.add_widget(widget)
         self._result_widgets = (self.live, self.answer, self.questions, self.diff, self.verdict, self.sample,
                                 self.actions)
@@ -128,12 +133,14 @@ class AskAiSection(MDBoxLayout):
                                 "edited": f"Written by AI{who}, edited since."}.get(state or "", "")
         self.schema_only.active = self.schema_only_on
         self._describe_context()
+        self._show_open_chat()
         proposal = (self.record or {}).get("proposal") or {}
         if self.record is not None and self.record.get("status") != "question" and proposal.get("code") is not None:
             self.diff.show(current_code(node.type, node.config), proposal["code"])   # against the code as it is now
 
     def on_hide(self) -> None:
-        self._stop_listening()
+        if not self.asking:         # a call in flight still ends here (its record, the buttons)
+            self._stop_listening()
         if self._unsub_stack is not None:
             try:
                 self._unsub_stack()
@@ -238,77 +245,6 @@ class AskAiSection(MDBoxLayout):
             lines.append(f"Never sent: the values of {', '.join(map(str, sensitive))}.")
         self.context.text = "\n".join(lines)
 
-    # --- asking ----------------------------------------------------------------------------
-    def ask(self, request: str | None = None) -> None:
-        self.prompt.commit()
-        text = (request if request is not None else self.prompt.text).strip()
-        if not text:
-            self.busy.fail("Say what the node should do first.")
-            return
-        if self.bridge is None or self.form.node is None:
-            self.busy.fail("Not connected to the engine")
-            return
-        self.request_text = text
-        self.record = None
-        self._show_result()
-        self.busy.start(f"Asking {self.connection.shown_text}… the proposal is tried on the sample before "
-                        f"it is shown")
-        self.ask_button.disabled = True
-        wf_id, node_id = self.document.workflow.id, self.form.node.id
-        params: dict[str, Any] = {"workflow_id": wf_id, "node_id": node_id, "request": text}
-        if self.connection.value:
-            params["connection"] = self.connection.value
-        if self.model.text.strip():
-            params["model"] = self.model.text.strip()
-        self._stop_listening()
-        self.stream, self.streamed = secrets.token_hex(8), ""
-        params["stream"] = self.stream
-        self._unlisten = self.bridge.listen(self._event)
-        self.live.text = ""
-        self.add_widget(self.live)
-        self.document.save()
-        doc = fileformat.to_dict(self.document.workflow)
-        self.bridge.call("workflows.save", doc=doc, on_error=self._failed,
-                         on_result=lambda _s: self.bridge.call("ai.assist_node", on_result=self._answered,
-                                                               on_error=self._failed, timeout=ASK_TIMEOUT_S,
-                                                               **params))
-
-    def answer_question(self, answer: str) -> None:
-        question = (self.record or {}).get("question", "")
-        self.ask(f"{self.request_text}\n{question}\nAnswer: {answer}")
-
-    def _event(self, msg: Any) -> None:
-        if isinstance(msg, AiDelta) and msg.call_id == self.stream:
-            self.streamed += msg.text
-            self.live.text = self.streamed[-LIVE_CHARS:]
-
-    def _stop_listening(self) -> None:
-        if self._unlisten is not None:
-            self._unlisten()
-            self._unlisten = None
-
-    def _failed(self, message: str) -> None:
-        self._stop_listening()
-        self.ask_button.disabled = False
-        self.busy.fail(message)
-
-    def _show_error(self, message: str) -> None:
-        self.busy.fail(message)
-
-    def _answered(self, record: dict[str, Any]) -> None:
-        self._stop_listening()
-        self.ask_button.disabled = False
-        self.record = record
-        status = record.get("status")
-        tries = len(record.get("attempts") or [])
-        if status == "question":
-            self.busy.done("The assistant has a question:")
-        elif status == "verified":
-            self.busy.done(f"Proposal ready ({tries} attempt{'s' if tries != 1 else ''}); it ran on the sample.")
-        else:
-            self.busy.fail(f"No proposal ran cleanly after {tries} attempts.")
-        self._show_result()
-
     def _show_result(self) -> None:
         for widget in self._result_widgets:
             if widget.parent is not None:
@@ -326,6 +262,8 @@ class AskAiSection(MDBoxLayout):
         replies = [a.get("reply", "") for a in record.get("attempts") or []]
         self.answer.text = proposal.get("explanation") or (replies[-1] if replies else "")
         self.add_widget(self.answer)
+        if status == "cancelled":       # the partial answer only: nothing to show as a proposal
+            return
         if proposal.get("code") is not None:
             self.diff.show(current_code(node.type, node.config), proposal["code"])
             self._colour_diff()
