@@ -66,7 +66,7 @@ def best(conn: sqlite3.Connection, sql: str) -> tuple[float, object]:
 def loaders() -> float:
     from psycopg.types.numeric import FloatLoader
 
-    from plugins.connectors.postgresql import _ExactNumericLoader
+    from plugins.connectors.postgresql_parts import _ExactNumericLoader
 
     rng = random.Random(11)
     data = [f"{rng.randrange(100_000)}.{rng.randrange(100):02d}".encode() for _ in range(ROWS)]

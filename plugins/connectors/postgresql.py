@@ -41,10 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.adapt import Dumper, Loader
-from psycopg.types.string import TextLoader
 
-from engine import decimals
 from engine.connectors.base import (
     WRITE_MODES,
     Columns,
@@ -52,21 +49,17 @@ from engine.connectors.base import (
     ConnectorError,
     FieldSpec,
     Row,
-    is_unsigned_bigint,
-    map_declared_type,
     split_qualified,
 )
 from engine.retry import reason_transient
+
+from .postgresql_parts import _BoolAsDigit, _load_as_text, _object_name, postgres_type
 
 CONNECT_TIMEOUT = 5
 IDLE_CHECK_S = 60.0                             # a pooled connection idle this long is checked before use
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 STAGING_PREFIX = "_dfstage_"
 _HIDDEN = "***"
-# Types whose psycopg Python value is already plain; numeric is exact (engine.decimals), the rest text.
-_PLAIN_TYPES = {"bool", "int2", "int4", "int8", "oid", "float4", "float8", "text", "varchar", "bpchar",
-                "name", '"char"', "bytea"}
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -364,64 +357,3 @@ _CONNECT_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("too many clients", "remaining connection slots"), "the server has no free connection slots"),
     (("starting up", "shutting down", "in recovery mode"), "the server is not accepting connections right now"),
 )
-
-
-class _BoolAsDigit(Dumper):
-    """COPY booleans as 1/0: accepted by boolean, integer and text columns alike (rows
-    from SQLite or another database may carry a bool into an INTEGER column)."""
-
-    def dump(self, obj: bool) -> bytes:
-        return b"1" if obj else b"0"
-
-
-def _object_name(*parts: str) -> str:
-    """``schema.table`` as :func:`split_qualified` reads it back (quote parts with ``.`` or ``"``)."""
-    return ".".join('"' + p.replace('"', '""') + '"' if ("." in p or '"' in p) else p for p in parts)
-
-
-class _ExactNumericLoader(Loader):
-    """numeric → int, exact float or exact text (:func:`engine.decimals.from_text`)."""
-
-    def load(self, data: Any, _short: int = decimals.DOUBLE_DIGITS + 1,
-             _exact_float: type = decimals.DecimalFloat) -> Any:
-        if len(data) <= _short and b"." in data:       # ≤ 15 digits: the common case, inlined
-            return _exact_float(data)
-        return decimals.from_text(bytes(data).decode("ascii"))
-
-
-def _load_as_text(connection: psycopg.Connection[Any]) -> None:
-    """Return numeric exactly (:class:`_ExactNumericLoader`) and every other non-plain type
-    (and every array) as PostgreSQL's text for it."""
-    for info in psycopg.postgres.types:
-        if info.name == "numeric":  # a number stays a number, with every digit it has
-            connection.adapters.register_loader(info.oid, _ExactNumericLoader)
-        elif info.name not in _PLAIN_TYPES:
-            connection.adapters.register_loader(info.oid, TextLoader)
-        if info.array_oid:
-            connection.adapters.register_loader(info.array_oid, TextLoader)
-
-
-# Declared types (SQLite-style, or another database's) → PostgreSQL column types.
-_EXACT_TYPES = {
-    **dict.fromkeys(("int", "integer", "int2", "int4", "int8", "smallint", "bigint", "tinyint", "mediumint",
-                     "serial", "bigserial", "smallserial"), "bigint"),
-    **dict.fromkeys(("real", "float", "float4", "float8", "double", "double precision"), "double precision"),
-    **dict.fromkeys(("numeric", "decimal"), "numeric"),
-    **dict.fromkeys(("bool", "boolean"), "boolean"),
-    **dict.fromkeys(("blob", "bytea", "binary", "varbinary", "tinyblob", "mediumblob", "longblob"), "bytea"),
-}
-
-
-def postgres_type(declared: str) -> str:
-    """The PostgreSQL type for a declared column type.
-
-    Known names map by family (any integer → ``bigint``, floats → ``double precision``,
-    ``numeric``/``decimal`` → ``numeric``, booleans, blobs → ``bytea``); anything else
-    follows SQLite's affinity rules (``INT`` → ``bigint``, ``REAL``/``FLOA``/``DOUB`` →
-    ``double precision``, ``BLOB`` → ``bytea``) and otherwise becomes ``text`` (dates,
-    json, uuid, ``''`` …), so a write never fails on a type name.
-    """
-    if is_unsigned_bigint(declared):   # up to 2⁶⁴ − 1: beyond bigint
-        return "numeric(20,0)"
-    return map_declared_type(declared, _EXACT_TYPES, integer="bigint", real="double precision", blob="bytea",
-                             text="text")

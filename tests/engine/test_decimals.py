@@ -202,7 +202,7 @@ def test_a_sample_of_a_database_table_keeps_wide_decimals(tmp_path):
 
 def test_every_server_mapping_reads_the_workspace_decimal_column_as_a_decimal():
     from plugins.connectors.mariadb_parts import mariadb_type
-    from plugins.connectors.postgresql import postgres_type
+    from plugins.connectors.postgresql_parts import postgres_type
 
     assert postgres_type("DECIMAL BLOB") == "numeric"           # never bytea
     assert mariadb_type("decimal blob") == "DECIMAL(65,30)"     # never LONGBLOB
