@@ -84,7 +84,9 @@ def ask(section: AskAiSection, model: str, request: str) -> dict:
     type_into(section.prompt, request)
     before = section.record
     tap_in_panel(section.ask_button)
-    wait_until(lambda: section.record is not before or section.busy.failed, 180, "the proposal")
+    # a new ask first clears the record (None is "not before" too): wait for the new proposal itself
+    wait_until(lambda: (section.record is not None and section.record is not before) or section.busy.failed, 180,
+               "the proposal")
     assert section.record is not None, section.busy.text
     return section.record
 
