@@ -93,8 +93,11 @@ def _read_back(fmt: str, path: Path) -> list[list]:
     if fmt == "excel":
         import openpyxl
 
-        sheet = openpyxl.load_workbook(path, read_only=True).active
-        values = [list(r) + [None] * (len(COLUMNS) - len(r)) for r in sheet.iter_rows(values_only=True)]
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:    # a read-only workbook keeps its file open until closed (an unclosed file fails the session)
+            values = [list(r) + [None] * (len(COLUMNS) - len(r)) for r in book.active.iter_rows(values_only=True)]
+        finally:
+            book.close()
         assert values[0] == COLUMNS
         return [[r[0], r[1], float(r[2]), r[3], r[4], r[5]] for r in values[1:]]
     if fmt == "sqlite":
