@@ -53,8 +53,11 @@ def _task(code: str, timeout_s: float | None = None, limits: dict | None = None)
 def _with_marker(marker: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        if marker in (proc.info.get("cmdline") or []) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
+        try:    # a process listed a moment ago may be gone by now: it is not one of ours still running
+            if marker in (proc.info.get("cmdline") or []) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
     return found
 
 
