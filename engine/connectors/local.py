@@ -17,6 +17,7 @@ from engine import decimals, kept, workspace
 from engine.connectors.base import Columns, Connector, ConnectorError, Row
 from engine.connectors.bulk_insert import insert_rows
 from engine.connectors.sqlite_range import out_of_range
+from engine.wal_checkpoint import WalCheckpointer
 
 LOCAL = "workspace"
 
@@ -130,19 +131,24 @@ class WorkspaceConnector(Connector):
         names = ", ".join(self.quote_ident(n) for n, _ in columns)
         head = f"INSERT INTO {self.quote_ident(table)} ({names}) VALUES"
         count, convert = 0, None
-        for batch in batches:
-            if not batch:
-                continue
-            if convert is None:
-                convert = storable_converters(batch)
-            rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
-            try:
-                with workspace.write_transaction(self.conn, self.lease):
-                    insert_rows(self.conn, head, len(columns), rows)
-            except OverflowError:
-                raise out_of_range(f"workspace table \"{table}\"", [n for n, _ in columns], rows) or \
-                    ConnectorError(f"workspace table \"{table}\": a value is too large to store") from None
-            count += len(batch)
+        # A long write's WAL is checkpointed by a helper thread, not inside each COMMIT
+        # (engine.wal_checkpoint): one or two batches keep SQLite's own auto-checkpoint.
+        with WalCheckpointer(self.conn) as wal:
+            for batch in batches:
+                if not batch:
+                    continue
+                if convert is None:
+                    convert = storable_converters(batch)
+                rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
+                wal.before_transaction()
+                try:
+                    with workspace.write_transaction(self.conn, self.lease):
+                        insert_rows(self.conn, head, len(columns), rows)
+                except OverflowError:
+                    raise out_of_range(f"workspace table \"{table}\"", [n for n, _ in columns], rows) or \
+                        ConnectorError(f"workspace table \"{table}\": a value is too large to store") from None
+                wal.committed()
+                count += len(batch)
         return count
 
 

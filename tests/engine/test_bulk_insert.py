@@ -50,3 +50,44 @@ def test_wide_tables_bind_fewer_rows_per_statement() -> None:
     rows = [tuple(range(r, r + 2000)) for r in range(5)]
     insert_rows(conn, _head(2000), 2000, rows)
     assert conn.execute("SELECT count(*), sum(c0), sum(c1999) FROM t").fetchone() == (5, 10, 5 * 1999 + 10)
+
+
+def test_a_long_connector_write_is_checkpointed_by_the_helper_not_inside_each_commit(tmp_path, monkeypatch):
+    """A pull of many batches into the workspace: SQLite's auto-checkpoint (copy + fsync inside
+    every COMMIT past 1000 pages) is off while the helper thread checkpoints, and back after;
+    everything committed is checkpointed when the write returns and the WAL stayed bounded."""
+    import os
+    import threading
+
+    from engine import wal_checkpoint, workspace
+    from engine.connectors.local import WorkspaceConnector
+
+    monkeypatch.setattr(wal_checkpoint, "WAL_BYTES_LIMIT", 40 * 4096)
+    path = tmp_path / "ws.sqlite"
+    conn = workspace.connect(path)
+    lease = workspace.WriteLease(path)
+    conn.execute("PRAGMA wal_autocheckpoint = 777")
+    seen: list[tuple[int, bool]] = []
+
+    def batches():
+        for b in range(30):
+            seen.append((conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0],
+                         any(t.name == "dagflux-checkpoint" for t in threading.enumerate())))
+            yield [(b * 5000 + i, f"text {i}", i / 3) for i in range(5000)]
+
+    try:
+        count = WorkspaceConnector(conn, lease).write("pulled", [("a", "INTEGER"), ("b", "TEXT"), ("c", "REAL")],
+                                                      batches(), "replace")
+        assert count == 150_000
+        assert seen[:2] == [(777, False)] * 2                # the first two commits: SQLite's own
+        assert set(seen[2:]) == {(0, True)}                   # then the helper's
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 777
+        assert not [t for t in threading.enumerate() if t.name == "dagflux-checkpoint"]
+        busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, frames - done) == (0, 0)
+        db_bytes = conn.execute("PRAGMA page_count").fetchone()[0] * 4096
+        assert db_bytes > 3_000_000 and os.path.getsize(f"{path}-wal") < db_bytes / 3
+        assert conn.execute("SELECT count(*), sum(a) FROM pulled").fetchone() == (150_000, sum(range(150_000)))
+    finally:
+        conn.close()
+        lease.close()

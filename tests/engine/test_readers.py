@@ -617,7 +617,7 @@ def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeyp
     import threading
 
     import engine.io.readers as readers
-    from engine.io.readers import _checkpoint
+    from engine import wal_checkpoint as _checkpoint
 
     monkeypatch.setattr(csv_reader, "BATCH_VALUES", 2000)
     monkeypatch.setattr(csv_reader, "INFER_ROWS", 10)
@@ -644,7 +644,7 @@ def test_the_wal_stays_bounded_when_the_checkpoint_helper_is_slow(ws, tmp_path, 
     import time
 
     import engine.io.readers as readers
-    from engine.io.readers import _checkpoint
+    from engine import wal_checkpoint as _checkpoint
 
     real = _checkpoint._checkpoint
 

@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from engine.errors import NodeError
-from engine.io.readers._checkpoint import WalCheckpointer
 from engine.io.readers._findings import mixed_columns
 from engine.io.readers._options import null_markers, type_choice, unmatched_error
 from engine.io.readers._pipeline import Prefetcher
 from engine.io.readers._sink import Batch, ImportResult, TableSink
+from engine.wal_checkpoint import WalCheckpointer
 from engine.workspace import WriteLease, write_transaction
 
 __all__ = ["FORMATS", "ImportResult", "detect_format", "import_file"]

@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from engine.errors import NodeError
-from engine.io.readers._checkpoint import WalCheckpointer
 from engine.io.readers._sink import Batch, ImportResult, TableSink
+from engine.wal_checkpoint import WalCheckpointer
 from engine.workspace import WriteLease, quote_ident, write_transaction
 
 BATCH_ROWS = 50_000

@@ -1,10 +1,12 @@
-"""Checkpoint the workspace WAL from a helper thread while a long import writes.
+"""Checkpoint the workspace WAL from a helper thread while a long write goes on (a file
+import, or a connector's rows landing in the workspace).
 
 Why: SQLite's automatic checkpoint runs inside the writer's ``COMMIT`` every 1000 pages:
 it copies the WAL into the database file and fsyncs both, so a bulk import spends about
 a fifth of its time waiting for the disk, holding the write lease. WAL mode lets another
 connection checkpoint while the writer goes on, so a helper thread does that I/O instead
-(``bench/import_csv.py``, 1M rows: about 15 % faster over four interleaved comparisons).
+(``bench/import_csv.py``, 1M rows: about 15 % faster over four interleaved comparisons;
+``bench/pg_pull.py``: the 50 per-batch COMMITs of a 1M-row pull spent 0.8–1.0 s checkpointing).
 
 Guarantees:
 
