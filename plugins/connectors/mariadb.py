@@ -13,8 +13,9 @@ Guarantees:
   cause; server text passed on has the password replaced by ``***``, and the
   driver exception is not chained.
 * **Plain values.** Rows hold only ``int``, ``float``, ``str``, ``bytes`` and ``None``:
-  DECIMAL becomes a ``float`` (as SQLite would store it); DATE, DATETIME, TIMESTAMP
-  and TIME come back as the server's text.
+  DECIMAL keeps every digit (:func:`engine.decimals.from_text`: an int, a float that spells
+  it exactly, or its exact text, each marked as a decimal so a pull declares the column
+  ``DECIMAL BLOB``); DATE, DATETIME, TIMESTAMP and TIME come back as the server's text.
 * **Streaming reads.** :meth:`read_batches` uses an unbuffered ``SSCursor``, so memory
   holds one batch; it yields at least one (possibly empty) batch. Leaving a read
   early drops the connection (cheaper than draining the rest of the stream).
@@ -42,6 +43,7 @@ import pymysql.cursors
 from pymysql import converters
 from pymysql.constants import FIELD_TYPE
 
+from engine import decimals
 from engine.connectors.base import (
     WRITE_MODES,
     Columns,
@@ -60,8 +62,9 @@ IDLE_CHECK_S = 60.0                             # a pooled connection idle this 
 STAGING_PREFIX = "_dfstage_"
 RETIRED_PREFIX = "_dfold_"
 _HIDDEN = "***"
-# Decimals become floats; dates and times come back as the server's text; BIT(n) an integer.
-_CONVERSIONS = {**converters.conversions, FIELD_TYPE.DECIMAL: float, FIELD_TYPE.NEWDECIMAL: float, **dict.fromkeys(
+# Decimals keep every digit; dates and times come back as the server's text; BIT(n) an integer.
+_CONVERSIONS = {**converters.conversions, FIELD_TYPE.DECIMAL: decimals.from_text,
+                FIELD_TYPE.NEWDECIMAL: decimals.from_text, **dict.fromkeys(
     (FIELD_TYPE.DATE, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.TIME), converters.through),
     FIELD_TYPE.BIT: bit_value}
 _STRICT = "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')"

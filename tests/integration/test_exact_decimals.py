@@ -219,3 +219,45 @@ def test_a_wide_numeric_lands_exactly_in_mariadb_decimal(
                                    f"WHERE table_name = 'ledger_copy' AND column_name = 'v' "
                                    f"AND table_schema = '{maria.database}'")
     assert kind == [("decimal",)]
+
+
+def test_a_pulled_mariadb_decimal_sums_exactly_and_a_wide_one_keeps_every_digit(
+        keyring_ready, mariadb_server, cli, dagflux_home, tmp_path):
+    """MariaDB's DECIMAL is read exactly too (it was a double: the same naive sum, and a
+    DECIMAL(38,10) rounded to 17 digits)."""
+    from tests.integration.dbservers import mariadb_admin
+    from tests.integration.places import add_mariadb
+
+    maria = add_mariadb(cli, mariadb_server, "maria")
+    admin = mariadb_admin(maria, database=maria.database)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("CREATE TABLE payments (id INT PRIMARY KEY, amount DECIMAL(12,2))")
+            cur.executemany("INSERT INTO payments VALUES (%s, %s)", list(enumerate(AMOUNTS)))
+            cur.execute("CREATE TABLE ledger (id INT PRIMARY KEY, v DECIMAL(38,10))")
+            cur.executemany("INSERT INTO ledger VALUES (%s, %s)",
+                            [(1, WIDE), (2, Decimal("12.5")), (3, None), (4, SMALL_WIDE), (5, NEG_WIDE)])
+        admin.commit()
+    finally:
+        admin.close()
+    flow = write_workflow(tmp_path, "maria_money", [
+        node("start", "start", {"trigger": {"kind": "manual"}}),
+        node("pay", "data_source", {"source": "connection", "connection": "maria", "table": "payments"}),
+        node("led", "data_source", {"source": "connection", "connection": "maria", "table": "ledger"}),
+        _sql("pull", "SELECT * FROM {{ input }}"),
+        _sql("total", "SELECT sum(amount) AS total, count(*) AS n FROM {{ input }}"),
+        _sql("wide", "SELECT * FROM {{ input }} ORDER BY id"),
+        node("out", "output", {"path": str(tmp_path / "ledger.csv")}),
+    ], [("start", "pay"), ("start", "led"), ("pay", "pull"), ("pull", "total"), ("led", "wide"), ("wide", "out")])
+    _run(cli, flow)
+    ws = sqlite3.connect(dagflux_home / "workspace.sqlite")
+    try:
+        declared = {r[1]: r[2] for r in ws.execute("PRAGMA table_info(maria_money__pull)")}
+        total, n = ws.execute("SELECT total, n FROM maria_money__total").fetchone()
+        wide_declared = {r[1]: r[2] for r in ws.execute("PRAGMA table_info(maria_money__wide)")}
+    finally:
+        ws.close()
+    assert declared["amount"] == "DECIMAL BLOB" and wide_declared["v"] == "DECIMAL BLOB"
+    assert (repr(total), n) == ("101794.16", len(AMOUNTS))
+    assert _csv(tmp_path / "ledger.csv")[1:] == [
+        ["1", str(WIDE)], ["2", "12.5"], ["3", ""], ["4", "-1e-10"], ["5", str(NEG_WIDE)]]   # as from PostgreSQL
