@@ -185,6 +185,24 @@ def screenshot(name: str) -> Path:
     return final
 
 
+def themed_shots(app, name: str, before=None) -> None:
+    """Screenshot the window in the light and then the dark theme as ``name`` with ``{theme}``
+    replaced (``light``/``dark``), checking each is not blank; ``before()`` runs after each
+    theme change (to scroll something into view). Leaves the light theme on."""
+    try:
+        for theme in ("light", "dark"):
+            app.apply_theme(theme)
+            pump(4)
+            if before is not None:
+                before()
+                pump(2)
+            settle()
+            assert non_blank(screenshot(name.format(theme=theme))), f"{name}: {theme} screenshot is blank"
+    finally:
+        app.apply_theme("light")
+        pump(2)
+
+
 def non_blank(path: Path, min_colours: int = 8) -> bool:
     """True when the image has real content: many distinct colours, not one flat fill."""
     from kivy.core.image import Image as CoreImage

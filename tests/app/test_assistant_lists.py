@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import json
 
-from tests.app.kivyrun import non_blank, pump, screenshot, settle, tap_widget, wait_until
+from tests.app.kivyrun import pump, settle, tap_widget, themed_shots, wait_until
 from tests.app.test_assistant_screen import KEY, _add_ai, _connected, _reply_done, _rows, _send, assistant, fake  # noqa: F401
 from tests.app.test_canvas import menu_item
 from tests.app.test_connections_screen import app_env, incoming, type_into  # noqa: F401
 from tests.integration.aislow import SlowAiServer
 
 SESSIONS = 300
-
-
-def _shots(app, name: str) -> None:
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(4)
-        assert non_blank(screenshot(f"assistant_{name}_{theme}"))
-    app.apply_theme("light")
-    pump(2)
 
 
 def test_the_model_picker_lists_the_providers_models_and_falls_back_to_free_text(assistant, app, fake):  # noqa: F811
@@ -42,7 +33,7 @@ def test_the_model_picker_lists_the_providers_models_and_falls_back_to_free_text
         tap_widget(screen.ids.model_menu_button)
         wait_until(lambda: screen._menu is not None and screen._menu.parent is not None, 10, "the model menu")
         assert [i["text"] for i in screen._menu.items] == ["good"]
-        _shots(app, "model_menu")
+        themed_shots(app, "assistant_model_menu_{theme}")
         tap_widget(menu_item("good"))
         assert screen.model == "good" and screen.ids.model_input.text == "good"
         settle()
@@ -58,7 +49,7 @@ def test_the_model_picker_lists_the_providers_models_and_falls_back_to_free_text
         screen.ids.model_input.text = ""
         type_into(screen.ids.model_input, "my-local-model")
         assert screen.model == "my-local-model"
-        _shots(app, "model_free_text")
+        themed_shots(app, "assistant_model_free_text_{theme}")
         _send(screen, "hi")
         _reply_done(screen)
         assert json.loads(slow.received[-1])["model"] == "my-local-model"
@@ -89,7 +80,7 @@ def test_three_hundred_sessions_are_a_recycled_list_that_opens_searches_renames_
     wait_until(lambda: screen.session_title == "session 000", 20, "the oldest session open")
     pump(2)
     assert next(r for r in _rows(screen) if r.title == "session 000").selected
-    _shots(app, "many_sessions")
+    themed_shots(app, "assistant_many_sessions_{theme}")
 
     type_into(screen.ids.search, "session 25")
     settle()

@@ -18,7 +18,7 @@ import pytest
 from kivy.core.clipboard import Clipboard
 
 from app.widgets.markdown_view import MdCode, MdTable, MdText
-from tests.app.kivyrun import non_blank, screenshot, settle, tap, tap_widget, wait_until
+from tests.app.kivyrun import settle, tap, tap_widget, themed_shots, wait_until
 from tests.app.test_connections_screen import _encodings, app_env, incoming, type_into  # noqa: F401
 from tests.integration.aifakes import AiFakeServer
 from tests.integration.aislow import SlowAiServer
@@ -126,11 +126,7 @@ def test_empty_state_then_a_streamed_markdown_reply_with_tokens_and_no_key_in_an
     saved = app.bridge.call_blocking("chats.messages", id=screen.session_id)
     assert [m["model"] for m in saved["messages"]] == ["echo", "echo", "good", "good"]
     assert screen.ids.session_tokens.text.endswith(f"{screen.tokens_out} out tokens") and screen.tokens_in >= 7
-    for theme in ("Light", "Dark"):
-        app.theme_cls.theme_style = theme
-        settle()
-        assert non_blank(screenshot(f"assistant_chat_{theme.lower()}"))
-    app.theme_cls.theme_style = "Light"
+    themed_shots(app, "assistant_chat_{theme}")
 
     received = b"\n".join(incoming)
     assert b"AiDelta" in received and b"Hello" in received      # positive control: the stream was recorded
@@ -234,12 +230,7 @@ def test_build_a_workflow_applies_as_one_undo_step_and_refuses_an_invalid_propos
     assert set(labels) == {"start", "orders", "paid", "report"}
     assert "reads orders.csv" in labels["orders"] and "writes out/totals.xlsx" in labels["report"]
     assert "WHERE paid" in labels["paid"]
-    for theme in ("Light", "Dark"):
-        app.theme_cls.theme_style = theme
-        build.ids.preview.redraw()
-        settle()
-        assert non_blank(screenshot(f"assistant_build_{theme.lower()}"))
-    app.theme_cls.theme_style = "Light"
+    themed_shots(app, "assistant_build_{theme}", build.ids.preview.redraw)
 
     tap_widget(build.ids.apply_new)
     editor = app.screen("editor")

@@ -20,7 +20,7 @@ from kivy.uix.scrollview import ScrollView
 
 from app.main import build_app_class
 from engine import frametap
-from tests.app.kivyrun import non_blank, pump, running, screenshot, tap_widget, wait_until
+from tests.app.kivyrun import pump, running, tap_widget, themed_shots, wait_until
 from tests.app.test_connections_screen import (  # noqa: F401  (fixtures)
     _encodings,
     _save_and_check_cleared,
@@ -76,11 +76,7 @@ def test_an_ai_provider_is_added_tested_and_its_models_picked_and_the_key_never_
                 wait_until(lambda: picker._menu is not None and picker._menu.parent is not None, 30, "the models")
                 picker.choose("good")
                 pump(2)
-                for theme in ("light", "dark"):
-                    app.apply_theme(theme)
-                    pump(3)
-                    assert non_blank(screenshot(f"connections_ai_models_{theme}"))
-                app.apply_theme("light")
+                themed_shots(app, "connections_ai_models_{theme}")
                 release = form.ids.save
                 tap_widget(release)
                 wait_until(lambda: not screen.form_open and not screen.loading, 45, "the form to close")
@@ -105,11 +101,7 @@ def test_an_ai_provider_is_added_tested_and_its_models_picked_and_the_key_never_
                 while scroller is not None and not isinstance(scroller, ScrollView):
                     scroller = scroller.parent
                 scroller.scroll_to(card, animate=False)
-                for theme in ("light", "dark"):
-                    app.apply_theme(theme)
-                    pump(4)
-                    assert non_blank(screenshot(f"settings_ai_defaults_{theme}"))
-                app.apply_theme("light")
+                themed_shots(app, "settings_ai_defaults_{theme}")
         finally:
             _stop_engine(app.paths)
 

@@ -10,7 +10,7 @@ import pytest
 from kivy.core.window import Window
 
 from app.settings_store import AppSettings
-from tests.app.kivyrun import non_blank, pump, screenshot, settle, tap_widget, wait_until
+from tests.app.kivyrun import pump, settle, tap_widget, themed_shots, wait_until
 
 
 @pytest.fixture
@@ -67,14 +67,7 @@ def test_in_a_small_or_upright_window_the_panel_is_a_sheet_and_the_node_stays_in
     assert inside(node_window_rect(canvas, far), canvas_rect), "the selected node is panned into view"
     toolbar = editor.ids.toolbar
     assert all(inside(window_rect(w), window_rect(toolbar)) for w in toolbar.children), "toolbar clipped"
-    for theme in ("Light", "Dark"):
-        app.theme_cls.theme_style = theme
-        pump(4)
-        settle()
-        shot = screenshot(f"editor-small-{size[0]}x{size[1]}-{theme.lower()}")
-        assert non_blank(shot)
-    app.theme_cls.theme_style = "Light"
-    pump(2)
+    themed_shots(app, f"editor-small-{size[0]}x{size[1]}-{{theme}}")
 
 
 def test_at_1280x800_the_panel_stays_beside_the_canvas(editor) -> None:

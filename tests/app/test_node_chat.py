@@ -19,7 +19,7 @@ from kivy.uix.scrollview import ScrollView
 
 from app.widgets.inspector.ai_section import AskAiSection
 from engine.model.commands import ChangeConfigCommand
-from tests.app.kivyrun import non_blank, pump, screenshot, settle, tap, wait_until
+from tests.app.kivyrun import pump, settle, tap, themed_shots, wait_until
 from tests.app.test_connections_screen import _encodings, incoming  # noqa: F401  (a fixture)
 from tests.integration.aifakes import AiFakeServer
 
@@ -92,19 +92,14 @@ def ask(section: AskAiSection, model: str, request: str) -> dict:
 
 
 def shots(editor, name: str, widget) -> None:
-    app = editor.app
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(3)
-        tap_target = widget.parent
-        while tap_target is not None and not isinstance(tap_target, ScrollView):
-            tap_target = tap_target.parent
-        if tap_target is not None:
-            tap_target.scroll_to(widget, padding=20, animate=False)
-        pump(4)
-        assert non_blank(screenshot(f"node_chat_{name}_{theme}"))
-    app.apply_theme("light")
-    pump(2)
+    def into_view() -> None:
+        scroll = widget.parent
+        while scroll is not None and not isinstance(scroll, ScrollView):
+            scroll = scroll.parent
+        if scroll is not None:
+            scroll.scroll_to(widget, padding=20, animate=False)
+
+    themed_shots(editor.app, f"node_chat_{name}_{{theme}}", into_view)
 
 
 def test_ask_a_transformer_for_sql_refuse_the_failed_accept_the_verified_undo_redo_run(incoming, chat, fake):  # noqa: F811

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.kivyrun import non_blank, pump, screenshot, tap, wait_until
+from tests.app.kivyrun import pump, tap, themed_shots, wait_until
 from tests.app.test_connections_screen import _encodings, incoming  # noqa: F401  (a fixture)
 from tests.app.test_node_chat import RIGHT, chat, fake, open_section, scripted, shots, tap_in_panel, type_into  # noqa: F401
 from tests.integration.aislow import SlowAiServer
@@ -91,11 +91,7 @@ def test_stop_a_node_chat_then_accept_and_open_its_session(incoming, chat, fake,
     assert RIGHT in rows[3]["text"] and "Ran on the sample" in rows[3]["text"]
     name = doc.workflow.name
     assert assistant.session_title.startswith(f"{name} · ")
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(4)
-        assert non_blank(screenshot(f"node_chat_session_{theme}"))
-    app.apply_theme("light")
+    themed_shots(app, "node_chat_session_{theme}")
 
     received = b"\n".join(incoming)
     assert b"tok0 tok1" in received                                    # the recording is live

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.widgets.analysis_view import AnalysisViewer, markdown_markup
-from tests.app.kivyrun import non_blank, pump, screenshot, wait_until
+from tests.app.kivyrun import pump, themed_shots, wait_until
 from tests.app.test_node_chat import type_into
 from tests.integration.aifakes import AiFakeServer
 
@@ -61,13 +61,8 @@ def test_ai_analysis_output_set_up_in_the_panel_runs_and_its_answer_is_shown(key
                            "if_exists": "overwrite"}
     assert not doc.problems_by_node().get("report_csv")
     assert form.summary.text.startswith("Asks fake about the table from") and "out/analysis.md" in form.summary.text
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(3)
-        panel.ids.scroll.scroll_to(fields["prompt"], animate=False)
-        pump(3)
-        assert non_blank(screenshot(f"output_ai_analysis_panel_{theme}"))
-    app.apply_theme("light")
+    themed_shots(app, "output_ai_analysis_panel_{theme}",
+                 lambda: panel.ids.scroll.scroll_to(fields["prompt"], animate=False))
     doc.undo()
     assert node.config["path"] == "out/revenue_by_country.csv"
     doc.redo()
@@ -86,9 +81,5 @@ def test_ai_analysis_output_set_up_in_the_panel_runs_and_its_answer_is_shown(key
     assert viewer.source.startswith("# Revenue by country\nFrance leads")
     assert "[b]Revenue by country[/b]" in viewer.answer.text and "  •  " in viewer.answer.text
     assert "Asked: What stands out?" in viewer.meta.text and "Model: sql:" in viewer.meta.text
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(4)
-        assert non_blank(screenshot(f"output_ai_analysis_answer_{theme}"))
-    app.apply_theme("light")
+    themed_shots(app, "output_ai_analysis_answer_{theme}")
     viewer.dismiss()

@@ -14,7 +14,7 @@ from kivy.core.window import Window
 from kivy.metrics import dp
 
 from tests.app.conftest import EXAMPLE_WF
-from tests.app.kivyrun import REPO, non_blank, pump, screenshot, settle, wait_until
+from tests.app.kivyrun import REPO, pump, settle, themed_shots, wait_until
 
 SIZES = [(1280, 800), (800, 600)]
 
@@ -40,13 +40,7 @@ def resize(w: int, h: int) -> None:
 
 
 def shots(app, name: str, size) -> None:
-    for theme in ("Light", "Dark"):
-        app.theme_cls.theme_style = theme
-        pump(4)
-        settle()
-        assert non_blank(screenshot(f"{name}-{size[0]}x{size[1]}-{theme.lower()}"))
-    app.theme_cls.theme_style = "Light"
-    pump(2)
+    themed_shots(app, f"{name}-{size[0]}x{size[1]}-{{theme}}")
 
 
 def inside_window(widget) -> bool:

@@ -13,7 +13,7 @@ from kivy.core.window import Window
 
 from engine.model import fileformat
 from engine.model.workflow import Edge, Node, Workflow
-from tests.app.kivyrun import non_blank, pump, screenshot, settle, tap_widget, wait_until
+from tests.app.kivyrun import pump, settle, tap_widget, themed_shots, wait_until
 
 WF = "fresh_orders"
 
@@ -45,16 +45,6 @@ def _into_view(panel, widget) -> None:
     settle()
 
 
-def _shots(app, name: str) -> None:
-    for theme in ("light", "dark"):
-        app.apply_theme(theme)
-        pump(4)
-        settle()
-        assert non_blank(screenshot(f"try_before_run_{name}_{theme}"))
-    app.apply_theme("light")
-    pump(2)
-
-
 def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: Path) -> None:
     app.bridge.call_blocking("workflows.save", doc=_fresh_workflow(tmp_path / "fresh"))
     screen = app.open_workflow(WF)
@@ -78,7 +68,7 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     assert form.preview.ids.provenance.text == form.preview.provenance and form.preview.ids.provenance.height > 0
     assert "1,000 rows from the sample" in form.preview.status
     _into_view(panel, form.preview)
-    _shots(app, "transformer")
+    themed_shots(app, "try_before_run_transformer_{theme}")
 
     # --- column chips: a tap inserts at the cursor; Tab completes the word being typed ----------
     wait_until(lambda: form.chips.names == ["id", "customer", "total"], 60, "the column chips")
@@ -106,7 +96,7 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     editor.focus = False
     pump(3)
     assert form.node.config["sql"] == "SELECT total, customer\nFROM {{ input }}"
-    _shots(app, "chips")
+    themed_shots(app, "try_before_run_chips_{theme}")
 
     # --- Join: the column pairs are picked from each input's columns ---------------------------
     screen.select_node("joined")
@@ -121,7 +111,7 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     wait_until(lambda: pair.left_column._menu is not None and pair.left_column._menu.parent is not None, 10,
                "the column menu")
     pump(5)
-    _shots(app, "join_picker")
+    themed_shots(app, "try_before_run_join_picker_{theme}")
     item = next(i for i in pair.left_column._menu.items if i["text"] == "customer")
     item["on_release"]()
     pump(3)
@@ -155,7 +145,7 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
     assert [c[0] for c in join.preview.table.columns] == ["total", "name"]
     assert join.preview.provenance.startswith("Inputs: orders computed from a 1,000-row sample of Orders (CSV)")
     _into_view(panel, join.preview)
-    _shots(app, "join")
+    themed_shots(app, "try_before_run_join_{theme}")
 
     # --- a small window: the same panel at 800×600 ----------------------------------------------
     old = Window.size
@@ -164,7 +154,7 @@ def test_try_chips_and_join_pickers_on_a_workflow_that_never_ran(app, tmp_path: 
         pump(5)
         settle()
         _into_view(panel, join.preview)
-        _shots(app, "join_800x600")
+        themed_shots(app, "try_before_run_join_800x600_{theme}")
     finally:
         Window.size = old
         pump(3)

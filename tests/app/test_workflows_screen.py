@@ -22,7 +22,7 @@ from engine.model import fileformat
 from engine.model.validation import validate
 from engine.paths import DataPaths
 from engine.procutil import pid_alive
-from tests.app.kivyrun import REPO, non_blank, pause, pump, running, screenshot, tap, wait_until
+from tests.app.kivyrun import REPO, non_blank, pause, pump, running, screenshot, tap, themed_shots, wait_until
 
 EXAMPLE = REPO / "examples" / "orders_report" / "orders_report.json"
 WAIT = 30  # a guard only (a frame can take a second on a busy software-GL machine)
@@ -205,15 +205,7 @@ def test_screenshots_light_and_dark_with_a_few_workflows(app: Any, screen: Any) 
         app.bridge.call_blocking("runs.wait", run_id=run["run_id"], timeout=60)
     wanted = {"shot_inbox", "shot_nightly", "shot_webhook", "shot_adhoc"}
     refreshed(screen, lambda: wanted <= set(rows(screen)), "the rows")
-    try:
-        for theme in ("light", "dark"):
-            app.apply_theme(theme)
-            pump(5)
-            shot = screenshot(f"workflows_{theme}")
-            assert non_blank(shot)
-    finally:
-        app.apply_theme("light")
-        pump(3)
+    themed_shots(app, "workflows_{theme}")
 
 
 # --- empty state, new workflow -----------------------------------------------------------------
