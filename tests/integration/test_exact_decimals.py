@@ -45,15 +45,20 @@ def test_the_amounts_really_defeat_a_naive_double_sum():
     assert abs(naive - 101794.16) < 1e-6
 
 
+def _fill(cur, decimal_type: str) -> None:
+    """payments (AMOUNTS as ``decimal_type(12,2)``) and ledger (the wide values as ``(38,10)``)."""
+    cur.execute(f"CREATE TABLE payments (id int PRIMARY KEY, amount {decimal_type}(12,2))")
+    cur.executemany("INSERT INTO payments VALUES (%s, %s)", list(enumerate(AMOUNTS)))
+    cur.execute(f"CREATE TABLE ledger (id int PRIMARY KEY, v {decimal_type}(38,10))")
+    cur.executemany("INSERT INTO ledger VALUES (%s, %s)",
+                    [(1, WIDE), (2, Decimal("12.5")), (3, None), (4, SMALL_WIDE), (5, NEG_WIDE)])
+
+
 def _seed(server) -> None:
     conn = postgres_admin(server)
     try:
         with conn.cursor() as cur:
-            cur.execute("CREATE TABLE payments (id int PRIMARY KEY, amount numeric(12,2))")
-            cur.executemany("INSERT INTO payments VALUES (%s, %s)", list(enumerate(AMOUNTS)))
-            cur.execute("CREATE TABLE ledger (id int PRIMARY KEY, v numeric(38,10))")
-            cur.executemany("INSERT INTO ledger VALUES (%s, %s)",
-                            [(1, WIDE), (2, Decimal("12.5")), (3, None), (4, SMALL_WIDE), (5, NEG_WIDE)])
+            _fill(cur, "numeric")
             cur.execute(f'GRANT ALL ON payments, ledger TO "{server.user}"')
             cur.execute(f'GRANT CREATE ON SCHEMA public TO "{server.user}"')
         conn.commit()
@@ -232,11 +237,7 @@ def test_a_pulled_mariadb_decimal_sums_exactly_and_a_wide_one_keeps_every_digit(
     admin = mariadb_admin(maria, database=maria.database)
     try:
         with admin.cursor() as cur:
-            cur.execute("CREATE TABLE payments (id INT PRIMARY KEY, amount DECIMAL(12,2))")
-            cur.executemany("INSERT INTO payments VALUES (%s, %s)", list(enumerate(AMOUNTS)))
-            cur.execute("CREATE TABLE ledger (id INT PRIMARY KEY, v DECIMAL(38,10))")
-            cur.executemany("INSERT INTO ledger VALUES (%s, %s)",
-                            [(1, WIDE), (2, Decimal("12.5")), (3, None), (4, SMALL_WIDE), (5, NEG_WIDE)])
+            _fill(cur, "DECIMAL")
         admin.commit()
     finally:
         admin.close()
