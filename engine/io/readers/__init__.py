@@ -5,7 +5,7 @@ it in batches. Each batch is written in its own short ``BEGIN IMMEDIATE`` transa
 under the workspace :class:`~engine.workspace.WriteLease`, so parallel nodes interleave
 with a long import instead of waiting for it; a reader thread parses the next batch
 while SQLite writes the current one, and a helper thread checkpoints the WAL
-(:mod:`._checkpoint`).
+(:mod:`engine.wal_checkpoint`).
 
 Guarantees:
 

@@ -3,7 +3,7 @@
 The source is only ever opened read-only (``mode=ro``): it is never written, not even
 a WAL recovery. The copy runs in SQLite itself: the file is ATTACHed read-only and rows
 move with ``INSERT … SELECT`` in batches of :data:`BATCH_ROWS` (by rowid), each in its
-own short write transaction, the WAL checkpointed alongside (:mod:`._checkpoint`); the
+own short write transaction, the WAL checkpointed alongside (:mod:`engine.wal_checkpoint`); the
 file is DETACHed afterwards, also on error. Where the
 SQLite library cannot open URI file names on the workspace connection, rows are copied
 through Python instead (slower, same result).
