@@ -25,9 +25,13 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from types import TracebackType
+
+from engine.workspace import WriteLease, write_transaction
 
 WAL_BYTES_LIMIT = 16 * 1024 * 1024
 """Size the WAL may reach before the writer lets the checkpoint catch up."""
@@ -91,6 +95,17 @@ class WalCheckpointer:
             return
         with self._cond:
             self._cond.wait_for(lambda: self._covered >= self._requested or self._gone)
+
+    @contextlib.contextmanager
+    def transaction(self, lease: WriteLease) -> Iterator[sqlite3.Connection]:
+        """One write transaction of the long write: waits for the checkpoint first when
+        the WAL has grown large, holds ``lease`` and ``BEGIN IMMEDIATE`` (see
+        :func:`engine.workspace.write_transaction`), and hands the commit to the helper.
+        A transaction that fails is rolled back and not counted."""
+        self.before_transaction()
+        with write_transaction(self._conn, lease) as conn:
+            yield conn
+        self.committed()
 
     def close(self) -> None:
         if self._thread is None:

@@ -140,14 +140,12 @@ class WorkspaceConnector(Connector):
                 if convert is None:
                     convert = storable_converters(batch)
                 rows = batch if not any(convert) else [_convert_row(r, convert) for r in batch]
-                wal.before_transaction()
                 try:
-                    with workspace.write_transaction(self.conn, self.lease):
+                    with wal.transaction(self.lease):
                         insert_rows(self.conn, head, len(columns), rows)
                 except OverflowError:
                     raise out_of_range(f"workspace table \"{table}\"", [n for n, _ in columns], rows) or \
                         ConnectorError(f"workspace table \"{table}\": a value is too large to store") from None
-                wal.committed()
                 count += len(batch)
         return count
 

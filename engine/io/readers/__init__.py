@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from engine.errors import NodeError
@@ -99,7 +100,7 @@ def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: 
         _write_all(conn, lease, sink, reader)
     else:   # no read-ahead thread: it would parse batches that are never written
         for batch in _first_batches(reader, max_rows):
-            _write_group(conn, lease, sink, [batch])
+            _write_group(write_transaction(conn, lease), sink, [batch])
     unmatched = unmatched_error(path.name, choice, sink.source_columns)
     if unmatched is not None:
         raise unmatched
@@ -165,17 +166,15 @@ def _write_all(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
                reader: Iterator[Batch]) -> None:
     with Prefetcher(reader) as batches, WalCheckpointer(conn) as wal:
         while group := batches.ready(BATCHES_PER_TRANSACTION):
-            wal.before_transaction()
-            _write_group(conn, lease, sink, group)
-            wal.committed()
+            _write_group(wal.transaction(lease), sink, group)
             batches.recycle(group)
 
 
-def _write_group(conn: sqlite3.Connection, lease: WriteLease, sink: TableSink,
+def _write_group(transaction: AbstractContextManager[object], sink: TableSink,
                  group: list[Batch]) -> None:
     """One write transaction; a function of its own so no local outlives the group."""
     try:
-        with write_transaction(conn, lease):
+        with transaction:
             for batch in group:
                 sink.write(batch)
     except sqlite3.Error as exc:

@@ -135,11 +135,9 @@ def _copy_attached(conn: sqlite3.Connection, lease: WriteLease, path: Path, sour
             return
         with WalCheckpointer(conn) as wal:
             for low, high in _rowid_ranges(conn, src, rowid):
-                wal.before_transaction()
-                with write_transaction(conn, lease):
+                with wal.transaction(lease):
                     sink.records += conn.execute(
                         f"{insert} WHERE {rowid} > ? AND {rowid} <= ? ORDER BY {rowid}", (low, high)).rowcount
-                wal.committed()
     finally:
         conn.execute(f"DETACH DATABASE {quote_ident(alias)}")
 
@@ -179,7 +177,5 @@ def _copy_through_python(conn: sqlite3.Connection, lease: WriteLease, path: Path
         with WalCheckpointer(conn) as wal:
             while rows := cursor.fetchmany(BATCH_ROWS // 10):
                 values = [v for row in rows for v in row]
-                wal.before_transaction()
-                with write_transaction(conn, lease):
+                with wal.transaction(lease):
                     sink.write(Batch(names, types, values, len(rows)))
-                wal.committed()
