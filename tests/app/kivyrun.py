@@ -52,14 +52,44 @@ def running(app) -> Iterator:
     try:
         yield app
     finally:
+        roots = [app.root, *Window.children]
         app.stop()
         # App.stop() removes the window's children while iterating over them, so with a
         # snackbar (or a menu) still open it skips the root: the next app's touches would
         # reach this one's widgets first.
         for child in list(Window.children):
             Window.remove_widget(child)
+        _free(roots)
         for event in Clock.get_events():  # nothing of this app may run inside the next one
             event.cancel()
+
+
+def _free(roots: Sequence) -> None:
+    """Let a stopped app's widgets go, or the test session keeps every app it ran, 20–30 MiB
+    of framebuffers and textures each (6 GiB over the app tests):
+
+    * an animation still running holds its widget in ``Animation._instances`` until it
+      ends, and with the clock events cancelled below it never would: cancel it;
+    * Kivy's Builder keeps a tree with a kv rule watching ``ids`` (see app.widgets.release).
+
+    Screens that are not shown are not children of their ScreenManager: walked on their own."""
+    from kivy.animation import Animation
+    from kivy.uix.screenmanager import ScreenManager
+
+    from app.widgets.release import release
+
+    pending = [r for r in roots if r is not None]
+    seen: set[int] = set()
+    while pending:
+        root = pending.pop()
+        if id(root) in seen:
+            continue
+        seen.add(id(root))
+        for widget in root.walk(restrict=True):
+            Animation.cancel_all(widget)
+            if isinstance(widget, ScreenManager):
+                pending += [screen for screen in widget.screens if id(screen) not in seen]
+        release(root)
 
 
 def touch(x: float, y: float, button: str | None = None) -> UnitTestTouch:
@@ -77,12 +107,30 @@ def delivered(t: UnitTestTouch) -> bool:
     a tap it replays the press to its content and also schedules a second release ``0.2 s``
     later from a clock callback (``ScrollView._do_touch_up``) for whatever grabbed the touch
     meanwhile. Waiting for that callback means the next touch never overlaps this one."""
+    return not _pending_releases(t)
+
+
+def _pending_releases(t: UnitTestTouch) -> list:
+    """The clock events that will still deliver ``t``'s release (see :func:`delivered`)."""
+    pending = []
     for event in Clock.get_events():
         callback = event.get_callback()
         if isinstance(callback, partial) and getattr(callback.func, "__name__", "") == "_do_touch_up" \
                 and any(arg is t for arg in callback.args):
-            return False
-    return True
+            pending.append(event)
+    return pending
+
+
+def _releases_said(t: UnitTestTouch) -> str:
+    """What a tap still waits for, for a failure message: each ScrollView's scheduled release
+    (its timeout and how long ago it was scheduled by the clock), and the clock's state."""
+    said = []
+    for event in _pending_releases(t):
+        view = getattr(event.get_callback().func, "__self__", None)
+        said.append(f"{type(view).__name__}(id {id(view):#x}, parent {type(getattr(view, 'parent', None)).__name__}) "
+                    f"timeout {event.timeout:g} s, scheduled {Clock.get_time() - event._last_dt:.2f} s ago")
+    return (f"{'; '.join(said) or 'nothing'}; clock frames {Clock.frames}, "
+            f"{len(Clock.get_events())} events pending")
 
 
 def sliding() -> bool:
@@ -104,7 +152,10 @@ def tap(x: float, y: float, button: str | None = None, frames: int = 2, held: in
     t.touch_down()
     pump(held)
     t.touch_up()
-    wait_until(lambda: delivered(t), 15, "the tap's release to reach the widgets")
+    try:
+        wait_until(lambda: delivered(t), 15, "the tap's release to reach the widgets")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; still scheduled: {_releases_said(t)}") from None
     pump(frames)
 
 
