@@ -18,7 +18,3 @@ class AppDialog(LetsGoWhenClosing, ReleasedWhenGone, MDDialog):
     def closing(self) -> bool:
         """Dismissed and fading out (or never opened)."""
         return not self._is_open
-
-    @property
-    def gone(self) -> bool:
-        return not self._is_open

@@ -27,17 +27,18 @@ def release(widget: Any) -> None:
 
 
 class ReleasedWhenGone:
-    """Mixin (before the Kivy class): the subclass defines ``gone``, true once it has been
-    dismissed for good, so that leaving the window then releases it."""
+    """Mixin (before the Kivy class): the subclass defines ``closing``, true once it has been
+    dismissed (as for :class:`app.widgets.closing.LetsGoWhenClosing`), so that leaving the
+    window then releases it."""
 
-    gone: bool
+    closing: bool
     released = False
 
     def on_parent(self, instance: Any, parent: Any) -> None:
         inherited = getattr(super(), "on_parent", None)
         if inherited is not None:
             inherited(instance, parent)
-        if parent is None and self.gone and not self.released:
+        if parent is None and self.closing and not self.released:
             self.released = True
             release(self)
             scrim = getattr(self, "_scrim", None)      # a dialog's dimmed backdrop
@@ -48,4 +49,3 @@ class ReleasedWhenGone:
         if self.released:
             raise RuntimeError(f"{type(self).__name__} was dismissed and released: open a new one")
         super().open(*args, **kwargs)  # type: ignore[misc]
-

@@ -1,9 +1,10 @@
-"""Dismissed overlays are freed (app.widgets.release).
+"""Dismissed overlays and dropped previews are freed (app.widgets.release).
 
-Kivy's Builder kept every dialog, menu, notification and modal viewer the app ever showed:
-a kv rule that watches ``root.ids.…`` leaves the ``ids`` dictionary, which holds its widget,
-in Builder's module-level table until that widget is collected — which it then never is.
-Each dismissed dialog kept its shadow and ripple framebuffers, about 8 MiB."""
+Kivy's Builder kept every dialog the app ever showed: a kv rule that watches
+``root.ids.…`` leaves the ``ids`` dictionary, which holds its widget, in Builder's
+module-level table until that widget is collected — which it then never is. Each dismissed
+dialog kept its shadow and ripple framebuffers, about 8 MiB. Menus, notifications and modal
+viewers are checked beside it."""
 
 from __future__ import annotations
 
