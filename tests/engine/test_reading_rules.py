@@ -314,3 +314,30 @@ def test_a_text_in_a_numeric_column_is_found_when_a_blob_sorts_above_it() -> Non
     found = {f["column"]: (f["values"], f["not_numbers"]) for f in
              mixed_columns(db, "t", [("a", "REAL"), ("b", "INTEGER"), ("c", "INTEGER")])}
     assert found == {"a": (4, 1), "b": (4, 1)}
+
+
+def test_the_findings_scan_uses_sqlites_own_aggregates_not_the_exact_sum(ws):
+    # On a workspace connection `sum` is the exact sum, a Python call per row (engine.decimals);
+    # counting with it made the scan three times slower on a wide import. Whatever shadows
+    # `sum`/`total` here must never be called, and the findings must not change.
+    from engine.io.readers._findings import mixed_columns
+
+    calls = []
+
+    class Counted:
+        def step(self, value):
+            calls.append(value)
+
+        def finalize(self):
+            return 0
+
+    conn = ws[0]
+    conn.execute('CREATE TABLE "m" ("n" INTEGER, "s" TEXT)')
+    conn.executemany('INSERT INTO "m" VALUES (?, ?)',
+                     [(1, "1"), ("oops", "2"), (3, "3"), (4, "x")])
+    for name in ("sum", "total"):
+        conn.create_aggregate(name, 1, Counted)
+    found = {f["column"]: (f["type"], f["values"], f["not_numbers"])
+             for f in mixed_columns(conn, "m", [("n", "INTEGER"), ("s", "TEXT")])}
+    assert found == {"n": ("INTEGER", 4, 1), "s": ("TEXT", 4, 1)}
+    assert calls == []
