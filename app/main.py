@@ -42,6 +42,7 @@ def build_app_class() -> type:
     from app.kvload import load_kv
     from app.screens import SCREENS
     from app.settings_store import AppSettings
+    from app.widgets.release import no_widget_dies
     from app.widgets.snackbar import show_notification
     from engine.paths import default_paths, ensure_data_dir
     from engine.plugins import load_registry
@@ -96,8 +97,9 @@ def build_app_class() -> type:
 
         def apply_theme(self, theme: str) -> None:
             dark = theme == "dark" or (theme == "system" and system_prefers_dark())
-            self.theme_cls.theme_style = "Dark" if dark else "Light"
-            self.theme_cls.primary_palette = "Teal"
+            with no_widget_dies():          # the change reaches every widget's colour rules
+                self.theme_cls.theme_style = "Dark" if dark else "Light"
+                self.theme_cls.primary_palette = "Teal"
 
         def _bridge_state(self, bridge: EngineBridge, state: str) -> None:
             self.engine_ok = state == "connected"

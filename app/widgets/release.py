@@ -11,10 +11,20 @@ memory with its six shadow and ripple framebuffers (about 8 MiB each time).
 does it for an overlay once it has been dismissed and has left the window (the app's dialogs;
 its menus, notifications and modal viewers have no such rule and are freed as they are). A
 released overlay cannot be shown again: make a new one.
+
+:func:`no_widget_dies` is the other half of that life cycle: a widget the app has let go of
+keeps its kv bindings until the garbage collector frees it, so a change that reaches every
+widget (the theme) still evaluates its rules; if the collector runs in the middle of one of
+them (any allocation can start it), the widget dies half-way and the rule raises
+``ReferenceError`` out of the property being set. Seen: switching the theme raised it from
+KivyMD's label colour rule.
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -49,3 +59,18 @@ class ReleasedWhenGone:
         if self.released:
             raise RuntimeError(f"{type(self).__name__} was dismissed and released: open a new one")
         super().open(*args, **kwargs)  # type: ignore[misc]
+
+
+@contextmanager
+def no_widget_dies() -> Iterator[None]:
+    """Free the widgets already let go of (with their kv bindings), then keep the garbage
+    collector from running until the block ends: no rule can lose its widget half-way through a
+    change that fans out to every widget. The collector's previous state is restored."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -121,3 +121,35 @@ def test_no_kv_rule_of_the_app_watches_a_path_through_ids() -> None:
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if watched.match(line)]
     assert found == []
+
+
+def test_a_theme_change_frees_dropped_widgets_first_and_none_dies_during_it(app: Any) -> None:
+    # A dropped widget keeps its kv bindings until the collector frees it: a theme change
+    # reaches its colour rules, and a collection in the middle of one (any allocation can start
+    # it) killed the widget half-way — ReferenceError out of theme_cls.theme_style (1 run in 6
+    # of test_inspector's findings test). The change now runs with the dropped ones freed first
+    # and the collector held off.
+    from kivymd.uix.boxlayout import MDBoxLayout
+    from kivymd.uix.label import MDLabel
+
+    gc.disable()
+    try:
+        box = MDBoxLayout()
+        box.add_widget(MDLabel(text="dropped"))     # a cycle: only the collector frees it
+        dropped = weakref.ref(box.children[0])
+        del box
+    finally:
+        gc.enable()
+    seen = []
+
+    def during(*_args: Any) -> None:
+        seen.append((gc.isenabled(), dropped() is None))
+
+    app.theme_cls.bind(theme_style=during)
+    try:
+        app.apply_theme("dark")
+        app.apply_theme("light")
+    finally:
+        app.theme_cls.unbind(theme_style=during)
+    assert seen == [(False, True), (False, True)]
+    assert gc.isenabled()
