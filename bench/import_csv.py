@@ -80,8 +80,9 @@ print(json.dumps({"seconds": seconds, "records": result.records, "types": types,
                   "pyarrow_loaded": "pyarrow" in sys.modules}))
 """
 
-# The wide case's steps, once: the CSV reader alone (rows parsed and dropped, no SQLite) and
-# the post-import scan for mixed columns (engine.io.readers._findings) run again on the table.
+# The wide case's steps, once: the CSV reader alone (rows parsed and dropped, no SQLite), the
+# writer alone (the parsed batches into a plain database) and the post-import scan for mixed
+# columns (engine.io.readers._findings) run again on the table.
 _STEPS_CHILD = """
 import json, sqlite3, sys, time
 from pathlib import Path
