@@ -39,6 +39,7 @@ def build_app_class() -> type:
     from kivymd.app import MDApp
 
     from app.bridge import EngineBridge
+    from app.collector import FrameCollector
     from app.kvload import load_kv
     from app.screens import SCREENS
     from app.settings_store import AppSettings
@@ -63,6 +64,7 @@ def build_app_class() -> type:
             self.registry = load_registry([self.paths.plugins])
             self.bridge = EngineBridge(self.paths, start_engine=start_engine)
             self._screens: dict[str, Any] = {}
+            self.collector = FrameCollector()
 
         # --- building ------------------------------------------------------------------
         def build(self):
@@ -87,7 +89,13 @@ def build_app_class() -> type:
             Clock.schedule_once(lambda _dt: self.open_screen("workflows"), 0)
             return root
 
+        def on_start(self) -> None:
+            # From now on the cycle collector runs between frames only: a collection in the
+            # middle of a kv rule kills a dropped widget half-way (app.collector).
+            self.collector.start()
+
         def on_stop(self) -> None:
+            self.collector.stop()
             for screen in self._screens.values():
                 closing = getattr(screen, "on_app_stop", None)
                 if closing is not None:

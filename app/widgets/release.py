@@ -17,7 +17,9 @@ keeps its kv bindings until the garbage collector frees it, so a change that rea
 widget (the theme) still evaluates its rules; if the collector runs in the middle of one of
 them (any allocation can start it), the widget dies half-way and the rule raises
 ``ReferenceError`` out of the property being set. Seen: switching the theme raised it from
-KivyMD's label colour rule.
+KivyMD's label colour rule. While the app runs, :mod:`app.collector` keeps the collector out
+of every event; this guard also holds where that is not running (widgets built outside the
+app) and spares the theme change the dropped widgets' rules.
 """
 
 from __future__ import annotations
