@@ -146,6 +146,14 @@ class ArrowFsConnector(Connector):
             raise self.error(exc, f"cannot read '{key}'") from None
         return done
 
+    def open_ranged(self, key: str) -> Any:
+        try:
+            return self.filesystem().open_input_file(self.full(key))
+        except FileNotFoundError:
+            raise ConnectorError(f"{self.storage_word} connection '{self.name}' has no object '{key}'") from None
+        except OSError as exc:
+            raise self.error(exc, f"cannot read '{key}'") from None
+
     def upload(self, source: Path, key: str) -> int:
         sent = 0
         try:

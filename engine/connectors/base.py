@@ -158,6 +158,12 @@ class Connector:
         replacing it. Returns the bytes sent."""
         raise NotImplementedError
 
+    def open_ranged(self, key: str) -> Any:
+        """The object ``key`` as a random-access ``pyarrow`` file that fetches only the byte
+        ranges read (a Parquet sample then reads the footer and the first pages, not the
+        whole object); None when the store cannot, and the object is downloaded instead."""
+        return None
+
     def qualified(self, obj: str) -> str:
         """A possibly schema-qualified object name ("sales.orders"), quoted for the dialect."""
         return ".".join(self.quote_ident(part) for part in split_qualified(obj))

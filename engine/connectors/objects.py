@@ -11,9 +11,14 @@ gives exactly the table the same file on disk would (types, null markers, findin
   in memory, and at most one is on disk at a time.
 * Writing (Output with a storage connection): the table is exported to a temporary file,
   then streamed to the object (the connector uploads in parts when it is large).
-* Sampling (the connection browser): the first rows of an object. For CSV and JSON Lines
-  only the object's first :data:`SAMPLE_HEAD` bytes are fetched (cut at the last line
-  break); Parquet and JSON need the whole object, up to :data:`SAMPLE_LIMIT`.
+* Sampling (the connection browser, the node panel's preview): the first rows of an object,
+  as an import of the whole object would give them. For CSV and JSON Lines only the object's
+  first :data:`SAMPLE_HEAD` bytes are fetched (cut at the last line break). For Parquet, when
+  the store reads byte ranges (:meth:`~engine.connectors.base.Connector.open_ranged`), only
+  the footer and the pages of the rows a preview reads (the reader's first batch) are
+  fetched, whatever the object's size; those rows become a small local Parquet file with the
+  same schema. JSON, and Parquet from a store without ranged reads, need the whole object, up
+  to :data:`SAMPLE_LIMIT`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from engine.io.readers.preview import FilePreview, preview_file
 
 SAMPLE_HEAD = 256 * 1024
 SAMPLE_LIMIT = 64 * 1024 * 1024
+PARQUET_BUFFER = 1024 * 1024
+"""A ranged Parquet sample reads each column's pages in pieces of this size (not whole column
+chunks, which can be hundreds of MiB)."""
 _LINE_FORMATS = ("csv", "jsonl")
 
 
@@ -147,7 +155,10 @@ def preview_object(store: Connector, key: str, fmt: str | None, options: Mapping
     fmt = object_format(key, fmt)
     with _scratch() as folder:
         local = folder / _local_name(key)
-        if fmt in _LINE_FORMATS:
+        ranged = store.open_ranged(key) if fmt == "parquet" else None
+        if ranged is not None:
+            _parquet_head(ranged, local, limit)
+        elif fmt in _LINE_FORMATS:
             got = store.download(key, local, SAMPLE_HEAD + 1)
             if got > SAMPLE_HEAD:
                 data = local.read_bytes()[:SAMPLE_HEAD]
@@ -159,3 +170,42 @@ def preview_object(store: Connector, key: str, fmt: str | None, options: Mapping
                                      f"{SAMPLE_LIMIT // (1024 * 1024)} MiB; a {fmt} object is previewed "
                                      f"whole — read it with a Data Source instead")
         return preview_file(local, fmt, options, limit)
+
+
+def _parquet_head(source: Any, local: Path, limit: int) -> None:
+    """Write into the Parquet file ``local`` the rows of the ranged Parquet object ``source``
+    that a preview of ``limit`` rows reads: the reader's batches until ``limit`` rows (its
+    first batch, unless the first row group is smaller), fewer when their data would pass
+    :data:`SAMPLE_LIMIT`. Only the footer and those rows' pages are fetched."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.io.readers.parquet_reader import rows_per_batch
+
+    name = local.name
+    with source:
+        try:
+            parquet = pq.ParquetFile(source, buffer_size=PARQUET_BUFFER, pre_buffer=False)
+            schema = parquet.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise NodeError(f"{name}: not a readable Parquet file ({exc})") from None
+        rows = rows_per_batch(len(schema.names))
+        meta = parquet.metadata
+        if meta.num_row_groups and meta.row_group(0).num_rows:
+            group = meta.row_group(0)
+            per_row = group.total_byte_size / group.num_rows
+            if per_row * rows > SAMPLE_LIMIT:
+                rows = max(1, limit, int(SAMPLE_LIMIT // per_row))
+        taken: list[Any] = []
+        try:
+            for batch in parquet.iter_batches(batch_size=rows, use_threads=False):
+                taken.append(batch)
+                if sum(b.num_rows for b in taken) >= limit:
+                    break
+            table = pa.Table.from_batches(taken, schema=schema)
+        except (pa.ArrowException, OSError) as exc:
+            raise NodeError(f"{name}: cannot read the Parquet data ({exc})") from None
+    try:
+        pq.write_table(table, local)
+    except (pa.ArrowException, OSError) as exc:
+        raise NodeError(f"{name}: cannot sample the Parquet data ({exc})") from None

@@ -20,8 +20,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -61,6 +63,57 @@ def moto_s3() -> Iterator[MotoS3]:
         yield MotoS3(url)
     finally:
         server.stop()
+
+
+class CountingRelay:
+    """A TCP relay on 127.0.0.1 in front of ``url``'s server that counts the bytes the server
+    sends back (``received``): how much of an object a client really fetched, measured on the
+    wire. ``url`` is the relay's own address, to use in place of the server's."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.rsplit("//", 1)[1].split(":")
+        self._upstream = (host, int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.received = 0
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._upstream)
+            self._open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, count: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if count:
+                    with self._lock:
+                        self.received += len(data)
+                target.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._listener.close()
+        for each in self._open:
+            with contextlib.suppress(OSError):
+                each.close()
+
+    def __enter__(self) -> CountingRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 AZURITE_MAIN = "node_modules/azurite/dist/src/blob/main.js"

@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration.engine_harness import EngineProcess
 from tests.integration.helpers import node, sql, start, write_workflow
-from tests.integration.objectstores import S3Catalog, moto_s3, plugin_copy
+from tests.integration.objectstores import CountingRelay, S3Catalog, moto_s3, plugin_copy
 
 pytest.importorskip("moto")
 pa = pytest.importorskip("pyarrow")
@@ -166,6 +166,32 @@ def test_large_upload_is_multipart_and_download_streams_in_chunks(tmp_path):
         assert back.read_bytes() == source.read_bytes()
         head_only = tmp_path / "head.bin"
         assert connector.download("blobs/big.bin", head_only, max_bytes=1000) == 1000
+
+
+def test_a_parquet_sample_fetches_its_footer_and_first_pages_not_the_whole_object(tmp_path):
+    # A sample used to download the whole object (and refused one over 64 MiB): a 70 MiB
+    # object now costs the footer and the first rows' pages, measured on the wire.
+    from engine.connectors.objects import SAMPLE_LIMIT
+
+    rows = 1_300_000
+    payload = os.urandom(56 * rows)                       # incompressible: the file is ~73 MB
+    table = pa.table({"id": pa.array(range(rows), pa.int64()),
+                      "blob": pa.FixedSizeBinaryArray.from_buffers(pa.binary(56), rows,
+                                                                   [None, pa.py_buffer(payload)]),
+                      "city": pa.array(["Lyon", "Oslo"] * (rows // 2)).dictionary_encode()})
+    body = _parquet_bytes(table)
+    assert len(body) > SAMPLE_LIMIT
+    with moto_s3() as moto:
+        s3 = moto.client()
+        s3.create_bucket(Bucket="big")
+        s3.put_object(Bucket="big", Key="wide/huge.parquet", Body=body)
+        with CountingRelay(moto.url) as relay:
+            connector = _connector(tmp_path, relay.url, bucket="big")
+            names, got = connector.sample("wide/huge.parquet", 5)
+            fetched = relay.received
+    assert names == ["id", "blob", "city"]
+    assert got == [(i, payload[56 * i:56 * (i + 1)], "Lyon" if i % 2 == 0 else "Oslo") for i in range(5)]
+    assert fetched < 8 * 1024 * 1024, f"{fetched:,} bytes fetched of a {len(body):,}-byte object"
 
 
 def test_bucketless_connection_lists_every_bucket_and_needs_bucket_in_paths(tmp_path):

@@ -42,6 +42,11 @@ def read_parquet(path: Path, options: Mapping[str, object]) -> Iterator[Batch]:
         parquet.close()
 
 
+def rows_per_batch(columns: int) -> int:
+    """Rows in each batch read from a file of ``columns`` columns."""
+    return max(1, BATCH_VALUES // max(1, columns))
+
+
 def _batches(path: Path, parquet) -> Iterator[Batch]:
     schema = parquet.schema_arrow
     if not schema.names:
@@ -49,9 +54,9 @@ def _batches(path: Path, parquet) -> Iterator[Batch]:
     plans = [_plan(field.type) for field in schema]
     types = [sql_type for sql_type, _ in plans]
     columns = list(schema.names)
-    rows_per_batch = max(1, BATCH_VALUES // len(columns))
+    batch_rows = rows_per_batch(len(columns))
     seen = False
-    for record_batch in parquet.iter_batches(batch_size=rows_per_batch):
+    for record_batch in parquet.iter_batches(batch_size=batch_rows):
         lists = [convert(record_batch.column(i)) for i, (_, convert) in enumerate(plans)]
         values = list(chain.from_iterable(zip(*lists)))
         seen = True
