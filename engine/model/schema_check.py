@@ -13,8 +13,11 @@ plugin only (the schema describes the built-in ones).
 
 from __future__ import annotations
 
+import collections
 import functools
+import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +95,22 @@ def _problems_of(text: str) -> tuple[SchemaProblem, ...]:
     return tuple(found.values())
 
 
-@functools.lru_cache(maxsize=8192)
+_NODE_CACHE_SIZE = 8192
+_node_cache: collections.OrderedDict[bytes, tuple[tuple[str, str], ...]] = collections.OrderedDict()
+_node_cache_lock = threading.Lock()
+
+
 def _node_problems(text: str) -> tuple[tuple[str, str], ...]:
-    """(field below the node, sentence) for each schema problem of one node."""
+    """(field below the node, sentence) for each schema problem of one node (its JSON text).
+
+    Cached by a digest of the text, not the text: a node can hold pages of SQL or code, and
+    thousands of them are remembered."""
+    key = hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
+    with _node_cache_lock:
+        cached = _node_cache.get(key)
+        if cached is not None:
+            _node_cache.move_to_end(key)
+            return cached
     found: dict[str, str] = {}
     for error in _leaves(_node_validator().iter_errors(json.loads(text))):
         path = list(error.absolute_path)
@@ -103,7 +119,12 @@ def _node_problems(text: str) -> tuple[tuple[str, str], ...]:
         field = _dotted(path)
         if field not in found:
             found[field] = _sentence(field, error)
-    return tuple(found.items())
+    problems = tuple(found.items())
+    with _node_cache_lock:
+        _node_cache[key] = problems
+        if len(_node_cache) > _NODE_CACHE_SIZE:
+            _node_cache.popitem(last=False)
+    return problems
 
 
 def _leaves(errors: Iterator[Any]) -> Iterator[Any]:
