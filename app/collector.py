@@ -32,15 +32,16 @@ last one are at least this share of what that one kept (CPython's ``long_lived_p
 long_lived_total / 4``)."""
 
 
-def due_generation(counts: tuple[int, int, int], thresholds: tuple[int, int, int]) -> int | None:
-    """The oldest generation that the automatic collector would collect now, or None.
+def due_generation(counts: tuple[int, int, int], thresholds: tuple[int, int, int], oldest: int = 2) -> int | None:
+    """The oldest generation (up to ``oldest``) that the automatic collector would collect
+    now, or None.
 
     The same rule as CPython's: the youngest generation is due once its count exceeds its
     threshold, and then each older one whose count exceeds its own."""
     if thresholds[0] == 0 or counts[0] <= thresholds[0]:
         return None
     generation = 0
-    for older in (1, 2):
+    for older in range(1, oldest + 1):
         if counts[older] > thresholds[older]:
             generation = older
     return generation
@@ -81,11 +82,12 @@ class FrameCollector:
         """Run the due generation, if any (called once per frame by the clock)."""
         if gc.isenabled():           # something turned the automatic collector back on
             gc.disable()
-        generation = due_generation(gc.get_count(), gc.get_threshold())
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        generation = due_generation(counts, thresholds)
         if generation is None:
             return
         if generation == 2 and not self._full_is_worth_it():
-            generation = 1
+            generation = due_generation(counts, thresholds, oldest=1) or 0   # as CPython: the next one due
         gc.collect(generation)
         self.collections[generation] += 1
         if generation == 2:

@@ -27,6 +27,11 @@ def test_the_due_generation_is_the_automatic_collectors(counts: tuple[int, int, 
     assert due_generation(counts, (700, 10, 10)) == due
 
 
+def test_when_a_full_collection_is_not_worth_it_the_next_generation_due_runs() -> None:
+    assert due_generation((701, 3, 11), (700, 10, 10), oldest=1) == 0
+    assert due_generation((701, 11, 11), (700, 10, 10), oldest=1) == 1
+
+
 def test_a_zero_threshold_means_never() -> None:
     assert due_generation((10_000, 50, 50), (0, 10, 10)) is None
 
