@@ -4,7 +4,9 @@ Measured in one run, on the same generated file (ints, floats, short strings, IS
 
   (a) ``engine.io.readers.import_file`` into a fresh WAL workspace opened with
       ``engine.workspace.connect`` — the Data Source node's real path — in a fresh
-      ``python`` subprocess, whose peak RSS is the memory figure;
+      ``python`` subprocess, whose peak RSS is the memory figure. That is the native loader
+      (``engine.io.readers.csv_native``) when it is built; ``DAGFLUX_NATIVE_CSV=0`` measures
+      the Python reader instead;
   (b) the sqlite3 command-line shell: ``sqlite3 db ".mode csv" ".import file t"``;
   (c) stdlib ``csv.reader`` + one ``executemany`` transaction.
 
@@ -20,7 +22,7 @@ The **wide case** (``ratio_wide_vs_sqlite3_cli``; ``--wide-rows``, 0 skips it) i
 generated file shaped like real weather/sensor exports: 19 columns of ints, one-decimal
 floats, short codes and two ISO timestamp styles, with "NA" as the null marker in six
 columns (~38 MB at 337,000 rows) — ours against the sqlite3 shell, interleaved the same way;
-then, once, the reader alone, the writer alone (the parsed values into a plain database, as the
+then, once, the Python path's steps: its reader alone, its writer alone (the parsed values into a plain database, as the
 shell writes: the floor of binding values through the stdlib ``sqlite3``) and the post-import
 mixed-column scan (where the time goes).
 
@@ -76,6 +78,7 @@ types = dict(result.columns)
 conn.close()
 lease.close()
 print(json.dumps({"seconds": seconds, "records": result.records, "types": types,
+                  "native": result.native,
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "pyarrow_loaded": "pyarrow" in sys.modules}))
 """
@@ -255,7 +258,8 @@ def wide_ratio(tmp: Path, rows: int, repeat: int) -> float:
     steps = run_ours(path, tmp / "wide_steps", _STEPS_CHILD)
     print(f"\nwide case: {rows:,} rows × 19 columns ({path.stat().st_size / 2**20:.0f} MiB, 'NA' nulls): "
           f"ours median {statistics.median(ours_s):.3f} s, sqlite3 shell median {statistics.median(cli_s):.3f} s")
-    print(f"  steps of ours (measured once, apart): CSV reader alone {steps['parse_s']:.3f} s, "
+    print(f"  the native loader ran: {run['native']}")
+    print(f"  steps of the Python path (measured once, apart): CSV reader alone {steps['parse_s']:.3f} s, "
           f"writer alone (parsed values into a plain rollback-journal database) {steps['write_s']:.3f} s, "
           f"mixed-column scan after the import {steps['findings_s']:.3f} s")
     return statistics.median(ratios)
@@ -280,7 +284,7 @@ def report(rows: int, ours: list[dict], cli: list[float | None], stdlib: list[fl
     vs_cli = statistics.median(c / o for c, o in zip(cli, ours_s)) if has_cli else float("nan")
     vs_stdlib = statistics.median(s / o for s, o in zip(stdlib, ours_s))
     peak = max(r["peak_rss_kib"] for r in ours) / 1024
-    print(f"\ncolumn types: {ours[0]['types']}")
+    print(f"\ncolumn types: {ours[0]['types']}; the native loader ran: {ours[0]['native']}")
     print(f"peak RSS of the importing process: {peak:.1f} MiB (max over {len(ours)} runs)")
     print(f"rows_per_s={rows / statistics.median(ours_s):.0f} ratio_vs_sqlite3_cli={vs_cli:.3f} "
           f"ratio_vs_stdlib={vs_stdlib:.3f} peak_rss_mib={peak:.1f} ratio_wide_vs_sqlite3_cli={wide:.3f}")

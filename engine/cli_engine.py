@@ -172,7 +172,8 @@ def _status(as_json: bool) -> int:
         return EXIT_NO_ENGINE
     if as_json:
         print(json.dumps({"pid": status["pid"], "socket": status["socket"], "version": status["version"],
-                          "code_sandbox": status.get("code_sandbox"), "warming": status.get("warming", [])}))
+                          "code_sandbox": status.get("code_sandbox"), "warming": status.get("warming", []),
+                          "csv_import": status.get("csv_import")}))
     else:
         runs = len(status["active_runs"])
         print(f"engine {status['version']} running (pid {status['pid']}), up {status['uptime_s']:.0f} s, "
@@ -187,6 +188,8 @@ def _status(as_json: bool) -> int:
                   "can read what you can read (see README, 'What code in a workflow can reach')")
         elif sandbox:
             print(f"  code skills confined by {sandbox}")
+        if status.get("csv_import"):
+            print(f"  CSV import: {status['csv_import']}")
     return EXIT_OK
 
 

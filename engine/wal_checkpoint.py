@@ -87,6 +87,12 @@ class WalCheckpointer:
         self._thread = thread
         return True
 
+    @property
+    def helping(self) -> bool:
+        """Whether the helper thread checkpoints now (another connection writing for this
+        import should then leave its automatic checkpoint off too)."""
+        return self._thread is not None
+
     def before_transaction(self) -> None:
         """Called before each write transaction; waits only when the WAL has grown large."""
         if self._thread is None:

@@ -64,6 +64,7 @@ class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
         self._ready = threading.Event()         # set when the warm-up ended, well or not
         self._warm_error: str | None = None
         self.warming = ["workers", "triggers"]
+        self.csv_import: str | None = None      # which path CSV imports take; known once warm
 
     # --- lifecycle ------------------------------------------------------------------
     def start(self, wait: bool = True) -> None:
@@ -131,6 +132,7 @@ class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
                                            self.webhook_port, self.clock, self.poll_files)
             self.triggers.start()
             self._register_all()
+            self.csv_import = _csv_import_path()
             self.warming = []
             log.info("engine %s ready (pid %d)", __version__, os.getpid())
         except BaseException as exc:  # noqa: BLE001 - any failure here ends the engine, said once
@@ -240,7 +242,8 @@ class Engine(HistoryCalls, PluginCalls, AiCalls, AiAssistCalls):
                 "data_dir": str(self.paths.root), "uptime_s": round(time.time() - self.started_at, 1),
                 "active_runs": self.runs.active() if warm else [],
                 "webhook_error": self.triggers.webhook_error if warm else None,
-                "warming": list(self.warming), "code_sandbox": sandbox_fs.status()}
+                "warming": list(self.warming), "code_sandbox": sandbox_fs.status(),
+                "csv_import": self.csv_import}
 
     def _call_shutdown(self) -> bool:
         threading.Thread(target=self.stop, name="dagflux-shutdown", daemon=True).start()
@@ -395,3 +398,10 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool, bytes)):
         return value
     return str(value)
+
+
+def _csv_import_path() -> str:
+    """Which path CSV imports take (found during the warm-up: ``status`` answers before it)."""
+    from engine.io.readers import csv_native
+
+    return csv_native.status()

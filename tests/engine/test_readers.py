@@ -14,7 +14,16 @@ import pytest
 
 from engine.errors import NodeError
 from engine.io import columns as colmod
-from engine.io.readers import FORMATS, ImportResult, csv_reader, detect_format, import_file, json_reader, sqlite_reader
+from engine.io.readers import (
+    FORMATS,
+    ImportResult,
+    csv_native,
+    csv_reader,
+    detect_format,
+    import_file,
+    json_reader,
+    sqlite_reader,
+)
 
 
 def load(ws, path: Path, fmt: str | None = None, **options) -> ImportResult:
@@ -95,8 +104,10 @@ def test_csv_fast_path_nulls_and_crlf_at_any_block_boundary(ws, tmp_path, monkey
     assert rows(ws) == [(None, 1, "x"), (2, None, "y"), (3, 2, None), (None, 4, "z"), (5, 5, None)]
 
 
-def test_csv_null_markers_become_null_before_sql(ws, tmp_path):
-    """The reader replaces CSV null markers by None itself: the INSERTs bind plain values."""
+def test_csv_null_markers_become_null_before_sql(ws, tmp_path, monkeypatch):
+    """The reader replaces CSV null markers by None itself: the INSERTs bind plain values (the
+    Python path's statements; the native loader's: tests/engine/test_csv_native.py)."""
+    monkeypatch.setenv("DAGFLUX_NATIVE_CSV", "0")
     path = write(tmp_path, "n.csv", "a,b,c\n1,,x\n2,5,y\nNA,6,N/A\n")
     statements: list[str] = []
     ws[0].set_trace_callback(statements.append)
@@ -518,7 +529,9 @@ def test_not_a_workbook_or_parquet(ws, tmp_path):
 
 
 def test_writes_happen_in_short_transactions(ws, tmp_path, monkeypatch):
-    """Every batch commits on its own, so other writers can interleave."""
+    """Every batch commits on its own, so other writers can interleave (the Python path; the
+    native loader's transactions: tests/engine/test_csv_native.py)."""
+    monkeypatch.setenv("DAGFLUX_NATIVE_CSV", "0")
     monkeypatch.setattr(csv_reader, "BATCH_VALUES", 10)
     monkeypatch.setattr(csv_reader, "BLOCK_CHARS", 16)
     monkeypatch.setattr(csv_reader, "INFER_ROWS", 2)
@@ -612,7 +625,8 @@ def test_reader_thread_is_gone_and_switch_interval_restored(ws, tmp_path):
     assert not [t for t in threading.enumerate() if t.name == "dagflux-reader"]
 
 
-def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeypatch):
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeypatch, native):
     import os
     import threading
 
@@ -622,12 +636,15 @@ def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeyp
     monkeypatch.setattr(csv_reader, "BATCH_VALUES", 2000)
     monkeypatch.setattr(csv_reader, "INFER_ROWS", 10)
     monkeypatch.setattr(readers, "BATCHES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(csv_native, "VALUES_PER_TRANSACTION", 2000)
+    monkeypatch.setenv("DAGFLUX_NATIVE_CSV", native)
     monkeypatch.setattr(_checkpoint, "WAL_BYTES_LIMIT", 40 * 4096)
     path = tmp_path / "many.csv"
     path.write_text("a,b,c,d\n" + "".join(f"{i},{i * 7},text {i},2024-01-02\n" for i in range(40_000)))
     conn = ws[0]
     conn.execute("PRAGMA wal_autocheckpoint = 777")
-    assert load(ws, path).records == 40_000
+    result = load(ws, path)
+    assert (result.records, result.native) == (40_000, native == "1")
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 777
     assert not [t for t in threading.enumerate() if t.name == "dagflux-checkpoint"]
     busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -637,7 +654,8 @@ def test_wal_is_checkpointed_by_a_helper_and_stays_bounded(ws, tmp_path, monkeyp
     assert db_bytes > 1_000_000 and wal_bytes < db_bytes / 3
 
 
-def test_the_wal_stays_bounded_when_the_checkpoint_helper_is_slow(ws, tmp_path, monkeypatch):
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_the_wal_stays_bounded_when_the_checkpoint_helper_is_slow(ws, tmp_path, monkeypatch, native):
     """A loaded machine may not schedule the helper for a while: the writer must not run
     away from it (before, the WAL grew with every commit until the helper ran)."""
     import os
@@ -656,9 +674,12 @@ def test_the_wal_stays_bounded_when_the_checkpoint_helper_is_slow(ws, tmp_path, 
     monkeypatch.setattr(csv_reader, "BATCH_VALUES", 2000)
     monkeypatch.setattr(csv_reader, "INFER_ROWS", 10)
     monkeypatch.setattr(readers, "BATCHES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(csv_native, "VALUES_PER_TRANSACTION", 2000)
+    monkeypatch.setenv("DAGFLUX_NATIVE_CSV", native)
     path = tmp_path / "many.csv"
     path.write_text("a,b,c,d\n" + "".join(f"{i},{i * 7},text {i},2024-01-02\n" for i in range(40_000)))
-    assert load(ws, path).records == 40_000
+    result = load(ws, path)
+    assert (result.records, result.native) == (40_000, native == "1")
     db_bytes = ws[0].execute("PRAGMA page_count").fetchone()[0] * 4096
     wal_bytes = os.path.getsize(str(tmp_path / "ws.sqlite") + "-wal")
     assert db_bytes > 1_000_000 and wal_bytes < db_bytes / 3

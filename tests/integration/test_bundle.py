@@ -119,6 +119,8 @@ def test_the_bundled_engine_runs_the_example_workflow(bundle: Path, env: dict[st
         assert result["status"] == "succeeded"
         assert {n["id"]: n["status"] for n in result["nodes"]}["report_parquet"] == "succeeded"
         assert (example / "out").is_dir() and any((example / "out").glob("*.parquet"))
+        warm = json.loads(_run(bundle, "engine", "status", "--json", env=env).stdout)
+        assert warm["csv_import"] == "native loader"     # the C module is in the bundle and loads
 
         forkservers = [p for p in psutil.Process(engine.pid).children()
                        if "multiprocessing.forkserver" in " ".join(p.cmdline())]

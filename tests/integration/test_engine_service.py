@@ -44,7 +44,8 @@ def test_status_start_second_engine_and_stop(cli, dagflux_home):
         out = cli("engine", "status", "--json")
         assert out.returncode == 0
         status = json.loads(out.stdout)
-        assert set(status) == {"pid", "socket", "version", "code_sandbox", "warming"} and status["pid"] == proc.pid
+        assert set(status) == {"pid", "socket", "version", "code_sandbox", "warming", "csv_import"}
+        assert status["pid"] == proc.pid
         sock = status["socket"]
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode) == 0o700

@@ -27,7 +27,7 @@ def _gated_plugin(home: Path, gate: Path) -> None:
     (folder / "gate.py").write_text(GATE_PLUGIN.format(gate=str(gate)))
 
 
-def test_status_answers_while_warming_and_other_calls_wait_for_it(dagflux_home: Path, tmp_path: Path) -> None:
+def test_status_answers_while_warming_and_other_calls_wait_for_it(dagflux_home: Path, tmp_path: Path, cli) -> None:
     gate = tmp_path / "gate-open"
     _gated_plugin(dagflux_home, gate)
     engine = EngineProcess(dagflux_home)        # ready: it answers status
@@ -35,6 +35,7 @@ def test_status_answers_while_warming_and_other_calls_wait_for_it(dagflux_home: 
         with engine.client() as client:
             status = client.call("status")
         assert status["warming"] == ["workers", "triggers"] and status["active_runs"] == []
+        assert status["csv_import"] is None                  # found during the warm-up
 
         listed: dict[str, object] = {}
 
@@ -50,7 +51,9 @@ def test_status_answers_while_warming_and_other_calls_wait_for_it(dagflux_home: 
         caller.join(120)
         assert listed == {"workflows": []}
         with engine.client() as client:
-            assert client.call("status")["warming"] == []
+            warm = client.call("status")
+        assert warm["warming"] == [] and warm["csv_import"] == "native loader"
+        assert "CSV import: native loader" in cli("engine", "status").stdout
         assert "listening" in engine.log_text() and "ready" in engine.log_text()
     finally:
         gate.write_text("")

@@ -20,6 +20,10 @@ Guarantees:
   applies, the line (CSV, JSON, JSON Lines), the sheet (Excel) or the table (SQLite).
   On failure the table may exist half-filled: the caller drops its staging table.
 
+A CSV file goes through the native loader when it is built (:mod:`.csv_native`: parsed and
+bound in C, the Python reader still deciding the header, the types and every error) and
+through the Python reader otherwise; both give the same table.
+
 Formats (:data:`FORMATS`) and their options are described in the reader modules:
 :mod:`.csv_reader`, :mod:`.json_reader`, :mod:`.excel_reader`, :mod:`.parquet_reader`
 and :mod:`.sqlite_reader`.
@@ -33,7 +37,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from engine.errors import NodeError
-from engine.io.readers._findings import mixed_columns
+from engine.io.readers._findings import mixed_columns, watched_columns
 from engine.io.readers._options import null_markers, type_choice, unmatched_error
 from engine.io.readers._pipeline import Prefetcher
 from engine.io.readers._sink import Batch, ImportResult, TableSink
@@ -93,19 +97,27 @@ def import_file(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: 
         if max_rows is not None:
             result.records = _keep_first(conn, lease, table, max_rows, result.records)
         return result
-    reader, null_values = _reader(fmt, path, options)
-    choice = type_choice(path.name, options)
-    sink = TableSink(conn, table, path.name, null_values, choice)
-    if max_rows is None:
-        _write_all(conn, lease, sink, reader)
-    else:   # no read-ahead thread: it would parse batches that are never written
-        for batch in _first_batches(reader, max_rows):
-            _write_group(write_transaction(conn, lease), sink, [batch])
-    unmatched = unmatched_error(path.name, choice, sink.source_columns)
+    native = None
+    if fmt == "csv" and max_rows is None:
+        from engine.io.readers import csv_native
+
+        native = csv_native.import_csv(conn, lease, path, table, options, watched_columns)
+    if native is not None:
+        sink, counts = native.sink, native.counts
+    else:
+        reader, null_values = _reader(fmt, path, options)
+        sink = TableSink(conn, table, path.name, null_values, type_choice(path.name, options))
+        counts = None
+        if max_rows is None:
+            _write_all(conn, lease, sink, reader)
+        else:   # no read-ahead thread: it would parse batches that are never written
+            for batch in _first_batches(reader, max_rows):
+                _write_group(write_transaction(conn, lease), sink, [batch])
+    unmatched = unmatched_error(path.name, sink.choice, sink.source_columns)
     if unmatched is not None:
         raise unmatched
-    findings = mixed_columns(conn, table, sink.columns, sink.chosen)
-    return ImportResult(sink.records, sink.columns, list(sink.source_columns), findings)
+    findings = mixed_columns(conn, table, sink.columns, sink.chosen, counts)
+    return ImportResult(sink.records, sink.columns, list(sink.source_columns), findings, native is not None)
 
 
 def _reader(fmt: str, path: Path, options: dict) -> tuple[Iterator[Batch], list[str]]:

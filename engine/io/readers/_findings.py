@@ -44,23 +44,55 @@ def _count_where(condition: str) -> str:
     return f"count(CASE WHEN {condition} THEN 1 END)"
 
 
+def _candidate(declared: str, chosen: bool) -> bool:
+    return declared in ("INTEGER", "REAL") or (declared == TEXT and not chosen)
+
+
+def watched_columns(sink: Any) -> list[bool]:
+    """Per column of a :class:`~._sink.TableSink`: whether :func:`mixed_columns` looks at it
+    (what a loader that counts values as it binds them should count)."""
+    return [_candidate(declared, chosen) for (_name, declared), chosen in zip(sink.columns, sink.chosen)]
+
+
 def mixed_columns(conn: sqlite3.Connection, table: str, columns: Sequence[tuple[str, str]],
-                  chosen: Sequence[bool] = ()) -> list[dict[str, Any]]:
+                  chosen: Sequence[bool] = (),
+                  counts: Sequence[tuple[int, int, int, int] | None] | None = None) -> list[dict[str, Any]]:
     """Findings for the columns of ``table`` that are numbers but for some values (module doc).
 
     ``columns`` are (name, declared type); ``chosen[i]`` true means the user chose column i's
     type, so a TEXT column among them is not reported (nor is a BLOB column ever).
+
+    ``counts`` (from the native CSV loader), per column: (values, certainly numbers, certainly
+    not numbers, unsure), counted as the values were bound. A column without unsure values is
+    decided from them with the rule :func:`_scan` applies to SQLite's counts; only the others
+    are scanned.
     """
     candidates = [(name, declared) for i, (name, declared) in enumerate(columns)
-                  if declared in ("INTEGER", "REAL") or
-                  (declared == TEXT and not (i < len(chosen) and chosen[i]))]
-    findings: list[dict[str, Any]] = []
-    for start in range(0, len(candidates), _COLUMNS_PER_QUERY):
-        findings += _scan(conn, table, candidates[start:start + _COLUMNS_PER_QUERY])
-    return findings
+                  if _candidate(declared, i < len(chosen) and chosen[i])]
+    decided: dict[str, tuple[str, int, int] | None] = {}
+    if counts is not None:
+        by_name = {name: count for (name, _declared), count in zip(columns, counts)}
+        for name, declared in candidates:
+            count = by_name.get(name)
+            if count is not None and not count[3]:
+                decided[name] = _decide(declared, count[0], count[1], count[2])
+    scanned = [(name, declared) for name, declared in candidates if name not in decided]
+    found = {name: hit for name, hit in decided.items() if hit is not None}
+    for start in range(0, len(scanned), _COLUMNS_PER_QUERY):
+        found.update(_scan(conn, table, scanned[start:start + _COLUMNS_PER_QUERY]))
+    return [_finding(conn, table, name, *found[name]) for name, _declared in candidates if name in found]
 
 
-def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+def _decide(declared: str, present: int, numbers: int, odd: int) -> tuple[str, int, int] | None:
+    """A column's finding from its counts (``present`` values, of which ``numbers`` are numbers
+    and ``odd`` are not), or None: the rule :func:`_scan` applies."""
+    if declared == TEXT:
+        return (TEXT, present, odd) if numbers and odd and odd <= numbers else None
+    return (declared, present, odd) if odd else None
+
+
+def _scan(conn: sqlite3.Connection, table: str,
+          part: Sequence[tuple[str, str]]) -> dict[str, tuple[str, int, int]]:
     """One scan for ``part``: per TEXT column its values and numbers; per numeric column its
     largest value, which is a text exactly when the column holds one (SQLite sorts every text
     above every number; a BLOB, above texts, sends that column to the count). A second query
@@ -78,9 +110,9 @@ def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]])
     found = {}
     for j, name in enumerate(texts):
         present, numbers = counts[2 * j], counts[2 * j + 1]
-        odd = present - numbers
-        if numbers and odd and odd <= numbers:
-            found[name] = (TEXT, present, odd)
+        hit = _decide(TEXT, present, numbers, present - numbers)
+        if hit is not None:
+            found[name] = hit
     largest = counts[2 * len(texts):]
     holding = [(n, d) for (n, d), top in zip(numeric, largest) if isinstance(top, (str, bytes))]
     if holding:
@@ -90,7 +122,7 @@ def _scan(conn: sqlite3.Connection, table: str, part: Sequence[tuple[str, str]])
         for j, (name, declared) in enumerate(holding):
             if row[2 * j + 1]:
                 found[name] = (declared, row[2 * j], row[2 * j + 1])
-    return [_finding(conn, table, name, *found[name]) for name, _declared in part if name in found]
+    return found
 
 
 def _finding(conn: sqlite3.Connection, table: str, name: str, declared: str, present: int,

@@ -46,6 +46,7 @@ class ImportResult:
     columns: list[tuple[str, str]]   # (sanitised name, declared SQLite type)
     source_columns: list[str]        # original header names
     findings: list[dict[str, Any]] = field(default_factory=list)   # see engine.io.readers._findings
+    native: bool = field(default=False, compare=False)   # loaded by engine.io.readers.csv_native
 
 
 @dataclass
@@ -158,6 +159,11 @@ class TableSink:
         if full < rows * ncols:
             self.conn.executemany(one_sql, (values[i:i + ncols]
                                             for i in range(full, rows * ncols, ncols)))
+
+    def insert_statements(self, ncols: int) -> tuple[str, str, int]:
+        """(many-row INSERT, one-row INSERT, rows per many-row statement) binding every value
+        as it is (``?1``, ``?2``, …): for a loader that binds null markers as NULL itself."""
+        return self._statement(ncols, ())
 
     def _statement(self, ncols: int, nulls: tuple[int, ...]) -> tuple[str, str, int]:
         """(many-row INSERT, one-row INSERT, rows per many-row statement), cached."""
