@@ -245,3 +245,56 @@ def test_another_encoding_takes_the_python_reader(ws, tmp_path, monkeypatch):
     native, _ = both(ws, path, monkeypatch, encoding="latin-1")
     assert not native.native
     assert table(ws[0], "native")[1] == [(1, "été", "text", 1, "integer")]
+
+
+# --- reading in chunks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
+def test_records_characters_and_quotes_across_chunk_ends(ws, tmp_path, monkeypatch, chunk):
+    """Tiny chunks put a chunk end inside every kind of token: a multi-byte character, a
+    doubled quote, a quoted line end, a CRLF, a null marker."""
+    monkeypatch.setattr(csv_native, "CHUNK_BYTES", chunk)
+    rows = [f'{i},"ünï ""q"" {i}\r\nnext",NA,{i / 8},😀{i}\r\n' for i in range(300)]
+    native, _ = both(ws, write(tmp_path, "f.csv", "a,b,c,d,e\r\n" + "".join(rows)), monkeypatch)
+    assert native.native and native.records == 300
+
+
+def test_invalid_utf8_found_in_a_later_chunk_is_the_python_readers_error(ws, tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_native, "CHUNK_BYTES", 1024)
+    conn, lease = ws
+    path = write(tmp_path, "f.csv", b"a,b\n" + b"1,\xc3\xa9\n" * 5000 + b"2,\xc3\n")
+    with pytest.raises(NodeError, match=r"f\.csv: not valid utf-8 at line 5002"):
+        import_file(conn, lease, path, "t")
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+@pytest.mark.parametrize("after", [1, 3])
+def test_a_file_that_changes_while_it_is_imported_fails_and_leaves_no_table(ws, tmp_path, monkeypatch, change,
+                                                                            after):
+    """Read in chunks (never mapped): a file cut short cannot crash the worker, and a size or
+    time that moved during the import is an error, not a silently partial table."""
+    monkeypatch.setattr(csv_native, "VALUES_PER_TRANSACTION", 2000)
+    monkeypatch.setattr(csv_native, "CHUNK_BYTES", 4096)
+    conn, lease = ws
+    path = write(tmp_path, "f.csv", "a,b\n" + "".join(f"{i},{i}\n" for i in range(20_000)))
+
+    exits = []
+
+    class Changing(WriteLease):
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            exits.append(1)
+            if len(exits) != after:    # 1: the table is created, the loader not started; 3: loading
+                return
+            if change == "append":
+                with open(path, "a") as fh:
+                    fh.write("1,1\n")
+            else:
+                with open(path, "r+") as fh:
+                    fh.truncate(path.stat().st_size // 2)
+
+    database = Path(conn.execute("PRAGMA database_list").fetchone()[2])
+    with pytest.raises(NodeError, match=r"f\.csv: the file changed while it was imported"):
+        import_file(conn, Changing(database), path, "t")
+    assert not conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()[0]

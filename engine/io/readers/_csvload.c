@@ -13,6 +13,11 @@
  * as NULL. For the mixed-column findings it sorts each value of the columns it is asked to
  * watch into certainly a number, certainly not one, or unsure (see classify()).
  *
+ * The file is read in chunks into a buffer of its own (never mapped: a file truncated while it is
+ * read must not crash the worker with SIGBUS), each chunk checked as UTF-8 as it comes; at the
+ * end the file must still have the size and modification time it had at the start, or the
+ * import fails ("the file changed while it was read").
+ *
  * It opens its own connection to the workspace with the libsqlite3 the stdlib module uses
  * (csv_native.py checks that it is the same library in the process, so SQLite's POSIX locks
  * are shared), and each load() call is one BEGIN IMMEDIATE ... COMMIT transaction of at most
@@ -23,18 +28,21 @@
 #include <Python.h>
 #include <sqlite3.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static PyObject *Unsupported;
 static PyObject *LoadError;
+static PyObject *FileChanged;
 
 enum { NUMBER = 0, TEXTUAL = 1, UNSURE = 2 };
-enum { REC = 1, END = 0, UNSUP = -1 };
+enum { REC = 1, END = 0, UNSUP = -1, MORE = 2 };
+
+
 
 typedef struct {
     const char *p;      /* into the file, or NULL: at off in the arena */
@@ -48,15 +56,21 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *many, *one;
     int per, ncols;
-    const char *data;
-    Py_ssize_t size, pos, line_start;
-    Py_ssize_t released;     /* pages before this offset were given back (see release_before) */
+    int fd;
+    char *buf;               /* the file's bytes [base, base + len) */
+    Py_ssize_t cap, len, base;
+    Py_ssize_t checked;      /* the file's bytes before this offset are valid UTF-8 */
+    int eof;                 /* the file was read to its end */
+    Py_ssize_t size;         /* at the start (fstat) */
+    Py_ssize_t chunk;        /* bytes read at a time */
+    struct timespec mtime;
+    Py_ssize_t pos, line_start;   /* file offsets: the next record, the current line */
     long long line;          /* physical lines consumed */
     int delim, quote;        /* quote: -1 for none */
     char **markers;
     Py_ssize_t *marker_len;
     int nmarkers;
-    Py_ssize_t max_field, max_line;
+    Py_ssize_t max_field, max_line, max_record;
     unsigned char *watch;    /* per column: classify its values */
     long long *counts;       /* per column: present, numbers, texts, unsure */
     Field *fields;           /* per * ncols */
@@ -105,33 +119,73 @@ static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
     return 1;
 }
 
-/* Give the mapped pages before ``upto`` back: the file stays in the page cache, but the
- * process's resident size stays bounded by a transaction's text, not the file's size. A page
- * read again (after a seek back) is simply mapped again. */
-static void release_before(Loader *L, Py_ssize_t upto) {
-    static long page = 0;
-    if (!page) page = sysconf(_SC_PAGESIZE);
-    Py_ssize_t end = (upto / page) * page;
-    if (L->data && end > L->released) {
-        madvise((char *)L->data + L->released, (size_t)(end - L->released), MADV_DONTNEED);
-        L->released = end;
+/* The end of the bytes that may be checked now: all of them at the end of the file, else up to
+ * the start of a character that may still be incomplete. */
+static Py_ssize_t complete_end(const unsigned char *s, Py_ssize_t n, int eof) {
+    if (eof) return n;
+    for (Py_ssize_t back = 1; back <= 4 && back <= n; back++) {
+        unsigned char c = s[n - back];
+        if ((c & 0xC0) == 0x80) continue;            /* a continuation byte */
+        int need = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        return need > back ? n - back : n;
     }
+    return n;
 }
 
-/* valid_utf8 over the whole mapping, a slice at a time, giving each slice's pages back. The
- * slices end where a character starts (a continuation byte never begins one). */
-static int valid_file(Loader *L) {
-    const unsigned char *s = (const unsigned char *)L->data;
-    Py_ssize_t at = 0, step = 8 << 20;
-    while (at < L->size) {
-        Py_ssize_t end = at + step < L->size ? at + step : L->size;
-        while (end < L->size && (s[end] & 0xC0) == 0x80) end++;
-        if (!valid_utf8(s + at, end - at)) return 0;
-        at = end;
-        release_before(L, at);
+/* The end of the buffered bytes that are checked, as an index into the buffer. */
+static inline Py_ssize_t usable(Loader *L) {
+    Py_ssize_t end = L->checked < L->base + L->len ? L->checked : L->base + L->len;
+    return end - L->base;
+}
+
+/* More data may come after what is checked. */
+static inline int more_to_come(Loader *L) {
+    return !(L->eof && L->checked >= L->base + L->len);
+}
+
+/* Read the next chunk after the unconsumed bytes (from pos) and check it; 0, or -1 with the
+ * reason set (the caller leaves the file to the Python reader). Runs without the GIL. */
+static int refill(Loader *L) {
+    if (L->base + L->len - L->pos > L->max_record || L->base + L->len - L->line_start > L->max_line) {
+        snprintf(L->reason, sizeof L->reason, "a record near the limits");
+        return -1;
     }
-    L->released = 0;
-    return 1;
+    Py_ssize_t keep = L->base + L->len - L->pos;
+    if (keep > 0 && L->pos > L->base) memmove(L->buf, L->buf + (L->pos - L->base), (size_t)keep);
+    L->base = L->pos;
+    L->len = keep;
+    if (L->cap - L->len < L->chunk) {
+        Py_ssize_t cap = L->cap ? L->cap : L->chunk;
+        while (cap - L->len < L->chunk) cap *= 2;
+        char *grown = realloc(L->buf, (size_t)cap);
+        if (!grown) { snprintf(L->reason, sizeof L->reason, "out of memory"); return -1; }
+        L->buf = grown;
+        L->cap = cap;
+    }
+    ssize_t got;
+    do {
+        got = pread(L->fd, L->buf + L->len, (size_t)(L->cap - L->len), (off_t)(L->base + L->len));
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) { snprintf(L->reason, sizeof L->reason, "reading: %s", strerror(errno)); return -1; }
+    if (got == 0) L->eof = 1;
+    L->len += got;
+    /* check the bytes not checked yet (a seek back re-reads checked ones) */
+    Py_ssize_t from = L->checked - L->base;
+    if (from < L->len) {
+        Py_ssize_t end = complete_end((const unsigned char *)L->buf, L->len, L->eof);
+        if (end > from) {
+            if (!valid_utf8((const unsigned char *)L->buf + from, end - from)) {
+                snprintf(L->reason, sizeof L->reason, "not plain UTF-8 text");
+                return -1;
+            }
+            L->checked = L->base + end;
+        }
+        if (L->eof && L->checked != L->base + L->len) {
+            snprintf(L->reason, sizeof L->reason, "not plain UTF-8 text");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ---- values ------------------------------------------------------------------------ */
@@ -187,29 +241,37 @@ static int arena_reserve(Loader *L, Py_ssize_t extra) {
 
 /* ---- records ----------------------------------------------------------------------- */
 
-/* The line just ended at pos (its terminator consumed): count it and check its length. */
-static inline int end_line(Loader *L, Py_ssize_t pos) {
+/* The line just ended at file offset ``at`` (its terminator consumed): count it and check its
+ * length. */
+static inline int end_line(Loader *L, Py_ssize_t at) {
     L->line++;
-    if (pos - L->line_start >= L->max_line) {
+    if (at - L->line_start >= L->max_line) {
         snprintf(L->reason, sizeof L->reason, "a line near the limit");
         return -1;
     }
-    L->line_start = pos;
+    L->line_start = at;
     return 0;
 }
 
-/* Parse the next record into out[0:ncols]; REC, END (no more records) or UNSUP. Blank lines
- * are skipped (the csv module reads them as no record). On UNSUP, pos is unchanged. */
+/* Parse the next record into out[0:ncols]; REC, END (no more records), MORE (the buffer ends
+ * before the record does: refill and call again) or UNSUP. Blank lines are skipped (the csv
+ * module reads them as no record). Unless REC, nothing changed. Indexes are into the buffer;
+ * the file offset of index i is base + i. */
 static int parse_record(Loader *L, Field *out) {
-    const char *d = L->data;
-    const Py_ssize_t n = L->size;
-    Py_ssize_t i = L->pos;
+    const char *d = L->buf;
+    const Py_ssize_t n = usable(L), base = L->base;
+    const int more = more_to_come(L);
+    Py_ssize_t i = L->pos - base;
     long long line0 = L->line;
     Py_ssize_t start0 = L->line_start;
+    int result = UNSUP;
     for (;;) {
-        if (i >= n) { L->pos = i; return END; }
-        if (d[i] == '\n') { i++; if (end_line(L, i)) goto unsup; continue; }
-        if (d[i] == '\r' && i + 1 < n && d[i + 1] == '\n') { i += 2; if (end_line(L, i)) goto unsup; continue; }
+        if (i >= n) { if (more) goto need_more; L->pos = base + i; return END; }
+        if (d[i] == '\n') { i++; if (end_line(L, base + i)) goto unsup; continue; }
+        if (d[i] == '\r') {
+            if (i + 1 >= n && more) goto need_more;
+            if (i + 1 < n && d[i + 1] == '\n') { i += 2; if (end_line(L, base + i)) goto unsup; continue; }
+        }
         break;
     }
     int col = 0;
@@ -221,16 +283,22 @@ static int parse_record(Loader *L, Field *out) {
             Py_ssize_t s = ++i;
             int doubled = 0;
             for (;;) {
-                const char *q = memchr(d + i, L->quote, (size_t)(n - i));
-                if (!q) { snprintf(L->reason, sizeof L->reason, "an unterminated quote"); goto unsup; }
+                const char *q = i < n ? memchr(d + i, L->quote, (size_t)(n - i)) : NULL;
+                if (!q) {
+                    if (more) goto need_more;
+                    snprintf(L->reason, sizeof L->reason, "an unterminated quote");
+                    goto unsup;
+                }
                 i = q - d + 1;
+                if (i >= n && more) goto need_more;   /* a doubled quote, or the closing one? */
                 if (i < n && d[i] == L->quote) { doubled = 1; i++; continue; }
                 break;
             }
             Py_ssize_t e = i - 1;     /* the closing quote */
+            if (i >= n && more) goto need_more;       /* what follows it decides */
             for (const char *nl = memchr(d + s, '\n', (size_t)(e - s)); nl;
                  nl = memchr(nl + 1, '\n', (size_t)(d + e - nl - 1))) {
-                if (end_line(L, nl - d + 1)) goto unsup;
+                if (end_line(L, base + (nl - d) + 1)) goto unsup;
             }
             if (!doubled) {
                 f->p = d + s;
@@ -256,6 +324,7 @@ static int parse_record(Loader *L, Field *out) {
             Py_ssize_t s = i;
             const unsigned char *sp = L->special;
             while (i < n && !sp[(unsigned char)d[i]]) i++;
+            if (i >= n && more) goto need_more;
             if (i < n && d[i] != L->delim && d[i] != '\n' && d[i] != '\r') {
                 snprintf(L->reason, sizeof L->reason, "a quote inside an unquoted field");
                 goto unsup;
@@ -266,23 +335,26 @@ static int parse_record(Loader *L, Field *out) {
         if (f->len > L->max_field) { snprintf(L->reason, sizeof L->reason, "a field near the limit"); goto unsup; }
         col++;
         if (i < n && d[i] == L->delim) { i++; continue; }
-        if (i >= n) break;
-        if (d[i] == '\n') { i++; if (end_line(L, i)) goto unsup; break; }
-        if (i + 1 < n && d[i + 1] == '\n') { i += 2; if (end_line(L, i)) goto unsup; break; }
+        if (i >= n) break;                            /* the end of the file */
+        if (d[i] == '\n') { i++; if (end_line(L, base + i)) goto unsup; break; }
+        if (i + 1 >= n && more) goto need_more;
+        if (i + 1 < n && d[i + 1] == '\n') { i += 2; if (end_line(L, base + i)) goto unsup; break; }
         snprintf(L->reason, sizeof L->reason, "a bare CR line end");
         goto unsup;
     }
     if (col != L->ncols) { snprintf(L->reason, sizeof L->reason, "a ragged line"); goto unsup; }
-    if (i >= n && i - L->line_start >= L->max_line) {
+    if (i >= n && base + i - L->line_start >= L->max_line) {
         snprintf(L->reason, sizeof L->reason, "a line near the limit");
         goto unsup;
     }
-    L->pos = i;
+    L->pos = base + i;
     return REC;
+need_more:
+    result = MORE;
 unsup:
     L->line = line0;
     L->line_start = start0;
-    return UNSUP;
+    return result;
 }
 
 /* Markers and the findings' counts of one parsed record. */
@@ -325,9 +397,10 @@ static void Loader_release(Loader *L) {
     L->many = L->one = NULL;
     if (L->db) sqlite3_close_v2(L->db);
     L->db = NULL;
-    if (L->data && L->size) munmap((void *)L->data, (size_t)L->size);
-    L->data = NULL;
-    L->size = 0;
+    if (L->fd > 0) close(L->fd);
+    L->fd = -1;
+    free(L->buf); L->buf = NULL;
+    L->cap = L->len = 0;
     if (L->markers) {
         for (int k = 0; k < L->nmarkers; k++) PyMem_Free(L->markers[k]);
         PyMem_Free(L->markers);
@@ -347,22 +420,25 @@ static void Loader_dealloc(Loader *L) {
 }
 
 static PyObject *sqlite_failure(Loader *L, const char *what) {
-    PyErr_Format(LoadError, "%s: %s", what, L->db ? sqlite3_errmsg(L->db) : "no database");
+    PyErr_Format(LoadError, "%s: %s", what, L->db ? sqlite3_errmsg(L->db) : "the loader is closed");
     return NULL;
 }
 
 /* Loader(db_path, csv_path, start, delimiter, quote, markers, watch, many_sql, one_sql, per,
- *        max_field_bytes, max_line_bytes, busy_timeout_ms) */
+ *        max_field_bytes, max_line_bytes, busy_timeout_ms, chunk_bytes, size, mtime_ns)
+ * size and mtime_ns: the file's when the Python reader read its start (FileChanged if not). */
 static int Loader_init(Loader *L, PyObject *args, PyObject *kw) {
     (void)kw;
     const char *db_path, *csv_path, *many_sql, *one_sql;
-    Py_ssize_t start, max_field, max_line;
+    Py_ssize_t start, max_field, max_line, chunk, size;
+    long long mtime_ns;
     int delim, quote, per, busy_ms;
     PyObject *markers, *watch;
-    if (!PyArg_ParseTuple(args, "ssniiOOssinni", &db_path, &csv_path, &start, &delim, &quote,
+    if (!PyArg_ParseTuple(args, "ssniiOOssinninnL", &db_path, &csv_path, &start, &delim, &quote,
                           &markers, &watch, &many_sql, &one_sql, &per, &max_field, &max_line,
-                          &busy_ms))
+                          &busy_ms, &chunk, &size, &mtime_ns))
         return -1;
+    if (L->fd == 0) L->fd = -1;     /* a new object: calloc'ed */
     Loader_release(L);
     markers = PySequence_Fast(markers, "markers must be a sequence of bytes");
     if (!markers) return -1;
@@ -376,10 +452,14 @@ static int Loader_init(Loader *L, PyObject *args, PyObject *kw) {
     L->quote = quote;
     L->max_field = max_field;
     L->max_line = max_line;
+    L->max_record = (Py_ssize_t)L->ncols * (max_field + 3) + max_line;
+    L->chunk = chunk;
     L->line = 0;
-    L->released = 0;
+    L->base = L->len = L->checked = 0;
+    L->eof = 0;
     if (L->ncols < 1 || per < 1 || delim < 1 || delim > 127 || quote > 127 || quote == delim ||
-        delim == '\n' || delim == '\r' || quote == '\n' || quote == '\r') {
+        delim == '\n' || delim == '\r' || quote == '\n' || quote == '\r' || max_field < 1 || max_line < 1 ||
+        chunk < 1) {
         PyErr_SetString(PyExc_ValueError, "bad loader arguments");
         goto done;
     }
@@ -409,25 +489,19 @@ static int Loader_init(Loader *L, PyObject *args, PyObject *kw) {
     L->special[(unsigned char)delim] = L->special['\n'] = L->special['\r'] = 1;
     if (quote >= 0) L->special[(unsigned char)quote] = 1;
 
-    int fd = open(csv_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { PyErr_SetFromErrnoWithFilename(PyExc_OSError, csv_path); goto done; }
+    L->fd = open(csv_path, O_RDONLY | O_CLOEXEC);
+    if (L->fd < 0) { PyErr_SetFromErrnoWithFilename(PyExc_OSError, csv_path); goto done; }
     struct stat st;
-    if (fstat(fd, &st) < 0) { PyErr_SetFromErrnoWithFilename(PyExc_OSError, csv_path); close(fd); goto done; }
-    if (st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) { PyErr_SetFromErrnoWithFilename(PyExc_OSError, csv_path); close(fd); goto done; }
-        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-        L->data = m;
-        L->size = st.st_size;
+    if (fstat(L->fd, &st) < 0) { PyErr_SetFromErrnoWithFilename(PyExc_OSError, csv_path); goto done; }
+    L->size = st.st_size;
+    L->mtime = st.st_mtim;
+    if (size != L->size || mtime_ns != (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec) {
+        PyErr_SetString(FileChanged, "the file changed while it was read");
+        goto done;
     }
-    close(fd);
     if (start < 0 || start > L->size) { PyErr_SetString(PyExc_ValueError, "start beyond the file"); goto done; }
-    int valid;
-    Py_BEGIN_ALLOW_THREADS
-    valid = valid_file(L);
-    Py_END_ALLOW_THREADS
-    if (!valid) { PyErr_SetString(Unsupported, "not plain UTF-8 text"); goto done; }
-    L->pos = L->line_start = start;
+    /* bytes before start (a byte-order mark) are not read; they count as checked */
+    L->pos = L->line_start = L->base = L->checked = start;
 
     if (sqlite3_open_v2(db_path, &L->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         sqlite_failure(L, "opening the workspace");
@@ -448,14 +522,23 @@ done:
     return ok;
 }
 
+/* The next record into L->fields, refilling the buffer as needed: REC, END or UNSUP. */
+static int next_record(Loader *L) {
+    for (;;) {
+        L->arena_len = 0;
+        int r = parse_record(L, L->fields);
+        if (r != MORE) return r;
+        if (refill(L)) return UNSUP;
+    }
+}
+
 /* record(markers=True): the next record as a list of str (null markers as None unless
  * markers is false), or None at the end. */
 static PyObject *Loader_record(Loader *L, PyObject *args) {
     int markers = 1;
     if (!PyArg_ParseTuple(args, "|p", &markers)) return NULL;
-    if (!L->db) return sqlite_failure(L, "closed");
-    L->arena_len = 0;
-    int r = parse_record(L, L->fields);
+    if (!L->db) return sqlite_failure(L, "reading");
+    int r = next_record(L);
     if (r == UNSUP) { PyErr_SetString(Unsupported, L->reason); return NULL; }
     if (r == END) Py_RETURN_NONE;
     PyObject *list = PyList_New(L->ncols);
@@ -476,16 +559,23 @@ static PyObject *Loader_record(Loader *L, PyObject *args) {
 static PyObject *Loader_skip_lines(Loader *L, PyObject *arg) {
     Py_ssize_t k = PyLong_AsSsize_t(arg);
     if (k == -1 && PyErr_Occurred()) return NULL;
+    if (!L->db) return sqlite_failure(L, "reading");
     Py_ssize_t done = 0;
-    while (done < k && L->pos < L->size) {
-        const char *nl = memchr(L->data + L->pos, '\n', (size_t)(L->size - L->pos));
-        Py_ssize_t end = nl ? nl - L->data : L->size;
-        const char *cr = memchr(L->data + L->pos, '\r', (size_t)(end - L->pos));
-        if (cr && !(nl && cr - L->data == end - 1)) {
+    while (done < k) {
+        Py_ssize_t at = L->pos - L->base, n = usable(L);
+        const char *nl = at < n ? memchr(L->buf + at, '\n', (size_t)(n - at)) : NULL;
+        if (!nl && more_to_come(L)) {
+            if (refill(L)) { PyErr_SetString(Unsupported, L->reason); return NULL; }
+            continue;
+        }
+        if (!nl && at >= n) break;                    /* the end of the file */
+        Py_ssize_t end = nl ? nl - L->buf : n;
+        const char *cr = memchr(L->buf + at, '\r', (size_t)(end - at));
+        if (cr && !(nl && cr - L->buf == end - 1)) {
             PyErr_SetString(Unsupported, "a bare CR line end");
             return NULL;
         }
-        L->pos = nl ? end + 1 : L->size;
+        L->pos = L->base + (nl ? end + 1 : n);
         L->line++;
         L->line_start = L->pos;
         done++;
@@ -493,14 +583,35 @@ static PyObject *Loader_skip_lines(Loader *L, PyObject *arg) {
     return PyLong_FromSsize_t(done);
 }
 
+/* Bind and insert the rows parsed into L->fields: one many-row statement when there are per
+ * of them, else one statement each. */
+static int insert_rows(Loader *L, int rows) {
+    if (rows == L->per) return bind_rows(L, L->many, rows);
+    Field *keep = L->fields;
+    int rc = SQLITE_OK;
+    for (int r = 0; r < rows && rc == SQLITE_OK; r++) {
+        L->fields = keep + (Py_ssize_t)r * L->ncols;
+        rc = bind_rows(L, L->one, 1);
+    }
+    L->fields = keep;
+    return rc;
+}
+
+/* 1 when the file still has the size and modification time it had at the start. */
+static int file_same(Loader *L) {
+    struct stat st;
+    return fstat(L->fd, &st) == 0 && st.st_size == L->size && st.st_mtim.tv_sec == L->mtime.tv_sec &&
+           st.st_mtim.tv_nsec == L->mtime.tv_nsec;
+}
+
 /* load(max_rows): insert up to max_rows records in one transaction; the number inserted
  * (0: no more). Raises Unsupported (after rolling back) or LoadError. */
 static PyObject *Loader_load(Loader *L, PyObject *arg) {
     Py_ssize_t max_rows = PyLong_AsSsize_t(arg);
     if (max_rows == -1 && PyErr_Occurred()) return NULL;
-    if (!L->db) return sqlite_failure(L, "closed");
+    if (!L->db) return sqlite_failure(L, "writing the table");
     Py_ssize_t done = 0;
-    int rc = SQLITE_OK, unsup = 0, failed = 0;
+    int rc = SQLITE_OK, unsup = 0, changed = 0, failed = 0;
     Py_ssize_t pos0 = L->pos, start0 = L->line_start;
     long long line0 = L->line;
     long long *counts0 = PyMem_Malloc((size_t)L->ncols * 4 * sizeof(long long));
@@ -509,39 +620,39 @@ static PyObject *Loader_load(Loader *L, PyObject *arg) {
     Py_BEGIN_ALLOW_THREADS
     rc = sqlite3_exec(L->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     while (rc == SQLITE_OK && done < max_rows) {
-        int rows = 0;
+        int rows = 0, r = REC;
         L->arena_len = 0;
         int want = (int)((max_rows - done) < L->per ? (max_rows - done) : L->per);
         while (rows < want) {
             Field *row = &L->fields[(Py_ssize_t)rows * L->ncols];
-            int r = parse_record(L, row);
-            if (r == UNSUP) { unsup = 1; break; }
-            if (r == END) break;
+            r = parse_record(L, row);
+            if (r != REC) break;
             mark_and_count(L, row);
             rows++;
         }
-        if (unsup) break;
-        if (rows == L->per) {
-            rc = bind_rows(L, L->many, rows);
-        } else {
-            /* the last rows of the file or of this call, one statement each */
-            Field *keep = L->fields;
-            for (int r = 0; r < rows && rc == SQLITE_OK; r++) {
-                L->fields = keep + (Py_ssize_t)r * L->ncols;
-                rc = bind_rows(L, L->one, 1);
-            }
-            L->fields = keep;
+        if (r == UNSUP) {
+            /* a shape the Python reader should see, unless the file moved under us */
+            if (file_same(L)) unsup = 1; else changed = 1;
+            break;
         }
+        rc = insert_rows(L, rows);      /* before a refill: the rows point into the buffer */
         done += rows;
-        if (rows < want) break;
+        if (rc != SQLITE_OK) break;
+        if (r == MORE && refill(L)) {
+            if (file_same(L)) unsup = 1; else changed = 1;
+            break;
+        }
+        if (r == END) {
+            changed = !(file_same(L) && L->base + L->len == L->size);   /* read what was there */
+            break;
+        }
     }
-    failed = unsup || rc != SQLITE_OK;
+    failed = unsup || changed || rc != SQLITE_OK;
     if (!failed) {
         rc = sqlite3_exec(L->db, "COMMIT", NULL, NULL, NULL);
         failed = rc != SQLITE_OK;
     }
     if (failed && !sqlite3_get_autocommit(L->db)) sqlite3_exec(L->db, "ROLLBACK", NULL, NULL, NULL);
-    if (!failed) release_before(L, L->pos);
     Py_END_ALLOW_THREADS
     if (failed) {
         /* nothing of this call stays: the caller may go on with the Python reader */
@@ -549,6 +660,10 @@ static PyObject *Loader_load(Loader *L, PyObject *arg) {
         memcpy(L->counts, counts0, (size_t)L->ncols * 4 * sizeof(long long));
         PyMem_Free(counts0);
         if (unsup) { PyErr_SetString(Unsupported, L->reason); return NULL; }
+        if (changed) {
+            PyErr_SetString(FileChanged, "the file changed while it was read");
+            return NULL;
+        }
         return sqlite_failure(L, "writing the table");
     }
     PyMem_Free(counts0);
@@ -571,12 +686,19 @@ static PyObject *Loader_tell(Loader *L, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(nLn)", L->pos, L->line, L->line_start);
 }
 
+/* seek(position from tell()): parse from there again (the buffer is read again when it no
+ * longer holds it). */
 static PyObject *Loader_seek(Loader *L, PyObject *args) {
     Py_ssize_t pos, start; long long line;
     if (!PyArg_ParseTuple(args, "(nLn)", &pos, &line, &start)) return NULL;
-    if (pos < 0 || pos > L->size || start < 0 || start > pos) {
+    if (pos < 0 || pos > L->size || start < 0 || start > pos || pos > L->checked) {
         PyErr_SetString(PyExc_ValueError, "bad position");
         return NULL;
+    }
+    if (pos < L->base) {      /* no longer buffered: read again from there */
+        L->base = pos;
+        L->len = 0;
+        L->eof = 0;
     }
     L->pos = pos; L->line = line; L->line_start = start;
     Py_RETURN_NONE;
@@ -586,7 +708,7 @@ static PyObject *Loader_seek(Loader *L, PyObject *args) {
 static PyObject *Loader_autocheckpoint(Loader *L, PyObject *arg) {
     int pages = (int)PyLong_AsLong(arg);
     if (pages == -1 && PyErr_Occurred()) return NULL;
-    if (!L->db) return sqlite_failure(L, "closed");
+    if (!L->db) return sqlite_failure(L, "checkpoints");
     sqlite3_wal_autocheckpoint(L->db, pages);
     Py_RETURN_NONE;
 }
@@ -656,14 +778,18 @@ PyMODINIT_FUNC PyInit__csvload(void) {
     if (!m) return NULL;
     Unsupported = PyErr_NewException("engine.io.readers._csvload.Unsupported", NULL, NULL);
     LoadError = PyErr_NewException("engine.io.readers._csvload.LoadError", NULL, NULL);
+    FileChanged = PyErr_NewException("engine.io.readers._csvload.FileChanged", NULL, NULL);
     Py_INCREF(&LoaderType);
-    if (!Unsupported || !LoadError || PyModule_AddObject(m, "Loader", (PyObject *)&LoaderType) < 0 ||
+    if (!Unsupported || !LoadError || !FileChanged ||
+        PyModule_AddObject(m, "Loader", (PyObject *)&LoaderType) < 0 ||
         PyModule_AddObject(m, "Unsupported", Unsupported) < 0 ||
-        PyModule_AddObject(m, "LoadError", LoadError) < 0) {
+        PyModule_AddObject(m, "LoadError", LoadError) < 0 ||
+        PyModule_AddObject(m, "FileChanged", FileChanged) < 0) {
         Py_DECREF(m);
         return NULL;
     }
     Py_INCREF(Unsupported);
     Py_INCREF(LoadError);
+    Py_INCREF(FileChanged);
     return m;
 }

@@ -45,6 +45,8 @@ from engine.workspace import BUSY_TIMEOUT_MS, WriteLease, quote_ident, write_tra
 
 VALUES_PER_TRANSACTION = 1 << 18
 """Fields bound per transaction (the Python path's four batches of 65,536)."""
+CHUNK_BYTES = 4 << 20
+"""Bytes of the file read at a time (the loader's buffer grows past it only for a longer record)."""
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -107,6 +109,7 @@ def import_csv(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: s
     if opts.encoding != "utf-8-sig" or database is None or ord(opts.delimiter) > 127 or \
             (opts.quote is not None and ord(opts.quote) > 127):
         return None
+    before = os.stat(path)
     reader = read_csv(path, options)
     try:
         first = next(reader)
@@ -116,7 +119,7 @@ def import_csv(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: s
     with write_transaction(conn, lease):
         sink.write(Batch(first.columns, first.types, [], 0))
     try:
-        counts = _load(conn, lease, path, database, opts, first, sink, watched(sink))
+        counts = _load(conn, lease, path, database, opts, first, sink, watched(sink), before)
     except BaseException:
         _drop(conn, lease, table)
         raise
@@ -127,7 +130,7 @@ def import_csv(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: s
 
 
 def _load(conn: sqlite3.Connection, lease: WriteLease, path: Path, database: str, opts: CsvOptions,
-          first: Batch, sink: TableSink, watch: list[bool]) -> list[Any] | None:
+          first: Batch, sink: TableSink, watch: list[bool], before: os.stat_result) -> list[Any] | None:
     module = _loader_module()
     ncols = len(first.columns)
     many, one, per = sink.insert_statements(ncols)
@@ -137,9 +140,12 @@ def _load(conn: sqlite3.Connection, lease: WriteLease, path: Path, database: str
         loader = module.Loader(database, os.fspath(path), start, ord(opts.delimiter),
                                -1 if opts.quote is None else ord(opts.quote),
                                [m.encode("utf-8") for m in opts.null_values], watch, many, one, per,
-                               opts.max_field_chars, opts.line_limit, BUSY_TIMEOUT_MS)
+                               opts.max_field_chars, opts.line_limit, BUSY_TIMEOUT_MS, CHUNK_BYTES,
+                               before.st_size, before.st_mtime_ns)
     except module.Unsupported:
         return None
+    except module.FileChanged:
+        raise _changed(sink.label) from None
     except module.LoadError as exc:
         raise NodeError(f"{sink.label}: writing table '{sink.table}' to the workspace failed: {exc}") from None
     try:
@@ -161,10 +167,17 @@ def _load(conn: sqlite3.Connection, lease: WriteLease, path: Path, database: str
         return [tuple(c) if w else None for c, w in zip(loader.counts(), watch)]
     except module.Unsupported:
         return None
+    except module.FileChanged:
+        raise _changed(sink.label) from None
     except module.LoadError as exc:
         raise NodeError(f"{sink.label}: writing table '{sink.table}' to the workspace failed: {exc}") from None
     finally:
         loader.close()
+
+
+def _changed(label: str) -> NodeError:
+    return NodeError(f"{label}: the file changed while it was imported (its size or time is not what it "
+                     f"was at the start); import it again once it is complete")
 
 
 def _same_start(loader: Any, opts: CsvOptions, first: Batch) -> bool:
