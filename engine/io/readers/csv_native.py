@@ -2,7 +2,8 @@
 
 Why: on a wide file the Python path spends most of its time making and binding one Python
 string per field; the sqlite3 shell's ``.import`` does neither and was 2.5× faster. The native
-loader parses the mapped file and binds each field straight from it, with the GIL released.
+loader reads the file in chunks of :data:`CHUNK_BYTES` and binds each field straight from its
+buffer, with the GIL released.
 
 The Python reader (:mod:`.csv_reader`) stays the authority, so both paths give the same table:
 
@@ -14,6 +15,8 @@ The Python reader (:mod:`.csv_reader`) stays the authority, so both paths give t
   reader reports with its line — it stops, what it wrote is dropped, and the Python reader
   imports the file from the start;
 * fields are bound as text and null markers as NULL, exactly as the Python path binds them;
+* a file whose size or modification time moved between the Python reader's first look and the
+  end of the load is an error ("the file changed while it was imported"), not a partial table;
 * it counts, per column the findings look at, the values that are certainly numbers,
   certainly not, and unsure; :func:`~._findings.mixed_columns` asks SQLite only about columns
   with unsure values.
@@ -142,42 +145,36 @@ def _load(conn: sqlite3.Connection, lease: WriteLease, path: Path, database: str
                                [m.encode("utf-8") for m in opts.null_values], watch, many, one, per,
                                opts.max_field_chars, opts.line_limit, BUSY_TIMEOUT_MS, CHUNK_BYTES,
                                before.st_size, before.st_mtime_ns)
+        try:
+            if not _same_start(loader, opts, first):
+                return None
+            _fill(conn, lease, loader, sink, max(1, VALUES_PER_TRANSACTION // ncols))
+            return [tuple(c) if w else None for c, w in zip(loader.counts(), watch)]
+        finally:
+            loader.close()
     except module.Unsupported:
         return None
     except module.FileChanged:
-        raise _changed(sink.label) from None
+        raise NodeError(f"{sink.label}: the file changed while it was imported (its size or time is not "
+                        f"what it was at the start); import it again once it is complete") from None
     except module.LoadError as exc:
         raise NodeError(f"{sink.label}: writing table '{sink.table}' to the workspace failed: {exc}") from None
-    try:
-        if not _same_start(loader, opts, first):
-            return None
-        rows = max(1, VALUES_PER_TRANSACTION // ncols)
-        loader.autocheckpoint(int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
-        with WalCheckpointer(conn) as wal:
-            while True:
-                wal.before_transaction()
-                with lease:
-                    done = loader.load(rows)
-                if not done:
-                    break
-                sink.records += done
-                wal.committed()
-                if wal.helping:      # the helper checkpoints from now on, as for the Python path
-                    loader.autocheckpoint(0)
-        return [tuple(c) if w else None for c, w in zip(loader.counts(), watch)]
-    except module.Unsupported:
-        return None
-    except module.FileChanged:
-        raise _changed(sink.label) from None
-    except module.LoadError as exc:
-        raise NodeError(f"{sink.label}: writing table '{sink.table}' to the workspace failed: {exc}") from None
-    finally:
-        loader.close()
 
 
-def _changed(label: str) -> NodeError:
-    return NodeError(f"{label}: the file changed while it was imported (its size or time is not what it "
-                     f"was at the start); import it again once it is complete")
+def _fill(conn: sqlite3.Connection, lease: WriteLease, loader: Any, sink: TableSink, rows: int) -> None:
+    """Load every record, ``rows`` per transaction under ``lease``, the WAL checkpointed aside."""
+    loader.autocheckpoint(int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+    with WalCheckpointer(conn) as wal:
+        while True:
+            wal.before_transaction()
+            with lease:
+                done = loader.load(rows)
+            if not done:
+                return
+            sink.records += done
+            wal.committed()
+            if wal.helping:      # the helper checkpoints from now on, as for the Python path
+                loader.autocheckpoint(0)
 
 
 def _same_start(loader: Any, opts: CsvOptions, first: Batch) -> bool:
