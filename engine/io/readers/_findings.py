@@ -12,7 +12,8 @@ reports, per column:
 A value "is a number" when SQLite's numeric affinity turns it into one (so ``007``, `` 7``,
 ``+5`` and ``1e3`` count as numbers here even though inference keeps ``007`` as text).
 Guarantees: one scan of the table for all columns (plus one small grouped query per reported
-column for its most frequent non-numbers); only SQL with quoted identifiers; nothing written;
+column for its most frequent non-numbers), and none for the columns whose values the native CSV
+loader could judge as it bound them (``counts``: :mod:`.csv_native`); only SQL with quoted identifiers; nothing written;
 only SQLite's own aggregates (``count``, ``max``). Not ``sum``: on a workspace connection that
 is the exact sum (:mod:`engine.decimals`), a Python call per row — three times the scan's cost.
 """
