@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator
 from types import TracebackType
 
-from engine.workspace import WriteLease, write_transaction
+from engine.workspace import WriteLease, database_file, write_transaction
 
 WAL_BYTES_LIMIT = 16 * 1024 * 1024
 """Size the WAL may reach before the writer lets the checkpoint catch up."""
@@ -153,7 +153,7 @@ class WalCheckpointer:
 
 def _open_helper(conn: sqlite3.Connection) -> sqlite3.Connection | None:
     """A second connection to ``conn``'s database file, or None when there is none."""
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = database_file(conn)
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if not path or str(mode).lower() != "wal":
         return None

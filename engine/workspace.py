@@ -166,6 +166,11 @@ def drop_staging_tables(conn: sqlite3.Connection, lease: WriteLease, final: str 
     return len(names)
 
 
+def database_file(conn: sqlite3.Connection) -> str | None:
+    """The file of ``conn``'s main database, or None (an in-memory or temporary database)."""
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or None
+
+
 def table_exists(conn: sqlite3.Connection, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name = ?",
                        (name,)).fetchone()

@@ -291,7 +291,7 @@ def _write_all(fn: Callable[..., Any], cursor: sqlite3.Cursor, writer: RowWriter
 
 
 def _open_reader(conn: sqlite3.Connection, label: str) -> sqlite3.Connection:
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    path = workspace.database_file(conn)
     if not path:
         raise NodeError(f"node '{label}': the workspace connection has no database file; "
                         f"the Python skill reads its input through a second connection")

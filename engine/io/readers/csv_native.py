@@ -44,7 +44,7 @@ from engine.io.readers._options import type_choice
 from engine.io.readers._sink import Batch, TableSink
 from engine.io.readers.csv_reader import CsvOptions, read_csv
 from engine.wal_checkpoint import WalCheckpointer
-from engine.workspace import BUSY_TIMEOUT_MS, WriteLease, quote_ident, write_transaction
+from engine.workspace import BUSY_TIMEOUT_MS, WriteLease, database_file, quote_ident, write_transaction
 
 VALUES_PER_TRANSACTION = 1 << 18
 """Fields bound per transaction (the Python path's four batches of 65,536)."""
@@ -75,14 +75,18 @@ def _loader_module() -> Any:
     return _csvload if stdlib == _csvload.library()[0] else None
 
 
+def _switched_off() -> bool:
+    return os.environ.get("DAGFLUX_NATIVE_CSV", "1") == "0"
+
+
 def available() -> bool:
     """Whether imports may take the native path (the module, one SQLite, not switched off)."""
-    return os.environ.get("DAGFLUX_NATIVE_CSV", "1") != "0" and _loader_module() is not None
+    return not _switched_off() and _loader_module() is not None
 
 
 def status() -> str:
     """Which path CSV imports take here, for ``dagflux engine status``."""
-    if os.environ.get("DAGFLUX_NATIVE_CSV", "1") == "0":
+    if _switched_off():
         return "python reader (DAGFLUX_NATIVE_CSV=0)"
     if _loader_module() is not None:
         return "native loader"
@@ -93,13 +97,6 @@ def status() -> str:
     return "python reader (the native loader links another SQLite than Python's)"
 
 
-def _database_file(conn: sqlite3.Connection) -> str | None:
-    for _seq, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main":
-            return file or None
-    return None
-
-
 def import_csv(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: str,
                options: Mapping[str, object], watched: Any) -> NativeImport | None:
     """Fill ``table`` from the CSV at ``path`` natively; None when the native path does not
@@ -108,7 +105,7 @@ def import_csv(conn: sqlite3.Connection, lease: WriteLease, path: Path, table: s
     if not available():
         return None
     opts = CsvOptions(path, options)
-    database = _database_file(conn)
+    database = database_file(conn)
     if opts.encoding != "utf-8-sig" or database is None or ord(opts.delimiter) > 127 or \
             (opts.quote is not None and ord(opts.quote) > 127):
         return None
