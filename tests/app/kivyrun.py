@@ -170,13 +170,16 @@ def tap_widget(widget, button: str | None = None, held: int = 1) -> None:
 def settle(max_frames: int = 120) -> None:
     """Frames until nothing is due on the next frame: no pending ``Clock`` callback or trigger
     with a zero or negative timeout (the chain a layout change sets off — text set, lines
-    computed, heights, positions — is made of those). Timed callbacks (a cursor blink) and
-    running animations do not count."""
+    computed, heights, positions — is made of those). Timed callbacks (a cursor blink), running
+    animations and the app's frame collector (due on every frame for as long as the app runs:
+    :mod:`app.collector`) do not count."""
     from kivy.animation import Animation
 
+    from app.collector import FrameCollector
+
     def layout_work(event) -> bool:     # an animation runs on time, not on frames: not counted
-        return event.is_triggered and event.timeout <= 0 \
-            and not isinstance(getattr(event.get_callback(), "__self__", None), Animation)
+        return event.is_triggered and event.timeout <= 0 and not isinstance(
+            getattr(event.get_callback(), "__self__", None), (Animation, FrameCollector))
 
     for _ in range(max_frames):
         if not any(layout_work(event) for event in Clock.get_events()):
